@@ -1,0 +1,1 @@
+"""Evaluations: lm-eval task folders and the PCFG evaluations (later issues)."""

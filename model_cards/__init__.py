@@ -1,0 +1,1 @@
+"""Model and dataset cards and Hub publishing (later issues)."""

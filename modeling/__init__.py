@@ -1,0 +1,1 @@
+"""Model configurations, tokenizer construction and checkpoint loading."""

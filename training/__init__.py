@@ -1,0 +1,1 @@
+"""Pretraining, cooldown and instruction tuning (later issues)."""
