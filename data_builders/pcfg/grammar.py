@@ -48,7 +48,10 @@ PROB_TOLERANCE = 1e-6
 RESERVED_TOKENS = ("<pad>", "<bos>", "<eos>", "<mask>")
 
 
-class GrammarError(ValueError):
+from metacond import MetacondError
+
+
+class GrammarError(MetacondError):
     """A grammar file or specification is malformed; the message is one line naming the problem."""
 
 

@@ -1,0 +1,5 @@
+import sys
+
+from metacond.main import main
+
+sys.exit(main())

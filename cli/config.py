@@ -1,0 +1,68 @@
+"""Dataclass configs from ``--config recipe.yaml`` plus CLI overrides, with strict key checking."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Sequence
+
+from metacond import MetacondError
+
+
+def parse_config(dataclass_types: Sequence[type], argv: Sequence[str], prog: str, description: str = "") -> tuple[Any, ...]:
+    """Parse ``argv`` into instances of ``dataclass_types`` with ``HfArgumentParser``.
+
+    ``--config FILE`` loads a YAML recipe whose keys become defaults; later flags override them.
+    Unknown keys (in the YAML or on the command line) are one error that lists them all.
+    """
+    import argparse
+
+    from transformers import HfArgumentParser
+
+    argv = list(argv)
+    parser = HfArgumentParser(list(dataclass_types), prog=prog, description=description,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", type=str, default=None, help="YAML recipe; command-line flags override its values.")
+    cfg_path = None
+    if "--config" in argv:
+        i = argv.index("--config")
+        if i + 1 >= len(argv):
+            raise MetacondError("--config needs a YAML file path")
+        cfg_path = argv[i + 1]
+        del argv[i:i + 2]
+    for a in list(argv):
+        if a.startswith("--config="):
+            cfg_path = a.split("=", 1)[1]
+            argv.remove(a)
+    if cfg_path is not None:
+        values = load_yaml_config(cfg_path)
+        known = {f.name for dc in dataclass_types for f in dataclasses.fields(dc)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise MetacondError(f"{cfg_path}: unknown keys {', '.join(unknown)}")
+        parser.set_defaults(**values)
+    try:
+        outputs = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
+    except (ValueError, TypeError) as e:
+        raise MetacondError(str(e).splitlines()[0]) from None
+    objs, rest = outputs[: len(dataclass_types)], outputs[-1]
+    if rest:
+        raise MetacondError(f"unknown arguments: {' '.join(rest)}")
+    return tuple(objs)
+
+
+def load_yaml_config(path: str | Path) -> dict[str, Any]:
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise MetacondError(f"config file {str(p)!r} does not exist")
+    try:
+        values = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise MetacondError(f"{p}: invalid YAML{where}: {getattr(e, 'problem', e)}") from None
+    if not isinstance(values, dict):
+        raise MetacondError(f"{p}: a recipe must be a mapping of keys to values")
+    return values

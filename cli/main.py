@@ -1,0 +1,60 @@
+"""The ``metacond`` command: one entry point dispatching to one ``main()`` per module.
+
+Subcommand modules are imported only when called, so ``metacond --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Sequence
+
+from metacond import MetacondError, __version__
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    "pcfg": ("metacond.data_builders.pcfg.cli", "synthetic PCFG study data: grammars, datasets, parsing and exact scoring"),
+}
+
+USAGE = f"""usage: metacond <command> [options]
+
+metacond {__version__}: metadata-conditioned language-model pretraining.
+
+commands:
+""" + "\n".join(f"  {name:<10} {text}" for name, (_, text) in COMMANDS.items()) + """
+
+Run `metacond <command> --help` for a command's options and a CPU-sized example, e.g.
+  metacond pcfg build --grammar small --metadata_depth 3 --train_size 2000 --output_dir runs/pcfg-small
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0
+    if argv[0] == "--version":
+        print(__version__)
+        return 0
+    cmd = argv[0]
+    if cmd not in COMMANDS:
+        print(f"metacond: error: unknown command {cmd!r}; choose from {', '.join(COMMANDS)}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[cmd][0])
+    return run_guarded(module.main, argv[1:], f"metacond {cmd}")
+
+
+def run_guarded(fn, argv: Sequence[str], prog: str) -> int:
+    """Run a command; user-facing errors become one line on stderr and exit status 2."""
+    try:
+        rc = fn(list(argv))
+    except MetacondError as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    return int(rc or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

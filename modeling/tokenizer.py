@@ -1,0 +1,76 @@
+"""Tokenizers built in code, so no run ever downloads one.
+
+The PCFG tokenizer is word-level: one token per terminal, the specials ``<pad> <bos> <eos> <mask>``
+and one token per (level, variant) of metadata, ``<m{d}_{k}>``. Metadata tokens are ordinary vocabulary
+entries, not special tokens, so ``decode(skip_special_tokens=True)`` keeps them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerFast
+
+    from metacond.data_builders.pcfg.grammar import Grammar
+
+SPECIALS = ("<pad>", "<bos>", "<eos>", "<mask>")
+
+
+def metadata_token(level: int, variant: int) -> str:
+    return f"<m{level}_{variant}>"
+
+
+def pcfg_vocab(grammar: "Grammar") -> dict[str, int]:
+    """Token -> id: specials, then metadata tokens level by level, then terminals in grammar order."""
+    vocab = {t: i for i, t in enumerate(SPECIALS)}
+    for d, k in enumerate(grammar.num_variants):
+        for v in range(k):
+            vocab[metadata_token(d, v)] = len(vocab)
+    for t in grammar.terminals:
+        vocab[t] = len(vocab)
+    return vocab
+
+
+def build_pcfg_tokenizer(grammar: "Grammar", model_max_length: int | None = None) -> "PreTrainedTokenizerFast":
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = pcfg_vocab(grammar)
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<mask>"))
+    tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tok.post_processor = processors.TemplateProcessing(single="<bos> $A", pair="<bos> $A $B", special_tokens=[("<bos>", vocab["<bos>"])])
+    if model_max_length is None:
+        # Longest possible sequence: <bos>, D metadata slots, yield, <eos>.
+        model_max_length = 2 + grammar.depth + max_yield(grammar)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>", mask_token="<mask>",
+        model_max_length=int(model_max_length), padding_side="right",
+    )
+    fast.init_kwargs["metacond_tokenizer"] = "pcfg"
+    return fast
+
+
+def max_yield(grammar: "Grammar", cap: int = 1_000_000) -> int:
+    """Longest terminal string of a non-recursive grammar (capped for recursive ones)."""
+    memo: dict[str, int] = {}
+    on_path: set[str] = set()
+    terms = set(grammar.terminals)
+
+    def longest(sym: str) -> int:
+        if sym in terms:
+            return 1
+        if sym in memo:
+            return memo[sym]
+        if sym in on_path:
+            return cap
+        on_path.add(sym)
+        best = 0
+        for r in grammar.rules:
+            if r.lhs == sym:
+                best = max(best, min(cap, sum(longest(s) for s in r.rhs)))
+        on_path.discard(sym)
+        memo[sym] = best
+        return best
+
+    return longest(grammar.start)
