@@ -253,7 +253,22 @@ class Grammar:
                         term_any.add(lhs)
         stuck = [k for k in by_lhs if k not in done]
         if stuck:
-            lhs, v = stuck[0]
+            # Name a root cause: the stuck symbol that depends on the fewest other stuck symbols.
+            stuck_syms = {k[0] for k in stuck}
+
+            def stuck_below(a: str) -> int:
+                seen, todo = set(), [a]
+                while todo:
+                    x = todo.pop()
+                    for r in self.rules:
+                        if r.lhs == x:
+                            for y in r.rhs:
+                                if y in stuck_syms and y not in seen:
+                                    seen.add(y)
+                                    todo.append(y)
+                return len(seen - {a})
+
+            lhs, v = min(stuck, key=lambda k: stuck_below(k[0]))
             raise GrammarError(f"nonterminal {lhs!r} cannot derive any terminal string (non-terminating rules, e.g. {by_lhs[(lhs, v)][0].describe()})")
 
         # Unit cycles (A =>+ A through one-symbol rules) make parses ambiguous without bound.

@@ -149,15 +149,20 @@ class PCFGInference:
         return out
 
     def next_token_distribution(self, seq: Seq, metadata=None) -> np.ndarray:
-        """[n+1, T+1]: p(x_{t+1} = a | x_1..x_t, metadata) for t = 0..n; the last column is <eos>."""
+        """[n+1, T+1]: p(x_{t+1} = a | x_1..x_t, metadata) for t = 0..n; the last column is <eos>.
+
+        Rows whose prefix is impossible under the grammar (and metadata) are NaN: nothing is defined there.
+        """
         pre, inside, nxt = self._scan(seq, True)
         lp = self._log_prior_given(metadata)
         denom = _logsumexp(pre + lp[None, :], axis=1)  # [n+1]
         n = pre.shape[0] - 1
-        out = np.zeros((n + 1, self.c.nterm + 1))
-        out[:, : self.c.nterm] = np.exp(_logsumexp(nxt + lp[None, None, :], axis=2) - denom[:, None])
-        out[:, -1] = np.exp(_logsumexp(inside + lp[None, :], axis=1) - denom)
-        out[0, -1] = 0.0  # no empty sequences
+        out = np.full((n + 1, self.c.nterm + 1), np.nan)
+        ok = np.isfinite(denom)
+        out[ok, : self.c.nterm] = np.exp(_logsumexp(nxt[ok] + lp[None, None, :], axis=2) - denom[ok, None])
+        out[ok, -1] = np.exp(_logsumexp(inside[ok] + lp[None, :], axis=1) - denom[ok])
+        if ok[0]:
+            out[0, -1] = 0.0  # no empty sequences
         return out
 
     def token_log_losses(self, seq: Seq, metadata=None) -> np.ndarray:
@@ -165,6 +170,6 @@ class PCFGInference:
         x = self.encode(seq)
         dist = self.next_token_distribution(x, metadata)
         n = len(x)
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore"):
             ll = np.log(np.concatenate([dist[np.arange(n), x], [dist[n, -1]]]))
-        return -ll
+        return -np.nan_to_num(ll, nan=-np.inf)

@@ -1,0 +1,37 @@
+# The two quick-start commands (README): `make demo` and `make test`. Both set up .venv first.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# Reinstall when the dependency spec changes.
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt 2>/dev/null | sha1sum | cut -c1-12)
+PYTEST_WORKERS ?= 2
+
+.PHONY: install demo test test-all bench clean
+
+$(STAMP):
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# The pinned CPU torch first; the constraints file keeps later resolves from replacing it.
+	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+install: $(STAMP)
+
+# Main job on embedded defaults (the PCFG study issue replaces it with the full study).
+demo: $(STAMP)
+	$(BIN)/metacond pcfg build --grammar small --metadata_depth 3 --output_dir runs/pcfg-small-dm3 --overwrite
+
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q
+
+test-all: $(STAMP)
+	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q -m "slow or not slow"
+
+bench: $(STAMP)
+	$(BIN)/pip install -q -c constraints.txt -e ".[bench]"
+	$(BIN)/python benchmarks/bench_pcfg.py
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info

@@ -1,0 +1,111 @@
+"""The metacond command: --help everywhere, one-line errors, install layout."""
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from metacond.main import COMMANDS, main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "metacond", *args], capture_output=True, text=True, cwd=cwd, timeout=300)
+
+
+def test_top_level_help_is_lazy_and_lists_commands(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for name in COMMANDS:
+        assert name in out
+    # --help does not import the heavy stack.
+    r = subprocess.run([sys.executable, "-c", "import sys; from metacond.main import main; main(['--help']); "
+                        "print(json.dumps(sorted(m for m in ('torch','transformers','datasets') if m in sys.modules)))".replace("json.dumps", "__import__('json').dumps")],
+                       capture_output=True, text=True)
+    assert json.loads(r.stdout.strip().splitlines()[-1]) == []
+
+
+@pytest.mark.parametrize("argv", [["pcfg", "--help"], ["pcfg", "build", "--help"], ["pcfg", "grammar", "--help"],
+                                  ["pcfg", "validate", "--help"], ["pcfg", "parse", "--help"]])
+def test_every_subcommand_has_help_with_example(argv):
+    r = run(*argv)
+    assert r.returncode == 0, r.stderr
+    assert "metacond pcfg" in r.stdout and "--help" not in r.stderr
+    assert "Example" in r.stdout or "Examples" in r.stdout
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["pcfg", "build", "--metadata_depth", "6", "--train_size", "10"], "exceeds the grammar depth D=5"),
+    (["pcfg", "build", "--train_size", "-5"], "train_size must be >= 0"),
+    (["pcfg", "build", "--no_such_flag", "1"], "unknown arguments: --no_such_flag"),
+    (["pcfg", "validate", "missing.json"], "does not exist"),
+    (["pcfg", "frobnicate"], "unknown pcfg subcommand"),
+    (["nosuchcommand"], "unknown command"),
+])
+def test_errors_are_one_line(argv, msg, tmp_path):
+    r = run(*argv, cwd=tmp_path)
+    assert r.returncode == 2
+    assert msg in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_bad_recipe_keys_listed(tmp_path):
+    (tmp_path / "r.yaml").write_text("grammar: small\nmetadata_dept: 3\nbogus: 1\n")
+    r = run("pcfg", "build", "--config", str(tmp_path / "r.yaml"))
+    assert r.returncode == 2 and "unknown keys bogus, metadata_dept" in r.stderr
+    (tmp_path / "b.yaml").write_text("grammar: [small\n")
+    r = run("pcfg", "build", "--config", str(tmp_path / "b.yaml"))
+    assert r.returncode == 2 and "invalid YAML" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_grammar_validate_and_parse_commands(tmp_path):
+    out = tmp_path / "g.json"
+    r = run("pcfg", "grammar", "--preset", "tiny", "--seed", "4", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    r = run("pcfg", "validate", str(out))
+    assert r.returncode == 0 and "ok" in r.stdout
+    bad = json.loads(out.read_text())
+    bad["rules"][0]["rhs"] = ["N1_0", "Q"]
+    (tmp_path / "bad.json").write_text(json.dumps(bad))
+    r = run("pcfg", "validate", str(tmp_path / "bad.json"))
+    assert r.returncode == 2 and "undefined symbol 'Q'" in r.stderr
+    r = run("pcfg", "parse", "--grammar", str(out), "t0 t1 t0 t0", "t1 t1")
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(rows) == 2 and all("accepted" in x for x in rows)
+
+
+def test_build_yaml_recipe_with_override(tmp_path):
+    (tmp_path / "r.yaml").write_text("# Data\ngrammar: tiny\nmetadata_depth: 1\ntrain_size: 30\nvalidation_size: 5\ntest_size: 5\nbayes_sample: 5\n")
+    r = run("pcfg", "build", "--config", str(tmp_path / "r.yaml"), "--metadata_depth", "2", "--output_dir", str(tmp_path / "o"))
+    assert r.returncode == 0, r.stderr
+    info = json.loads((tmp_path / "o" / "metacond_build.json").read_text())
+    assert info["config"]["metadata_depth"] == 2 and info["config"]["train_size"] == 30
+
+
+def test_packages_install_under_metacond_only(tmp_path):
+    for sub in ("modeling", "data_builders", "training", "eval_tasks", "model_cards"):
+        spec = importlib.util.find_spec(f"metacond.{sub}")
+        assert spec is not None and Path(spec.origin).parent == ROOT / sub
+    # Outside the checkout, no generic top-level name is importable.
+    code = "import importlib.util as u, json; print(json.dumps([m for m in ('training','modeling','data_builders','model_cards','eval_tasks','cli') if u.find_spec(m)]))"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert json.loads(r.stdout) == []
+
+
+def test_regular_wheel_holds_only_the_metacond_package(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(ROOT)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    import zipfile
+
+    (whl,) = tmp_path.glob("metacond-*.whl")
+    names = zipfile.ZipFile(whl).namelist()
+    tops = {n.split("/")[0] for n in names}
+    assert tops == {"metacond", whl.name.split("-")[0] + "-" + whl.name.split("-")[1] + ".dist-info"}
+    for must in ("metacond/main.py", "metacond/data_builders/pcfg/chart.py", "metacond/modeling/tokenizer.py", "metacond/training/__init__.py"):
+        assert must in names
