@@ -53,17 +53,49 @@ def _store(acc, touched, nt, ent_sym, ent_val, ne, probs):
 
 
 @njit(cache=True)
+def _grow_cells(c_end, c_off, c_cnt, c_scale, c_next, c_enext, c_start):
+    cap = 2 * c_end.shape[0]
+    e2 = np.empty(cap, np.int32)
+    o2 = np.empty(cap, np.int64)
+    n2 = np.empty(cap, np.int32)
+    s2 = np.empty(cap, np.float64)
+    x2 = np.empty(cap, np.int32)
+    y2 = np.empty(cap, np.int32)
+    z2 = np.empty(cap, np.int32)
+    m = c_end.shape[0]
+    e2[:m] = c_end
+    o2[:m] = c_off
+    n2[:m] = c_cnt
+    s2[:m] = c_scale
+    x2[:m] = c_next
+    y2[:m] = c_enext
+    z2[:m] = c_start
+    return e2, o2, n2, s2, x2, y2, z2
+
+
+@njit(cache=True)
 def build_chart(seq, nsym, lex_ptr, lex_sym, lex_prob, bl_ptr, bl_right, bl_parent, bl_prob, probs):
-    """Fill the sparse chart of one sequence. ``probs=False`` computes membership only."""
+    """Fill the sparse chart of one sequence. ``probs=False`` computes membership only.
+
+    Storage is O(n + cells + entries): non-empty cells are records in creation order, linked per
+    start position in ascending end order (``head``/``c_next``) and per end position (``ehead``/
+    ``c_enext``); a column-local index finds ``(k, j)`` while column ``j`` is being filled.
+    """
     n = seq.shape[0]
     n1 = n + 1
-    cell_cnt = np.zeros((n1, n1), np.int32)
-    cell_off = np.empty((n1, n1), np.int64)
-    cell_scale = np.empty((n1, n1), np.float64)
-    ends = np.empty((n1, n1), np.int32)
-    ends_cnt = np.zeros(n1, np.int32)
-    starts = np.empty((n1, n1), np.int32)
-    starts_cnt = np.zeros(n1, np.int32)
+    cap = 4 * n + 16
+    c_end = np.empty(cap, np.int32)
+    c_off = np.empty(cap, np.int64)
+    c_cnt = np.empty(cap, np.int32)
+    c_scale = np.empty(cap, np.float64)
+    c_next = np.empty(cap, np.int32)
+    c_enext = np.empty(cap, np.int32)
+    c_start = np.empty(cap, np.int32)
+    nc = 0
+    head = np.full(n1, -1, np.int32)
+    tail = np.full(n1, -1, np.int32)
+    ehead = np.full(n1, -1, np.int32)
+    col = np.full(n1, -1, np.int32)  # col[k]: cell (k, j) of the current column j
     cand = np.full(n1, -1, np.int64)
     ent_sym = np.empty(16 * n + 64, np.int32)
     ent_val = np.empty(16 * n + 64, np.float64)
@@ -91,19 +123,22 @@ def build_chart(seq, nsym, lex_ptr, lex_sym, lex_prob, bl_ptr, bl_right, bl_pare
             else:
                 if cand[i] != j:
                     continue
-                for q in range(ends_cnt[i]):
-                    k = ends[i, q]
+                lc = head[i]
+                while lc != -1:
+                    k = c_end[lc]
                     if k >= j:
                         break
-                    rc = cell_cnt[k, j]
-                    if rc == 0:
+                    rcell = col[k]
+                    if rcell == -1:
+                        lc = c_next[lc]
                         continue
-                    ro = cell_off[k, j]
+                    ro = c_off[rcell]
+                    rc = c_cnt[rcell]
                     for e in range(ro, ro + rc):
                         rdense[ent_sym[e]] = ent_val[e]
                     factor = 1.0
                     if probs:
-                        sigma = cell_scale[i, k] + cell_scale[k, j]
+                        sigma = c_scale[lc] + c_scale[rcell]
                         if sigma > S:
                             if S > NEG_INF:
                                 r = math.exp(S - sigma)
@@ -112,8 +147,8 @@ def build_chart(seq, nsym, lex_ptr, lex_sym, lex_prob, bl_ptr, bl_right, bl_pare
                             S = sigma
                         else:
                             factor = math.exp(sigma - S)
-                    lo = cell_off[i, k]
-                    for e in range(lo, lo + cell_cnt[i, k]):
+                    lo = c_off[lc]
+                    for e in range(lo, lo + c_cnt[lc]):
                         b = ent_sym[e]
                         vb = ent_val[e] * factor
                         for r in range(bl_ptr[b], bl_ptr[b + 1]):
@@ -129,31 +164,62 @@ def build_chart(seq, nsym, lex_ptr, lex_sym, lex_prob, bl_ptr, bl_right, bl_pare
                                     acc[a] += vb * vc * bl_prob[r]
                     for e in range(ro, ro + rc):
                         rdense[ent_sym[e]] = 0.0
+                    lc = c_next[lc]
             if nt == 0:
                 continue
             off = ne
             ent_sym, ent_val, ne, lm = _store(acc, touched, nt, ent_sym, ent_val, ne, probs)
-            cell_off[i, j] = off
-            cell_cnt[i, j] = nt
-            cell_scale[i, j] = (S + lm) if probs else 0.0
-            ends[i, ends_cnt[i]] = j
-            ends_cnt[i] += 1
-            starts[j, starts_cnt[j]] = i
-            starts_cnt[j] += 1
-            for q in range(starts_cnt[i]):
-                cand[starts[i, q]] = j
-    return cell_off, cell_cnt, cell_scale, ent_sym, ent_val, ends, ends_cnt, ne
+            if nc == c_end.shape[0]:
+                c_end, c_off, c_cnt, c_scale, c_next, c_enext, c_start = _grow_cells(c_end, c_off, c_cnt, c_scale, c_next, c_enext, c_start)
+            c_end[nc] = j
+            c_start[nc] = i
+            c_off[nc] = off
+            c_cnt[nc] = nt
+            c_scale[nc] = (S + lm) if probs else 0.0
+            c_next[nc] = -1
+            if tail[i] == -1:
+                head[i] = nc
+            else:
+                c_next[tail[i]] = nc
+            tail[i] = nc
+            c_enext[nc] = ehead[j]
+            ehead[j] = nc
+            col[i] = nc
+            # Cells ending at i can now pair with (i, j): their starts are candidates in this column.
+            q = ehead[i]
+            while q != -1:
+                cand[c_start[q]] = j
+                q = c_enext[q]
+            nc += 1
+        # Reset the column index for the next column.
+        q = ehead[j]
+        while q != -1:
+            col[c_start[q]] = -1
+            q = c_enext[q]
+    return head, c_end, c_off, c_cnt, c_scale, c_next, ent_sym, ent_val, ne, nc
 
 
 @njit(cache=True)
-def _roots_from_cell(cell_off, cell_cnt, cell_scale, ent_sym, ent_val, i, j, root_sym, rdense, out):
-    c = cell_cnt[i, j]
-    o = cell_off[i, j]
+def _find_cell(head, c_end, c_next, i, j):
+    c = head[i]
+    while c != -1:
+        if c_end[c] == j:
+            return c
+        if c_end[c] > j:
+            return -1
+        c = c_next[c]
+    return -1
+
+
+@njit(cache=True)
+def _roots_from_cell(c_off, c_cnt, c_scale, ent_sym, ent_val, cell, root_sym, rdense, out):
+    o = c_off[cell]
+    c = c_cnt[cell]
     for e in range(o, o + c):
         rdense[ent_sym[e]] = ent_val[e]
     for r in range(root_sym.shape[0]):
         v = rdense[root_sym[r]]
-        out[r] = math.log(v) + cell_scale[i, j] if v > 0.0 else NEG_INF
+        out[r] = math.log(v) + c_scale[cell] if v > 0.0 else NEG_INF
     for e in range(o, o + c):
         rdense[ent_sym[e]] = 0.0
 
@@ -169,12 +235,12 @@ def batch_root_inside(tokens, offsets, nsym, lex_ptr, lex_sym, lex_prob, bl_ptr,
         seq = tokens[offsets[b]:offsets[b + 1]]
         if seq.shape[0] == 0:
             continue
-        cell_off, cell_cnt, cell_scale, ent_sym, ent_val, ends, ends_cnt, ne = build_chart(
+        head, c_end, c_off, c_cnt, c_scale, c_next, ent_sym, ent_val, ne, nc = build_chart(
             seq, nsym, lex_ptr, lex_sym, lex_prob, bl_ptr, bl_right, bl_parent, bl_prob, probs
         )
-        n = seq.shape[0]
-        if cell_cnt[0, n] > 0:
-            _roots_from_cell(cell_off, cell_cnt, cell_scale, ent_sym, ent_val, 0, n, root_sym, rdense, out[b])
+        cell = _find_cell(head, c_end, c_next, 0, seq.shape[0])
+        if cell != -1:
+            _roots_from_cell(c_off, c_cnt, c_scale, ent_sym, ent_val, cell, root_sym, rdense, out[b])
     return out
 
 
@@ -187,10 +253,10 @@ def batch_chart_size(tokens, offsets, nsym, lex_ptr, lex_sym, lex_prob, bl_ptr, 
         seq = tokens[offsets[b]:offsets[b + 1]]
         if seq.shape[0] == 0:
             continue
-        cell_off, cell_cnt, cell_scale, ent_sym, ent_val, ends, ends_cnt, ne = build_chart(
+        head, c_end, c_off, c_cnt, c_scale, c_next, ent_sym, ent_val, ne, nc = build_chart(
             seq, nsym, lex_ptr, lex_sym, lex_prob, bl_ptr, bl_right, bl_parent, bl_prob, False
         )
-        out[b, 0] = ends_cnt.sum()
+        out[b, 0] = nc
         out[b, 1] = ne
     return out
 
@@ -229,7 +295,7 @@ def _heap_pop(heap, size):
 
 
 @njit(cache=True)
-def _prefix_column(t, tok, cell_off, cell_cnt, cell_scale, ent_sym, ent_val, ends, ends_cnt,
+def _prefix_column(t, tok, head, c_end, c_off, c_cnt, c_scale, c_next, ent_sym, ent_val,
                    lex_ptr, lex_sym, lex_prob, bl_ptr, bl_right, bl_parent, bl_prob,
                    lc_ptr, lc_parent, lc_prob, rank, order,
                    pre_off, pre_cnt, pre_scale, pre_sym, pre_val,
@@ -252,18 +318,20 @@ def _prefix_column(t, tok, cell_off, cell_cnt, cell_scale, ent_sym, ent_val, end
                 acc[s] += lex_prob[e]
             S = 0.0
         else:
-            for q in range(ends_cnt[i]):
-                k = ends[i, q]
+            lc = head[i]
+            while lc != -1:
+                k = c_end[lc]
                 if k > t - 1:
                     break
                 pc = pre_cnt[k]
                 if pc == 0:
+                    lc = c_next[lc]
                     continue
                 po = pre_off[k]
                 for e in range(po, po + pc):
                     rdense[pre_sym[e]] = pre_val[e]
                 factor = 1.0
-                sigma = cell_scale[i, k] + pre_scale[k]
+                sigma = c_scale[lc] + pre_scale[k]
                 if sigma > S:
                     if S > NEG_INF:
                         r = math.exp(S - sigma)
@@ -272,8 +340,8 @@ def _prefix_column(t, tok, cell_off, cell_cnt, cell_scale, ent_sym, ent_val, end
                     S = sigma
                 else:
                     factor = math.exp(sigma - S)
-                lo = cell_off[i, k]
-                for e in range(lo, lo + cell_cnt[i, k]):
+                lo = c_off[lc]
+                for e in range(lo, lo + c_cnt[lc]):
                     b = ent_sym[e]
                     vb = ent_val[e] * factor
                     for r in range(bl_ptr[b], bl_ptr[b + 1]):
@@ -288,6 +356,7 @@ def _prefix_column(t, tok, cell_off, cell_cnt, cell_scale, ent_sym, ent_val, end
                             acc[a] += vb * vc * bl_prob[r]
                 for e in range(po, po + pc):
                     rdense[pre_sym[e]] = 0.0
+                lc = c_next[lc]
         if nt == 0:
             continue
         # Left-corner closure, children before parents.
@@ -324,16 +393,17 @@ def prefix_scan(seq, nsym, nterm, lex_ptr, lex_sym, lex_prob, bl_ptr, bl_right, 
     """
     n = seq.shape[0]
     R = root_sym.shape[0]
-    cell_off, cell_cnt, cell_scale, ent_sym, ent_val, ends, ends_cnt, ne = build_chart(
+    head, c_end, c_off, c_cnt, c_scale, c_next, ent_sym, ent_val, ne, nc = build_chart(
         seq, nsym, lex_ptr, lex_sym, lex_prob, bl_ptr, bl_right, bl_parent, bl_prob, True
     )
     pre = np.full((n + 1, R), NEG_INF)
     pre[0, :] = 0.0
     inside = np.full((n + 1, R), NEG_INF)
     rdense = np.zeros(nsym, np.float64)
-    for t in range(1, n + 1):
-        if cell_cnt[0, t] > 0:
-            _roots_from_cell(cell_off, cell_cnt, cell_scale, ent_sym, ent_val, 0, t, root_sym, rdense, inside[t])
+    c = head[0]
+    while c != -1:
+        _roots_from_cell(c_off, c_cnt, c_scale, ent_sym, ent_val, c, root_sym, rdense, inside[c_end[c]])
+        c = c_next[c]
     nxt = np.full((n + 1 if with_next else 0, nterm, R), NEG_INF)
     pre_off = np.empty(n + 1, np.int64)
     pre_cnt = np.zeros(n + 1, np.int32)
@@ -348,7 +418,7 @@ def prefix_scan(seq, nsym, nterm, lex_ptr, lex_sym, lex_prob, bl_ptr, bl_right, 
     tmp = np.empty(R)
     for t in range(1, n + 1):
         pre_sym, pre_val, stamp = _prefix_column(
-            t, seq[t - 1], cell_off, cell_cnt, cell_scale, ent_sym, ent_val, ends, ends_cnt,
+            t, seq[t - 1], head, c_end, c_off, c_cnt, c_scale, c_next, ent_sym, ent_val,
             lex_ptr, lex_sym, lex_prob, bl_ptr, bl_right, bl_parent, bl_prob,
             lc_ptr, lc_parent, lc_prob, rank, order, pre_off, pre_cnt, pre_scale, pre_sym, pre_val,
             acc, mark, stamp, touched, rdense, heap)
@@ -357,7 +427,7 @@ def prefix_scan(seq, nsym, nterm, lex_ptr, lex_sym, lex_prob, bl_ptr, bl_right, 
         for t in range(0, n + 1):
             for a in range(nterm):
                 pre_sym, pre_val, stamp = _prefix_column(
-                    t + 1, a, cell_off, cell_cnt, cell_scale, ent_sym, ent_val, ends, ends_cnt,
+                    t + 1, a, head, c_end, c_off, c_cnt, c_scale, c_next, ent_sym, ent_val,
                     lex_ptr, lex_sym, lex_prob, bl_ptr, bl_right, bl_parent, bl_prob,
                     lc_ptr, lc_parent, lc_prob, rank, order, pre_off, pre_cnt, pre_scale, pre_sym, pre_val,
                     acc, mark, stamp, touched, rdense, heap)
