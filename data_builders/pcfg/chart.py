@@ -52,6 +52,52 @@ def _store(acc, touched, nt, ent_sym, ent_val, ne, probs):
     return ent_sym, ent_val, ne + nt, lm
 
 
+@njit(cache=True, inline="always")
+def _seed_lexical(tok, lex_ptr, lex_sym, lex_prob, acc, mark, stamp, touched):
+    nt = 0
+    for e in range(lex_ptr[tok], lex_ptr[tok + 1]):
+        s = lex_sym[e]
+        if mark[s] != stamp:
+            mark[s] = stamp
+            touched[nt] = s
+            nt += 1
+            acc[s] = 0.0
+        acc[s] += lex_prob[e]
+    return nt
+
+
+@njit(cache=True, inline="always")
+def _rescale(acc, touched, nt, S, sigma):
+    """Move the accumulator to the larger of its scale and a split's; return (scale, factor for the split)."""
+    if sigma > S:
+        if S > NEG_INF:
+            r = math.exp(S - sigma)
+            for u in range(nt):
+                acc[touched[u]] *= r
+        return sigma, 1.0
+    return S, math.exp(sigma - S)
+
+
+@njit(cache=True, inline="always")
+def _combine(lo, cnt, factor, ent_sym, ent_val, rdense, bl_ptr, bl_right, bl_parent, bl_prob, acc, mark, stamp, touched, nt, probs):
+    """Add p(A -> B C) · left(B) · right(C) for the left cell's entries B and right children C held in ``rdense``."""
+    for e in range(lo, lo + cnt):
+        b = ent_sym[e]
+        vb = ent_val[e] * factor
+        for r in range(bl_ptr[b], bl_ptr[b + 1]):
+            vc = rdense[bl_right[r]]
+            if vc != 0.0:
+                a = bl_parent[r]
+                if mark[a] != stamp:
+                    mark[a] = stamp
+                    touched[nt] = a
+                    nt += 1
+                    acc[a] = 0.0
+                if probs:
+                    acc[a] += vb * vc * bl_prob[r]
+    return nt
+
+
 @njit(cache=True)
 def _grow_cells(c_end, c_off, c_cnt, c_scale, c_next, c_enext, c_start):
     cap = 2 * c_end.shape[0]
@@ -110,15 +156,7 @@ def build_chart(seq, nsym, lex_ptr, lex_sym, lex_prob, bl_ptr, bl_right, bl_pare
             nt = 0
             S = NEG_INF
             if i == j - 1:
-                a = seq[i]
-                for e in range(lex_ptr[a], lex_ptr[a + 1]):
-                    s = lex_sym[e]
-                    if mark[s] != cid:
-                        mark[s] = cid
-                        touched[nt] = s
-                        nt += 1
-                        acc[s] = 0.0
-                    acc[s] += lex_prob[e]
+                nt = _seed_lexical(seq[i], lex_ptr, lex_sym, lex_prob, acc, mark, cid, touched)
                 S = 0.0
             else:
                 if cand[i] != j:
@@ -138,30 +176,9 @@ def build_chart(seq, nsym, lex_ptr, lex_sym, lex_prob, bl_ptr, bl_right, bl_pare
                         rdense[ent_sym[e]] = ent_val[e]
                     factor = 1.0
                     if probs:
-                        sigma = c_scale[lc] + c_scale[rcell]
-                        if sigma > S:
-                            if S > NEG_INF:
-                                r = math.exp(S - sigma)
-                                for u in range(nt):
-                                    acc[touched[u]] *= r
-                            S = sigma
-                        else:
-                            factor = math.exp(sigma - S)
-                    lo = c_off[lc]
-                    for e in range(lo, lo + c_cnt[lc]):
-                        b = ent_sym[e]
-                        vb = ent_val[e] * factor
-                        for r in range(bl_ptr[b], bl_ptr[b + 1]):
-                            vc = rdense[bl_right[r]]
-                            if vc != 0.0:
-                                a = bl_parent[r]
-                                if mark[a] != cid:
-                                    mark[a] = cid
-                                    touched[nt] = a
-                                    nt += 1
-                                    acc[a] = 0.0
-                                if probs:
-                                    acc[a] += vb * vc * bl_prob[r]
+                        S, factor = _rescale(acc, touched, nt, S, c_scale[lc] + c_scale[rcell])
+                    nt = _combine(c_off[lc], c_cnt[lc], factor, ent_sym, ent_val, rdense, bl_ptr, bl_right, bl_parent, bl_prob,
+                                  acc, mark, cid, touched, nt, probs)
                     for e in range(ro, ro + rc):
                         rdense[ent_sym[e]] = 0.0
                     lc = c_next[lc]
@@ -308,14 +325,7 @@ def _prefix_column(t, tok, head, c_end, c_off, c_cnt, c_scale, c_next, ent_sym, 
         nt = 0
         S = NEG_INF
         if i == t - 1:
-            for e in range(lex_ptr[tok], lex_ptr[tok + 1]):
-                s = lex_sym[e]
-                if mark[s] != stamp:
-                    mark[s] = stamp
-                    touched[nt] = s
-                    nt += 1
-                    acc[s] = 0.0
-                acc[s] += lex_prob[e]
+            nt = _seed_lexical(tok, lex_ptr, lex_sym, lex_prob, acc, mark, stamp, touched)
             S = 0.0
         else:
             lc = head[i]
@@ -330,30 +340,9 @@ def _prefix_column(t, tok, head, c_end, c_off, c_cnt, c_scale, c_next, ent_sym, 
                 po = pre_off[k]
                 for e in range(po, po + pc):
                     rdense[pre_sym[e]] = pre_val[e]
-                factor = 1.0
-                sigma = c_scale[lc] + pre_scale[k]
-                if sigma > S:
-                    if S > NEG_INF:
-                        r = math.exp(S - sigma)
-                        for u in range(nt):
-                            acc[touched[u]] *= r
-                    S = sigma
-                else:
-                    factor = math.exp(sigma - S)
-                lo = c_off[lc]
-                for e in range(lo, lo + c_cnt[lc]):
-                    b = ent_sym[e]
-                    vb = ent_val[e] * factor
-                    for r in range(bl_ptr[b], bl_ptr[b + 1]):
-                        vc = rdense[bl_right[r]]
-                        if vc != 0.0:
-                            a = bl_parent[r]
-                            if mark[a] != stamp:
-                                mark[a] = stamp
-                                touched[nt] = a
-                                nt += 1
-                                acc[a] = 0.0
-                            acc[a] += vb * vc * bl_prob[r]
+                S, factor = _rescale(acc, touched, nt, S, c_scale[lc] + pre_scale[k])
+                nt = _combine(c_off[lc], c_cnt[lc], factor, ent_sym, ent_val, rdense, bl_ptr, bl_right, bl_parent, bl_prob,
+                              acc, mark, stamp, touched, nt, True)
                 for e in range(po, po + pc):
                     rdense[pre_sym[e]] = 0.0
                 lc = c_next[lc]

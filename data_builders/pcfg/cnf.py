@@ -125,33 +125,14 @@ def compile_grammar(g: Grammar) -> CompiledGrammar:
         lex, binary = _fold_units(len(names), unit, lex, binary)
 
     nsym, nterm = len(names), len(g.terminals)
-    lex_items = sorted(lex.items(), key=lambda kv: (kv[0][1], kv[0][0]))
-    lex_ptr = np.zeros(nterm + 1, np.int64)
-    for (a, t), _ in lex_items:
-        lex_ptr[t + 1] += 1
-    lex_ptr = np.cumsum(lex_ptr)
-    lex_sym = np.array([a for (a, _), _ in lex_items], np.int32)
-    lex_prob = np.array([p for _, p in lex_items], np.float64)
-
-    bin_items = sorted(binary.items(), key=lambda kv: (kv[0][1], kv[0][2], kv[0][0]))
-    bl_ptr = np.zeros(nsym + 1, np.int64)
-    for (a, b, c), _ in bin_items:
-        bl_ptr[b + 1] += 1
-    bl_ptr = np.cumsum(bl_ptr)
-    bl_parent = np.array([a for (a, _, _), _ in bin_items], np.int32)
-    bl_right = np.array([c for (_, _, c), _ in bin_items], np.int32)
-    bl_prob = np.array([p for _, p in bin_items], np.float64)
-
+    # CSR tables: lexical rules by terminal, binary rules by left child, left-corner weights by child.
+    lex_ptr, (lex_sym, lex_prob) = _csr(nterm, [(t, (a, p)) for (a, t), p in lex.items()], (np.int32, np.float64))
+    bl_ptr, (bl_right, bl_parent, bl_prob) = _csr(nsym, [(b, (c, a, p)) for (a, b, c), p in binary.items()], (np.int32, np.int32, np.float64))
     lc: dict[tuple[int, int], float] = {}
     for (a, b, _), p in binary.items():
         lc[(b, a)] = lc.get((b, a), 0.0) + p
+    lc_ptr, (lc_parent, lc_prob) = _csr(nsym, [(b, (a, p)) for (b, a), p in lc.items()], (np.int32, np.float64))
     lc_items = sorted(lc.items())
-    lc_ptr = np.zeros(nsym + 1, np.int64)
-    for (b, _), _ in lc_items:
-        lc_ptr[b + 1] += 1
-    lc_ptr = np.cumsum(lc_ptr)
-    lc_parent = np.array([a for (_, a), _ in lc_items], np.int32)
-    lc_prob = np.array([p for _, p in lc_items], np.float64)
 
     # Kahn's algorithm over left-corner edges child -> parent.
     indeg = np.zeros(nsym, np.int64)
@@ -182,6 +163,16 @@ def compile_grammar(g: Grammar) -> CompiledGrammar:
         root_prior=np.array([p for _, p, _ in roots], np.float64),
         root_meta=root_meta, terminal_index=tindex,
     )
+
+
+def _csr(n_rows: int, items: list[tuple[int, tuple]], dtypes: tuple) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Row pointers and column arrays for (row, values) items, sorted by row then values."""
+    items = sorted(items)
+    ptr = np.zeros(n_rows + 1, np.int64)
+    for row, _ in items:
+        ptr[row + 1] += 1
+    cols = [np.array([v[k] for _, v in items], dt) for k, dt in enumerate(dtypes)]
+    return np.cumsum(ptr), cols
 
 
 def _add_binary(binary: dict, key: tuple, prob: float, intermediate: bool) -> None:

@@ -222,16 +222,7 @@ class Grammar:
                     seen_rhs.add(r.rhs)
         self._by_lhs = by_lhs
 
-        # Reachability from the start symbol.
-        reach, stack = {self.start}, [self.start]
-        while stack:
-            a = stack.pop()
-            for r in self.rules:
-                if r.lhs == a:
-                    for s in r.rhs:
-                        if s in nset and s not in reach:
-                            reach.add(s)
-                            stack.append(s)
+        reach = self._reachable(self.start, nset) | {self.start}
         unreachable = [s for s in self.nonterminals if s not in reach]
         if unreachable:
             raise GrammarError(f"nonterminal {unreachable[0]!r} is unreachable from the start symbol {self.start!r}")
@@ -256,19 +247,7 @@ class Grammar:
             # Name a root cause: the stuck symbol that depends on the fewest other stuck symbols.
             stuck_syms = {k[0] for k in stuck}
 
-            def stuck_below(a: str) -> int:
-                seen, todo = set(), [a]
-                while todo:
-                    x = todo.pop()
-                    for r in self.rules:
-                        if r.lhs == x:
-                            for y in r.rhs:
-                                if y in stuck_syms and y not in seen:
-                                    seen.add(y)
-                                    todo.append(y)
-                return len(seen - {a})
-
-            lhs, v = min(stuck, key=lambda k: stuck_below(k[0]))
+            lhs, v = min(stuck, key=lambda k: len(self._reachable(k[0], stuck_syms) - {k[0]}))
             raise GrammarError(f"nonterminal {lhs!r} cannot derive any terminal string (non-terminating rules, e.g. {by_lhs[(lhs, v)][0].describe()})")
 
         # Unit cycles (A =>+ A through one-symbol rules) make parses ambiguous without bound.
@@ -294,6 +273,20 @@ class Grammar:
 
         if self.levels is None:
             self._check_consistent()
+
+    def _reachable(self, a: str, within: set[str]) -> set[str]:
+        """Symbols of ``within`` reachable from ``a`` through right-hand sides."""
+        seen: set[str] = set()
+        todo = [a]
+        while todo:
+            x = todo.pop()
+            for r in self.rules:
+                if r.lhs == x:
+                    for y in r.rhs:
+                        if y in within and y not in seen:
+                            seen.add(y)
+                            todo.append(y)
+        return seen
 
     def _check_consistent(self) -> None:
         """A recursive PCFG can leak mass to infinite derivations; require a finite expected size."""
