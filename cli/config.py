@@ -23,32 +23,59 @@ def parse_config(dataclass_types: Sequence[type], argv: Sequence[str], prog: str
     parser = HfArgumentParser(list(dataclass_types), prog=prog, description=description,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=str, default=None, help="YAML recipe; command-line flags override its values.")
+
+    def one_line_error(message: str):
+        raise MetacondError(message.splitlines()[0])
+
+    parser.error = one_line_error  # argparse would print the whole usage and exit
     cfg_path = None
-    if "--config" in argv:
-        i = argv.index("--config")
-        if i + 1 >= len(argv):
-            raise MetacondError("--config needs a YAML file path")
-        cfg_path = argv[i + 1]
-        del argv[i:i + 2]
-    for a in list(argv):
+    for i, a in enumerate(list(argv)):
+        if a == "--config":
+            if i + 1 >= len(argv):
+                raise MetacondError("--config needs a YAML file path")
+            cfg_path = argv[i + 1]
+            del argv[i:i + 2]
+            break
         if a.startswith("--config="):
             cfg_path = a.split("=", 1)[1]
-            argv.remove(a)
+            del argv[i]
+            break
+    prefix: list[str] = []
     if cfg_path is not None:
         values = load_yaml_config(cfg_path)
         known = {f.name for dc in dataclass_types for f in dataclasses.fields(dc)}
         unknown = sorted(set(values) - known)
         if unknown:
             raise MetacondError(f"{cfg_path}: unknown keys {', '.join(unknown)}")
-        parser.set_defaults(**values)
+        # Recipe values go through argparse like flags, so a wrong type fails the same way; later flags win.
+        prefix = yaml_to_argv(values)
     try:
-        outputs = parser.parse_args_into_dataclasses(args=argv, return_remaining_strings=True)
+        outputs = parser.parse_args_into_dataclasses(args=prefix + argv, return_remaining_strings=True)
     except (ValueError, TypeError) as e:
         raise MetacondError(str(e).splitlines()[0]) from None
     objs, rest = outputs[: len(dataclass_types)], outputs[-1]
     if rest:
         raise MetacondError(f"unknown arguments: {' '.join(rest)}")
     return tuple(objs)
+
+
+def yaml_to_argv(values: dict[str, Any]) -> list[str]:
+    import json
+
+    out: list[str] = []
+    for k, v in values.items():
+        if v is None:
+            continue
+        if isinstance(v, bool):
+            out += [f"--{k}", str(v).lower()]
+        elif isinstance(v, (list, tuple)):
+            if v:
+                out += [f"--{k}", *[json.dumps(x) if isinstance(x, (dict, list)) else str(x) for x in v]]
+        elif isinstance(v, dict):
+            out += [f"--{k}", json.dumps(v)]
+        else:
+            out += [f"--{k}", str(v)]
+    return out
 
 
 def load_yaml_config(path: str | Path) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from metacond import MetacondError, __version__
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "pcfg": ("metacond.data_builders.pcfg.cli", "synthetic PCFG study data: grammars, datasets, parsing and exact scoring"),
+    "pretrain": ("metacond.training.pretrain", "pretrain a LlamaForCausalLM from scratch with metadata schedules and MeCo cooldown"),
 }
 
 USAGE = f"""usage: metacond <command> [options]

@@ -74,3 +74,27 @@ def max_yield(grammar: "Grammar", cap: int = 1_000_000) -> int:
         return best
 
     return longest(grammar.start)
+
+
+TEXT_SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>", "<mask>")
+
+
+def build_text_tokenizer(texts, vocab_size: int = 2000, model_max_length: int = 2048) -> "PreTrainedTokenizerFast":
+    """A byte-level BPE tokenizer trained in-process on ``texts`` (no download).
+
+    Byte-level pre-tokenization keeps newlines as their own tokens, so a metadata line such as
+    ``COUNTRY: ng\\n`` tokenizes the same alone as inside a document.
+    """
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(TEXT_SPECIALS), initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    tok.train_from_iterator(texts, trainer=trainer)
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>", unk_token="<unk>",
+                                   mask_token="<mask>", model_max_length=model_max_length, padding_side="right")
+    return fast

@@ -24,7 +24,8 @@ def test_layout_labels_and_metadata(tmp_path):
     vocab = pcfg_vocab(g)
     D = g.depth
     tr = dd["train"]
-    assert tr.column_names == ["terminals", "metadata", "has_metadata", "input_ids", "labels", "attention_mask"]
+    assert tr.column_names == ["terminals", "metadata", "has_metadata", "input_ids", "labels", "attention_mask", "meta_spans"]
+    assert tr[0]["meta_spans"] == [[1 + d, 2 + d] for d in range(D)]
     frac = np.mean(tr["has_metadata"])
     assert 0.4 < frac < 0.6
     for row in tr.select(range(100)):

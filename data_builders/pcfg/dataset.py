@@ -24,7 +24,7 @@ import numpy as np
 from .grammar import Grammar, GrammarError, resolve_grammar
 from .sampler import SampleBatch, sample
 
-BUILDER_VERSION = "1"
+BUILDER_VERSION = "2"
 SPLITS = ("train", "validation", "test")
 
 
@@ -114,6 +114,8 @@ def encode_split(batch: SampleBatch, grammar: Grammar, metadata_depth: int, meta
         "input_ids": [x.tolist() for x in split(ids)] if n else [],
         "labels": [x.tolist() for x in split(labels)] if n else [],
         "attention_mask": [[1] * int(k) for k in L],
+        # One span per metadata slot: training-time schedules replace a dropped slot by <mask>.
+        "meta_spans": [[[1 + d, 2 + d] for d in range(D)]] * n,
     }
     if batch.labels is not None:
         cols["nonterminals"] = [x.tolist() for x in np.split(batch.labels, batch.offsets[1:-1])] if n else []
@@ -130,6 +132,7 @@ def features(grammar: Grammar, with_labels: bool):
         "input_ids": Sequence(Value("int32")),
         "labels": Sequence(Value("int32")),
         "attention_mask": Sequence(Value("int8")),
+        "meta_spans": Sequence(Sequence(Value("int32"))),
     }
     if with_labels:
         f["nonterminals"] = Sequence(Sequence(Value("int32")))
@@ -201,7 +204,7 @@ def build_pcfg_dataset(cfg: PCFGDataConfig, progress: bool = True) -> tuple[Any,
         ds.to_parquet(str(out / "parquet" / f"{split}.parquet"))
     grammar.save(out / "grammar.json")
     build_pcfg_tokenizer(grammar).save_pretrained(str(out / "tokenizer"))
-    info = {"key": key, "config": asdict(cfg), "grammar": grammar.summary(), "grammar_fingerprint": grammar.fingerprint(),
+    info = {"key": key, "config": asdict(cfg), "grammar": grammar.summary(), "metadata_mode": "mask", "grammar_fingerprint": grammar.fingerprint(),
             "depth": grammar.depth, "builder_version": BUILDER_VERSION, "stats": stats}
     (out / "README.md").write_text(dataset_card(cfg, grammar, stats))
     stamp.write_text(json.dumps(info, indent=1))
@@ -260,7 +263,7 @@ first {cfg.metadata_depth} metadata indices (the rule-set variant chosen at each
 {rows}
 {btxt}
 Columns: `terminals` (terminal ids in `grammar.json` order), `metadata` (the true j, all D levels),
-`has_metadata`, `input_ids`, `labels`, `attention_mask`.
+`has_metadata`, `input_ids`, `labels`, `attention_mask`, `meta_spans` (token span of each metadata slot).
 
 Built with:
 

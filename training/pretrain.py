@@ -1,0 +1,264 @@
+"""``metacond pretrain``: train a LlamaForCausalLM from scratch on builder output, with metadata schedules.
+
+Example (CPU, ~1 minute):
+  metacond pretrain --config training/recipes/pcfg/tiny/pretrain.yaml --output_dir runs/pcfg-tiny --max_steps 200
+
+Multi-GPU (same command, same recipe):
+  accelerate launch --config_file training/accelerate/ddp.yaml -m metacond.training.pretrain --config RECIPE
+  torchrun --nproc_per_node 8 -m metacond.training.pretrain --config RECIPE
+
+One run holds both MeCo stages: with ``cooldown_fraction: 0.1`` the last 10% of steps see the same
+data without metadata while the learning-rate schedule continues. A run killed mid-way resumes from
+its last checkpoint when the same command is run again; a finished run is left alone.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from metacond import MetacondError
+
+DESCRIPTION = __doc__
+
+
+def parse_args(argv: Sequence[str]):
+    from metacond.config import parse_config
+
+    from .arguments import DataArguments, MetadataArguments, ModelArguments, PretrainingArguments, RunArguments
+
+    return parse_config([ModelArguments, DataArguments, MetadataArguments, RunArguments, PretrainingArguments], argv,
+                        prog="metacond pretrain", description=DESCRIPTION)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    model_args, data_args, meta_args, run_args, train_args = parse_args(argv)
+    result = run_pretraining(model_args, data_args, meta_args, run_args, train_args)
+    if result.get("status") == "dry_run":
+        return 0
+    print(f"{result['status']}: {result['output_dir']}")
+    return 0
+
+
+def _resolve_dataset(data_args) -> str:
+    if data_args.dataset:
+        return data_args.dataset
+    if data_args.pcfg_grammar:
+        from metacond.data_builders.pcfg.dataset import PCFGDataConfig, build_pcfg_dataset
+
+        cfg = PCFGDataConfig(grammar=data_args.pcfg_grammar, metadata_depth=data_args.pcfg_metadata_depth,
+                             metadata_fraction=data_args.pcfg_metadata_fraction, train_size=data_args.pcfg_train_size,
+                             validation_size=data_args.pcfg_validation_size, test_size=data_args.pcfg_test_size,
+                             seed=data_args.pcfg_seed, bayes_sample=0)
+        _, out, _ = build_pcfg_dataset(cfg, progress=True)
+        return str(out)
+    raise MetacondError("no training data: set 'dataset' or 'pcfg_grammar'")
+
+
+def _hardware(world_size: int) -> dict[str, Any]:
+    import torch
+
+    hw: dict[str, Any] = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                          "cpu_count": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+                          "world_size": world_size}
+    if torch.cuda.is_available():
+        hw["cuda_devices"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return hw
+
+
+def run_pretraining(model_args, data_args, meta_args, run_args, train_args, callbacks: list | None = None) -> dict[str, Any]:
+    """Programmatic entry point (tests pass extra callbacks)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.trainer_utils import get_last_checkpoint
+
+    from metacond.modeling.checkpoint import SUMMARY_FILE, build_model, check_vocab, is_finished
+    from metacond.modeling.sizes import count_parameters
+
+    from .collator import MetadataCollator
+    from .data import ScheduledDataset, ScheduledIterable, load_training_data
+    from .schedule import MetadataSchedule, cooldown_start_step
+    from .trainer import MetacondTrainer
+
+    if not train_args.output_dir:
+        raise MetacondError("output_dir is required")
+    out = Path(train_args.output_dir)
+    if train_args.resume_from_checkpoint and not Path(train_args.resume_from_checkpoint).is_dir():
+        raise MetacondError(f"resume_from_checkpoint {train_args.resume_from_checkpoint!r} does not exist")
+    if is_finished(out) and not run_args.overwrite_output_dir and not run_args.dry_run:
+        return {"status": "already finished (pass --overwrite_output_dir to retrain)", "output_dir": str(out)}
+
+    # ---------------------------------------------------------------- data and tokenizer
+    dataset_path = _resolve_dataset(data_args)
+    data = load_training_data(dataset_path, data_args.train_split, data_args.eval_split, data_args.streaming, data_args.dataset_config)
+    tok_path = model_args.tokenizer or (str(data.tokenizer_dir) if data.tokenizer_dir else None) or model_args.init_from
+    if tok_path is None:
+        raise MetacondError("no tokenizer: the dataset has none; pass --tokenizer DIR")
+    if not Path(tok_path).is_dir():
+        raise MetacondError(f"tokenizer directory {tok_path!r} does not exist")
+    tokenizer = AutoTokenizer.from_pretrained(tok_path)
+    if tokenizer.pad_token_id is None:
+        raise MetacondError(f"tokenizer at {tok_path} has no pad token")
+
+    world = max(1, train_args.world_size)
+    global_batch = train_args.per_device_train_batch_size * train_args.gradient_accumulation_steps * world
+    if train_args.max_steps and train_args.max_steps > 0:
+        max_steps = train_args.max_steps
+    elif data_args.streaming:
+        raise MetacondError("streaming needs max_steps (the stream has no known length)")
+    else:
+        max_steps = math.ceil(len(data.train) * train_args.num_train_epochs / global_batch)
+    if max_steps < 1:
+        raise MetacondError("the run has no steps: raise max_steps or num_train_epochs")
+    train_args.max_steps = max_steps
+    cd_step = cooldown_start_step(max_steps, meta_args.cooldown_fraction)
+    mode = meta_args.metadata_mode if meta_args.metadata_mode != "auto" else data.info.get("metadata_mode", "remove")
+    schedule = MetadataSchedule(fraction=meta_args.metadata_fraction, field_dropout=list(meta_args.metadata_field_dropout),
+                                cooldown_start_position=None if cd_step is None else cd_step * global_batch, mode=mode,
+                                mask_token_id=tokenizer.mask_token_id, seed=train_args.seed)
+
+    n_params = None
+    if model_args.init_from is None:
+        n_params = count_parameters(model_args.model_size, len(tokenizer), model_args.tie_word_embeddings)
+    plan = {
+        "dataset": data.source, "train_rows": None if data_args.streaming else len(data.train),
+        "model_size": model_args.model_size if model_args.init_from is None else f"init_from {model_args.init_from}",
+        "parameters": n_params, "vocab_size": len(tokenizer), "max_steps": max_steps, "global_batch_examples": global_batch,
+        "world_size": world, "cooldown_start_step": cd_step, "metadata_mode": mode, "metadata_fraction": meta_args.metadata_fraction,
+        "packing": data_args.packing, "block_size": data_args.block_size, "output_dir": str(out),
+    }
+    if run_args.dry_run:
+        from metacond.modeling.sizes import llama_config
+
+        if model_args.init_from is None:
+            llama_config(model_args.model_size, len(tokenizer))  # validates the size
+        print(json.dumps({"dry_run": plan}, indent=1))
+        return {"status": "dry_run", "plan": plan}
+
+    # ---------------------------------------------------------------- model
+    overrides = dict(max_position_embeddings=model_args.max_position_embeddings, rope_theta=model_args.rope_theta,
+                     tie_word_embeddings=model_args.tie_word_embeddings, attn_implementation=model_args.attn_implementation)
+    if model_args.init_from:
+        if not Path(model_args.init_from).is_dir():
+            raise MetacondError(f"init_from {model_args.init_from!r} does not exist")
+        model = AutoModelForCausalLM.from_pretrained(model_args.init_from)
+        check_vocab(model, tokenizer)
+    else:
+        model = build_model(model_args.model_size, tokenizer, seed=model_args.model_seed, **overrides)
+    # Packed rows rely on position_ids-derived masks, which transformers builds only without a KV cache.
+    model.config.use_cache = False
+    max_pos = model.config.max_position_embeddings
+
+    total_examples = max_steps * global_batch
+    if data_args.streaming:
+        train_ds = ScheduledIterable(data.train, schedule, total_examples, seed=train_args.seed)
+    else:
+        train_ds = ScheduledDataset(data.train, schedule, total_examples, seed=train_args.seed)
+    eval_ds = None
+    if data.eval is not None and not data_args.streaming and train_args.eval_strategy != "no":
+        ev = data.eval.select(range(min(data_args.eval_examples, len(data.eval))))
+        eval_ds = ScheduledDataset(ev, MetadataSchedule(mode=mode, mask_token_id=tokenizer.mask_token_id), len(ev), shuffle=False)
+    collator = MetadataCollator(pad_token_id=tokenizer.pad_token_id, packing=data_args.packing, block_size=data_args.block_size,
+                                max_length=data_args.max_length or max_pos)
+    if data_args.block_size and data_args.block_size > max_pos:
+        raise MetacondError(f"block_size {data_args.block_size} exceeds the model's max_position_embeddings {max_pos}")
+
+    train_args.include_num_input_tokens_seen = "non_padding"
+    if out.exists() and run_args.overwrite_output_dir:
+        shutil.rmtree(out)
+    resume = train_args.resume_from_checkpoint
+    if resume is None and out.is_dir():
+        resume = get_last_checkpoint(str(out))
+    out.mkdir(parents=True, exist_ok=True)
+    step_log = out / "steps.jsonl"
+
+    from transformers import TrainerCallback
+
+    class StepLog(TrainerCallback):
+        """Per-step record of examples, metadata and scored tokens (summed over processes)."""
+
+        def on_step_end(self, args, state, control, **kw):
+            rec = trainer.examples_by_step.pop(state.global_step - 1, [0, 0])
+            t = torch.tensor([rec[0], rec[1], trainer.scored_tokens], dtype=torch.long, device=trainer.args.device)
+            t = trainer.accelerator.reduce(t, reduction="sum")
+            trainer.scored_tokens = 0
+            if state.is_world_process_zero:
+                with open(step_log, "a") as f:
+                    f.write(json.dumps({"step": state.global_step, "examples": int(t[0]), "with_metadata": int(t[1]), "scored_tokens": int(t[2]),
+                                        "input_tokens": int(state.num_input_tokens_seen)}) + "\n")
+
+    trainer = MetacondTrainer(model=model, args=train_args, train_dataset=train_ds, eval_dataset=eval_ds, data_collator=collator,
+                              processing_class=tokenizer, callbacks=[StepLog(), *(callbacks or [])])
+    t0 = time.time()
+    trainer.train(resume_from_checkpoint=resume)
+    wall = time.time() - t0
+
+    # ---------------------------------------------------------------- final directory
+    tmp = out / ".final-tmp"
+    if trainer.is_world_process_zero():
+        shutil.rmtree(tmp, ignore_errors=True)
+    trainer.accelerator.wait_for_everyone()
+    model.config.use_cache = True
+    trainer.save_model(str(tmp))  # every rank: FSDP/DeepSpeed gather here
+    if not trainer.is_world_process_zero():
+        return {"status": "finished", "output_dir": str(out)}
+    steps = _read_step_log(step_log)
+    history = trainer.state.log_history
+    summary = {
+        "recipe": {"model": vars(model_args), "data": vars(data_args), "metadata": vars(meta_args),
+                   "training": {k: v for k, v in train_args.to_dict().items() if not k.startswith("_") and "token" not in k}},
+        "model": {"size": model_args.model_size, "init_from": model_args.init_from, "parameters": int(sum(p.numel() for p in model.parameters())),
+                  "config": model.config.to_diff_dict()},
+        "data": {"dataset": data.source, "builder": data.info.get("key"), "train_rows": plan["train_rows"]},
+        "tokens_seen": {"input_tokens": int(trainer.state.num_input_tokens_seen), "scored_tokens": int(sum(s["scored_tokens"] for s in steps)),
+                        "examples": int(sum(s["examples"] for s in steps))},
+        "metadata_scheme": {"mode": mode, "fraction": meta_args.metadata_fraction, "field_dropout": list(meta_args.metadata_field_dropout),
+                            "cooldown_fraction": meta_args.cooldown_fraction, "cooldown_start_step": cd_step,
+                            "builder": {k: data.info.get(k) for k in ("config", "template", "metadata_mode") if k in data.info},
+                            "examples_with_metadata_by_step": [[s["step"], s["with_metadata"], s["examples"]] for s in steps]},
+        "loss_curve": [{k: h[k] for k in ("step", "loss", "eval_loss", "learning_rate", "num_input_tokens_seen") if k in h} for h in history
+                       if "loss" in h or "eval_loss" in h],
+        "final_train_loss": next((h["train_loss"] for h in reversed(history) if "train_loss" in h), None),
+        "wall_time_seconds": round(wall, 2), "resumed_from": resume, "hardware": _hardware(world),
+        "truncated_examples": collator.truncated,
+    }
+    tokenizer.save_pretrained(tmp)
+    from transformers import GenerationConfig
+
+    GenerationConfig(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+                     do_sample=True, temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=min(512, max_pos)).save_pretrained(tmp)
+    if run_args.plot:
+        from .plots import plot_loss_curve
+
+        plot_loss_curve(history, tmp / "loss_curve.png", cd_step, title=f"{model_args.model_size} on {Path(data.source).name}")
+    for f in tmp.iterdir():
+        os.replace(f, out / f.name)
+    tmp.rmdir()
+    (out / (SUMMARY_FILE + ".tmp")).write_text(json.dumps(summary, indent=1, default=str))
+    os.replace(out / (SUMMARY_FILE + ".tmp"), out / SUMMARY_FILE)
+    return {"status": "finished", "output_dir": str(out), "summary": summary}
+
+
+def _read_step_log(path: Path) -> list[dict[str, Any]]:
+    """Last record per step: steps re-run after a resume overwrite the killed run's records."""
+    recs: dict[int, dict[str, Any]] = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                recs[r["step"]] = r
+    return [recs[k] for k in sorted(recs)]
+
+
+if __name__ == "__main__":
+    from metacond.main import run_guarded
+
+    sys.exit(run_guarded(main, sys.argv[1:], "metacond pretrain"))
