@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from metacond import MetacondError
@@ -28,7 +29,7 @@ class MetadataCollator:
         self.truncated = 0
 
     def _check(self, f: dict[str, Any]) -> tuple[list[int], list[int]]:
-        ids, labels = list(f["input_ids"]), list(f["labels"])
+        ids, labels = f["input_ids"], f["labels"]
         if len(ids) != len(labels):
             raise MetacondError(f"labels ({len(labels)}) are not aligned with input_ids ({len(ids)})")
         if self.max_length is not None and len(ids) > self.max_length and not (self.packing and self.block_size):
@@ -53,14 +54,15 @@ class MetadataCollator:
         L = max(len(d[0]) for d in docs)
         if self.pad_to_multiple_of:
             L = -(-L // self.pad_to_multiple_of) * self.pad_to_multiple_of
-        ids = torch.full((len(docs), L), self.pad_token_id, dtype=torch.long)
-        labels = torch.full((len(docs), L), -100, dtype=torch.long)
-        att = torch.zeros((len(docs), L), dtype=torch.long)
+        ids = np.full((len(docs), L), self.pad_token_id, dtype=np.int64)
+        labels = np.full((len(docs), L), -100, dtype=np.int64)
+        att = np.zeros((len(docs), L), dtype=np.int64)
         for r, ((i, l), f) in enumerate(zip(docs, features)):
-            ids[r, : len(i)] = torch.tensor(i)
-            labels[r, : len(l)] = torch.tensor(l)
-            att[r, : len(i)] = torch.tensor(list(f["attention_mask"])[: len(i)]) if "attention_mask" in f else 1
-        return {"input_ids": ids, "labels": labels, "attention_mask": att}
+            n = len(i)
+            ids[r, :n] = i
+            labels[r, :n] = l
+            att[r, :n] = f["attention_mask"][:n] if "attention_mask" in f else 1
+        return {"input_ids": torch.from_numpy(ids), "labels": torch.from_numpy(labels), "attention_mask": torch.from_numpy(att)}
 
     def _packed(self, docs) -> tuple[dict[str, torch.Tensor], list[int]]:
         if self.block_size:

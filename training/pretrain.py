@@ -183,22 +183,41 @@ def run_pretraining(model_args, data_args, meta_args, run_args, train_args, call
     from transformers import TrainerCallback
 
     class StepLog(TrainerCallback):
-        """Per-step record of examples, metadata and scored tokens (summed over processes)."""
+        """Per-step record of examples, metadata and scored tokens (summed over processes).
+
+        Records are buffered and written at every checkpoint and at the end: steps after the last
+        checkpoint of a killed run are re-run on resume anyway.
+        """
+
+        def __init__(self):
+            self.buffer: list[str] = []
 
         def on_step_end(self, args, state, control, **kw):
             rec = trainer.examples_by_step.pop(state.global_step - 1, [0, 0])
-            t = torch.tensor([rec[0], rec[1], trainer.scored_tokens], dtype=torch.long, device=trainer.args.device)
-            t = trainer.accelerator.reduce(t, reduction="sum")
+            t = torch.stack([torch.as_tensor(rec[0]), torch.as_tensor(rec[1]), torch.as_tensor(trainer.scored_tokens)]).to(torch.long)
+            if trainer.accelerator.num_processes > 1:
+                t = trainer.accelerator.reduce(t.to(trainer.args.device), reduction="sum").cpu()
             trainer.scored_tokens = 0
             if state.is_world_process_zero:
+                self.buffer.append(json.dumps({"step": state.global_step, "examples": int(t[0]), "with_metadata": int(t[1]),
+                                               "scored_tokens": int(t[2]), "input_tokens": int(state.num_input_tokens_seen)}))
+
+        def flush(self):
+            if self.buffer:
                 with open(step_log, "a") as f:
-                    f.write(json.dumps({"step": state.global_step, "examples": int(t[0]), "with_metadata": int(t[1]), "scored_tokens": int(t[2]),
-                                        "input_tokens": int(state.num_input_tokens_seen)}) + "\n")
+                    f.write("\n".join(self.buffer) + "\n")
+                self.buffer = []
+
+        def on_save(self, args, state, control, **kw):
+            self.flush()
+
+        def on_train_end(self, args, state, control, **kw):
+            self.flush()
 
     trainer = MetacondTrainer(model=model, args=train_args, train_dataset=train_ds, eval_dataset=eval_ds, data_collator=collator,
                               processing_class=tokenizer, callbacks=[StepLog(), *(callbacks or [])])
     t0 = time.time()
-    trainer.train(resume_from_checkpoint=resume)
+    train_output = trainer.train(resume_from_checkpoint=resume)
     wall = time.time() - t0
 
     # ---------------------------------------------------------------- final directory
@@ -227,7 +246,7 @@ def run_pretraining(model_args, data_args, meta_args, run_args, train_args, call
         "loss_curve": [{k: h[k] for k in ("step", "loss", "eval_loss", "learning_rate", "num_input_tokens_seen") if k in h} for h in history
                        if "loss" in h or "eval_loss" in h],
         "final_train_loss": next((h["train_loss"] for h in reversed(history) if "train_loss" in h), None),
-        "wall_time_seconds": round(wall, 2), "resumed_from": resume, "hardware": _hardware(world),
+        "wall_time_seconds": round(wall, 2), "train_metrics": train_output.metrics, "resumed_from": resume, "hardware": _hardware(world),
         "truncated_examples": collator.truncated,
     }
     tokenizer.save_pretrained(tmp)

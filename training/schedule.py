@@ -47,6 +47,8 @@ class MetadataSchedule:
         """Which of an example's fields survive at this stream position."""
         if self.cooldown_start_position is not None and position >= self.cooldown_start_position:
             return np.zeros(n_fields, bool)
+        if self.fraction >= 1.0 and not any(self.field_dropout):
+            return np.ones(n_fields, bool)  # nothing random to decide: skip the per-example generator
         rng = np.random.default_rng([self.seed, position, 0xC0FFEE])
         if rng.random() >= self.fraction:
             return np.zeros(n_fields, bool)
@@ -62,7 +64,8 @@ class MetadataSchedule:
         spans = example.get("meta_spans") or []
         ex = {k: example[k] for k in ("input_ids", "labels", "attention_mask")}
         keep = self.keep_mask(position, len(spans)) if spans else np.zeros(0, bool)
-        shown = any(self._field_visible(ex["input_ids"], s) for s, k in zip(spans, keep) if k)
+        ids0 = ex["input_ids"]
+        shown = any(self._field_visible(ids0, s) for s, k in zip(spans, keep) if k)
         if spans and not keep.all():
             ids, labels, att = list(ex["input_ids"]), list(ex["labels"]), list(ex["attention_mask"])
             for (s, e), k in sorted(zip(map(tuple, spans), keep), reverse=True):
@@ -79,7 +82,10 @@ class MetadataSchedule:
 
     def _field_visible(self, ids, span) -> bool:
         s, e = span
-        return e > s and not (self.mask_token_id is not None and all(t == self.mask_token_id for t in ids[s:e]))
+        if e <= s:
+            return False
+        m = self.mask_token_id
+        return m is None or any(ids[t] != m for t in range(s, e))
 
 
 def cooldown_start_step(max_steps: int, cooldown_fraction: float) -> int | None:

@@ -33,7 +33,7 @@ class MetacondTrainer(Trainer):
             rec = self.examples_by_step[self.state.global_step]
             rec[0] += int(n_ex.sum()) if n_ex is not None else 0
             rec[1] += int(n_meta.sum()) if n_meta is not None else 0
-            self.scored_tokens += int((inputs["labels"][..., 1:] != -100).sum())
+            self.scored_tokens += (inputs["labels"][..., 1:] != -100).sum()
         return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
 
 
