@@ -1,0 +1,7 @@
+"""PCFG study evaluations, each held against the exact Bayes-optimal answer of the grammar.
+
+- ``loss``: next-token loss on held-out sequences with and without metadata, beside the Bayes loss.
+- ``probing``: linear probes reading ``j_d`` from frozen hidden states, against prompt length.
+- ``grammar_accuracy``: CYK acceptance of sampled continuations, against prompt length.
+- ``study``: the ``metacond pcfg-study`` runner that trains one model per ``D_M`` and runs them all.
+"""
