@@ -19,9 +19,9 @@ $(STAMP):
 
 install: $(STAMP)
 
-# Main job on embedded defaults (the PCFG study issue replaces it with the full study).
+# Main job on embedded defaults: the PCFG metadata-conditioning study at CPU scale (<= 25 min, 2 cores).
 demo: $(STAMP)
-	$(BIN)/metacond pcfg build --grammar small --metadata_depth 3 --output_dir runs/pcfg-small-dm3 --overwrite
+	$(BIN)/metacond pcfg-study --preset cpu --output_dir runs/pcfg-study-cpu
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n $(PYTEST_WORKERS) -q

@@ -1,1 +1,5 @@
-"""Evaluations: lm-eval task folders and the PCFG evaluations (later issues)."""
+"""Evaluations: lm-eval task folders (``pcfg_loss/``; use ``--include_path`` with ``TASK_DIR``) and the PCFG evaluations (``pcfg/``)."""
+
+from pathlib import Path
+
+TASK_DIR = Path(__file__).resolve().parent

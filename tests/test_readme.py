@@ -41,10 +41,11 @@ def test_two_commands_and_ci_uses_the_test_one():
 def test_demo_command_runs(tmp_path):
     (cmd,) = make_recipe("demo")
     argv = shlex.split(cmd.replace("$(BIN)/", ""))
-    assert argv[0] == "metacond"
-    i = argv.index("--output_dir")
-    argv[i + 1] = str(tmp_path / "demo")
+    assert argv[:2] == ["metacond", "pcfg-study"] and argv[argv.index("--preset") + 1] == "cpu"
+    # The same command at test-suite size: only the preset and the output directory change.
+    argv[argv.index("--preset") + 1] = "smoke"
+    argv[argv.index("--output_dir") + 1] = str(tmp_path / "study")
     r = subprocess.run([sys.executable, "-m", "metacond", *argv[1:]], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert "Bayes-optimal loss" in r.stdout and "train" in r.stdout
-    assert (tmp_path / "demo" / "parquet" / "train.parquet").exists()
+    assert "report:" in r.stdout
+    assert (tmp_path / "study" / "report.md").exists() and (tmp_path / "study" / "probing.png").exists()

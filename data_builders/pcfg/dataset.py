@@ -24,7 +24,7 @@ import numpy as np
 from .grammar import Grammar, GrammarError, resolve_grammar
 from .sampler import SampleBatch, sample
 
-BUILDER_VERSION = "2"
+BUILDER_VERSION = "3"
 SPLITS = ("train", "validation", "test")
 
 
@@ -203,12 +203,25 @@ def build_pcfg_dataset(cfg: PCFGDataConfig, progress: bool = True) -> tuple[Any,
     for split, ds in dd.items():
         ds.to_parquet(str(out / "parquet" / f"{split}.parquet"))
     grammar.save(out / "grammar.json")
+    write_lmeval_file(dd["test"], grammar, cfg.metadata_depth, out / "lmeval" / "test.jsonl")
     build_pcfg_tokenizer(grammar).save_pretrained(str(out / "tokenizer"))
     info = {"key": key, "config": asdict(cfg), "grammar": grammar.summary(), "metadata_mode": "mask", "grammar_fingerprint": grammar.fingerprint(),
             "depth": grammar.depth, "builder_version": BUILDER_VERSION, "stats": stats}
     (out / "README.md").write_text(dataset_card(cfg, grammar, stats))
     stamp.write_text(json.dumps(info, indent=1))
     return dd, out, stats | {"cached": False}
+
+
+def write_lmeval_file(test, grammar: Grammar, metadata_depth: int, path: Path) -> None:
+    """Test sequences for the ``pcfg_loss`` lm-eval tasks: terminals as text and the metadata prefix at D_M."""
+    from metacond.modeling.tokenizer import metadata_token
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        for t, j in zip(test["terminals"], test["metadata"]):
+            shown = [metadata_token(d, j[d]) if d < metadata_depth else "<mask>" for d in range(grammar.depth)]
+            f.write(json.dumps({"terminals": " ".join(grammar.terminals[i] for i in t), "metadata": list(j), "metadata_depth": metadata_depth,
+                                "metadata_prefix": " ".join(shown), "num_scored_tokens": len(t) + 1}) + "\n")
 
 
 def bayes_summary(grammar: Grammar, test, metadata_depth: int, n: int) -> dict[str, float]:

@@ -59,9 +59,10 @@ def findings(results: dict[str, Any]) -> list[dict[str, Any]]:
         g = models[d]["loss"]["metadata_gain"]
         good = g["model"] > 2 * g["model_se"]
         ok.append(good)
-        lines.append(f"D_M={d}: {g['model']:+.4f} ± {g['model_se']:.4f} nats/token (Bayes {g['bayes']:+.4f})")
+        lines.append(f"D_M={d}: {g['model']:+.4f} ± {g['model_se']:.4f} nats/token (Bayes {g['bayes']:+.4f}){'' if good else ' [not significant]'}")
     if ok:
-        out.append({"finding": "Metadata lowers the loss when it is given", "verdict": _verdict(all(ok), True),
+        verdict = "reproduced" if all(ok) else ("partly reproduced" if any(ok) else "not reproduced")
+        out.append({"finding": "Metadata lowers the loss when it is given", "verdict": verdict,
                     "evidence": "; ".join(lines) + " — loss with masks minus loss with the true metadata prefix."})
     if 0 not in models or len(depths) < 2:
         return out

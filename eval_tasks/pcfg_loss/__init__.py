@@ -1,0 +1,1 @@
+"""lm-eval task folder: PCFG test sequences scored by log-likelihood under each metadata prefix condition."""
