@@ -71,6 +71,7 @@ class StudyArguments:
     force: bool = field(default=False, metadata={"help": "Redo finished models and evaluations."})
     seed: int = field(default=0, metadata={"help": "Seed of data, initialization and sampling."})
     max_steps: int | None = field(default=None, metadata={"help": "Override the preset's training steps (e.g. to split a GPU run)."})
+    greedy: bool = field(default=False, metadata={"help": "Grammar accuracy with greedy decoding instead of temperature-1 sampling."})
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -112,7 +113,7 @@ def train_model(p: StudyPreset, depth: int, out: Path, seed: int, force: bool, m
     return out
 
 
-def evaluate_model(model_dir: Path, grammar, held, p: StudyPreset, depth: int, inference, seed: int) -> dict[str, Any]:
+def evaluate_model(model_dir: Path, grammar, held, p: StudyPreset, depth: int, inference, seed: int, greedy: bool = False) -> dict[str, Any]:
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -126,15 +127,15 @@ def evaluate_model(model_dir: Path, grammar, held, p: StudyPreset, depth: int, i
     T, M, split = held["terminals"], held["metadata"], held["split"]
     test_idx = np.where(split == 2)[0]
     loss_idx = test_idx[: p.loss_sequences]
-    res: dict[str, Any] = {"metadata_depth": depth, "model_dir": str(model_dir)}
+    res: dict[str, Any] = {"metadata_depth": depth, "model_dir": str(model_dir), "greedy": greedy}
     res["loss"] = evaluate_loss(model, grammar, [T[i] for i in loss_idx], [M[i].tolist() for i in loss_idx], depth, inference)
     feats, valid = hidden_features(model, PCFGLayout(grammar), T, p.probe_lengths)
     res["probing"] = probe_accuracy(feats, valid, M, grammar.num_variants, split, p.probe_lengths)
     Tt, Mt = [T[i] for i in test_idx], M[test_idx]
-    res["grammar_masked"] = grammar_accuracy(model, grammar, Tt, Mt, depth, p.grammar_lengths, p.grammar_prompts, inference=inference, seed=seed)
+    res["grammar_masked"] = grammar_accuracy(model, grammar, Tt, Mt, depth, p.grammar_lengths, p.grammar_prompts, greedy=greedy, inference=inference, seed=seed)
     if depth > 0:
-        res["grammar_metadata"] = grammar_accuracy(model, grammar, Tt, Mt, depth, p.grammar_lengths, p.grammar_prompts, with_metadata=True,
-                                                   inference=inference, seed=seed)
+        res["grammar_metadata"] = grammar_accuracy(model, grammar, Tt, Mt, depth, p.grammar_lengths, p.grammar_prompts, greedy=greedy,
+                                                   with_metadata=True, inference=inference, seed=seed)
     return res
 
 
@@ -187,8 +188,8 @@ def run_study(args: StudyArguments) -> Path:
     for depth in tqdm(depths, desc="evaluating", unit="model"):
         path = out / "evals" / f"dm{depth}.json"
         res = _load(path)
-        if res is None:
-            res = evaluate_model(model_dirs[depth], grammar, held, p, depth, inference, args.seed)
+        if res is None or res.get("greedy", False) != args.greedy:  # decoding mode is part of the cache key
+            res = evaluate_model(model_dirs[depth], grammar, held, p, depth, inference, args.seed, args.greedy)
             _save(path, res)
         evals[depth] = res
     results = {"preset": args.preset, "preset_config": asdict(p), "grammar": grammar.summary(), "metadata_depths": depths, "seed": args.seed,
