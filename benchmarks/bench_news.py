@@ -1,0 +1,128 @@
+"""News builder throughput and memory.
+
+1. End-to-end docs/s (read, resolve, clean, dedup, template, tokenize, write) of `metacond news build`
+   with num_proc=2 on a synthetic N-row JSONL (article lengths lognormal around ~2,400 characters),
+   against a plain per-row Python loop doing the same work (same resolver, cleaner, template and
+   tokenizer, one tokenizer call per row) on the same rows in the same run. Targets: ≥ 5× and ≥ 2,000 docs/s.
+2. Peak RSS of a build over a streamed M-row input, measured in a child process (target < 2 GB).
+
+Both builds use one pre-trained tokenizer so tokenizer training is not timed.
+
+Usage: python benchmarks/bench_news.py [--rows 200000] [--loop-rows 20000] [--rss-rows 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+OUTLETS = ["thehindu.com", "dawn.com", "thedailystar.net", "dailymirror.lk", "scmp.com", "thestar.com.my", "inquirer.net", "nytimes.com", "cbc.ca",
+           "jamaica-gleaner.com", "bbc.co.uk", "irishtimes.com", "punchng.com", "news24.com", "nation.africa", "myjoyonline.com", "thecitizen.co.tz"]
+VOCAB = ("the of and to in a is that for on was with said by as at from his it an were are which this be has have had not but after "
+         "government minister police market election court president people year city state new country police health school bank").split()
+
+
+def write_input(path: Path, n: int, seed: int = 0, mean_chars: float = 2400) -> None:
+    rng = np.random.default_rng(seed)
+    words = np.array(VOCAB)
+    lens = np.clip(rng.lognormal(np.log(mean_chars / 6.0), 0.6, size=n), 30, 20000).astype(int)
+    with open(path, "w") as f:
+        for i in range(n):
+            w = words[rng.integers(0, len(words), size=lens[i])]
+            text = " ".join(w) + f" story {i}."
+            f.write(json.dumps({"url": f"https://www.{OUTLETS[i % len(OUTLETS)]}/news/{i}", "title": f"Headline {i}", "text": text,
+                                "date": "2024-05-01"}) + "\n")
+
+
+def plain_loop(path: Path, tok, n: int) -> float:
+    """The same work, one row at a time, in plain Python."""
+    from metacond.data_builders.news import geo
+    from metacond.data_builders.news.builder import clean_text
+    from metacond.data_builders.news.encode import encode_batch
+    from metacond.data_builders.news.templates import Template
+
+    t = Template("full")
+    keep = {c for cs in geo.PRESETS["paper17"].values() for c in cs}
+    seen = set()
+    out = []
+    t0 = time.perf_counter()
+    with open(path) as f:
+        for i, line in enumerate(f):
+            if i >= n:
+                break
+            r = json.loads(line)
+            text = clean_text(r["text"])
+            if len(text) < 200:
+                continue
+            p = geo.parse_url(r["url"])
+            code, _ = geo.resolve(p)
+            if code is None or code not in keep:
+                continue
+            h = hashlib.blake2b(" ".join(text.lower().split()).encode(), digest_size=16).digest()
+            if h in seen:
+                continue
+            seen.add(h)
+            doc, spans, end = t.render({"url": p.host, "country": code, "continent": geo.continent_of(code)}, r.get("title"), text)
+            out.append(encode_batch(tok, [doc], [spans], [end]))
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=200_000)
+    ap.add_argument("--loop-rows", type=int, default=20_000, help="rows for the (slow) per-row baseline; docs/s compares rates")
+    ap.add_argument("--rss-rows", type=int, default=1_000_000, help="0 skips the memory check")
+    ap.add_argument("--json", default=None)
+    a = ap.parse_args()
+    from metacond.data_builders.news.builder import NewsBuildConfig, build_news
+    from metacond.modeling.tokenizer import build_text_tokenizer
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-news-"))
+    src = tmp / "news.jsonl"
+    write_input(src, a.rows)
+    tok = build_text_tokenizer([" ".join(VOCAB) * 3, "URL: dawn.com\nCOUNTRY: pk\nCONTINENT: asia\n\nTITLE: Headline 1\n\nCONTENT: story"] * 50,
+                               vocab_size=1000)
+    tok.save_pretrained(tmp / "tok")
+    res: dict = {"rows": a.rows}
+    t0 = time.perf_counter()
+    rep = build_news(NewsBuildConfig(input=str(src), tokenizer=str(tmp / "tok"), experiments=["global"], num_proc=2, output_dir=str(tmp / "out"),
+                                     test_fraction=0.01, validation_fraction=0.01), progress=False)
+    t_build = time.perf_counter() - t0
+    res["build_seconds"] = t_build
+    res["build_docs_per_s"] = a.rows / t_build
+    res["kept"] = rep["counts"]["kept"]
+    t_loop = plain_loop(src, tok, a.loop_rows)
+    res["loop_docs_per_s"] = a.loop_rows / t_loop
+    res["speedup"] = res["build_docs_per_s"] / res["loop_docs_per_s"]
+    print(f"{a.rows:,} rows: metacond news build (num_proc=2) {t_build:.1f} s = {res['build_docs_per_s']:,.0f} docs/s; "
+          f"plain per-row loop {res['loop_docs_per_s']:,.0f} docs/s (on {a.loop_rows:,} rows) -> {res['speedup']:.1f}x")
+    if a.rss_rows:
+        big = tmp / "big.jsonl"
+        write_input(big, a.rss_rows, seed=1, mean_chars=1200)
+        code = ("import sys, resource; from metacond.data_builders.news.builder import NewsBuildConfig, build_news; "
+                f"build_news(NewsBuildConfig(input={str(big)!r}, tokenizer={str(tmp / 'tok')!r}, experiments=['global'], num_proc=2, "
+                f"output_dir={str(tmp / 'big_out')!r}, test_fraction=0.001, validation_fraction=0.001), progress=False)")
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True)
+        peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        res["rss_rows"] = a.rss_rows
+        res["rss_peak_mb"] = peak_kb / 1024
+        res["rss_build_seconds"] = time.perf_counter() - t0
+        print(f"{a.rss_rows:,}-row streamed build: peak RSS {peak_kb / 1024:,.0f} MB (largest single process), {res['rss_build_seconds']:.0f} s"
+              + ("" if peak_kb > before else " (note: an earlier child had the higher peak)"))
+    if a.json:
+        Path(a.json).write_text(json.dumps(res, indent=1))
+
+
+if __name__ == "__main__":
+    main()

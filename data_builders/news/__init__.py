@@ -1,0 +1,1 @@
+"""Geo-tagged news builder: URL → country → continent, region presets, experiments, metadata templates."""

@@ -1,0 +1,196 @@
+"""The news builder on fixtures the tests write: resolution, cleaning, splits, experiments, templates, masks."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from metacond import MetacondError
+from metacond.data_builders.news import geo
+from metacond.data_builders.news.builder import NewsBuildConfig, build_news
+from metacond.data_builders.news.encode import encode_batch
+from metacond.data_builders.news.templates import TEMPLATES, Template
+
+PAPER = geo.PRESETS["paper17"]
+OUTLET = {"in": "thehindu.com", "pk": "dawn.com", "bd": "thedailystar.net", "lk": "dailymirror.lk", "hk": "scmp.com", "my": "thestar.com.my",
+          "ph": "inquirer.net", "us": "nytimes.com", "ca": "cbc.ca", "jm": "jamaica-gleaner.com", "gb": "bbc.co.uk", "ie": "irishtimes.com",
+          "ng": "punchng.com", "za": "news24.com", "ke": "nation.africa", "gh": "myjoyonline.com", "tz": "thecitizen.co.tz"}
+WORDS = "market council election rainfall harvest bank school port festival minister court league".split()
+
+
+def article(rng, city):
+    return " ".join(f"The {rng.choice(WORDS)} in {city} {rng.choice(['rose', 'fell', 'opened', 'met'])} on day {rng.integers(1, 999)}." for _ in range(12))
+
+
+def write_fixture(path: Path, per_country: int = 12) -> dict:
+    rng = np.random.default_rng(0)
+    rows, expect_bad = [], {}
+    for cont, codes in PAPER.items():
+        for c in codes:
+            for i in range(per_country):
+                rows.append({"url": f"https://www.{OUTLET[c]}/news/{c}-{i}", "title": f"Story {i} from {c}", "text": article(rng, c),
+                             "date": "2024-01-01", "domain": OUTLET[c]})
+    rows.append({"url": "https://www.example.ng/a1", "title": "cctld", "text": article(rng, "lagos")})  # ccTLD .ng
+    rows.append({"url": "https://sky.example.com/x", "title": None, "text": article(rng, "x")})  # unresolved
+    rows.append({"url": "https://allafrica.com/stories/1", "text": article(rng, "y")})  # international outlet
+    rows.append({"url": "not a url", "text": article(rng, "z")})
+    rows.append({"url": None, "text": article(rng, "z2")})
+    rows.append({"url": "https://www.lemonde.fr/x", "text": article(rng, "paris")})  # outside paper17
+    rows.append({"url": "https://www.dawn.com/dup", "text": rows[13]["text"].upper()})  # duplicate (normalized)
+    rows.append({"url": "https://www.dawn.com/short", "text": "too short"})
+    rows.append({"url": "https://www.dawn.com/huge", "text": "word " * 30_000})
+    rows.append({"url": "https://www.dawn.com/empty", "text": "   "})
+    rows.append({"url": "https://www.dawn.com/num", "text": 12345})
+    rows.append({"url": 42, "text": article(rng, "q")})
+    with open(path, "w") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+        f.write("{broken json\n")
+    return {"rows": len(rows) + 1}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    d = tmp_path_factory.mktemp("news")
+    write_fixture(d / "news.jsonl")
+    cfg = NewsBuildConfig(input=str(d / "news.jsonl"), regions="paper17", templates=["full", "none", "url_country"], output_dir=str(d / "out"),
+                          vocab_size=600, test_fraction=0.2, validation_fraction=0.1, block_size=128)
+    return build_news(cfg, progress=False), d / "out"
+
+
+def test_every_row_is_kept_or_counted(built):
+    rep, out = built
+    c = rep["counts"]
+    assert c["input_rows"] == 17 * 12 + 12
+    assert c["kept"] + sum(rep["dropped"].values()) - c.get("bad_json_line", 0) == c["input_rows"]
+    assert c["bad_json_line"] == 1
+    for reason, n in {"international_outlet": 1, "unresolved_domain": 1, "malformed_url": 2, "outside_regions": 1, "duplicate": 1,
+                      "too_short": 1, "too_long": 1, "empty_text": 1, "non_string_text": 1, "non_string_url": 1}.items():
+        assert c[reason] == n, (reason, c)
+    assert rep["country_source"] == {"outlet_table": 17 * 12, "cctld": 1}
+    assert rep["per_country"]["ng"] == 13 and set(rep["per_country"]) == set(OUTLET)
+    assert (out / "composition.png").stat().st_size > 3000
+    card = (out / "README.md").read_text()
+    assert "configs:" in card and "region--africa--full" in card and "| international_outlet | 1 |" in card
+
+
+def test_splits_experiments_and_balance(built):
+    rep, out = built
+    from datasets import load_from_disk
+
+    g = load_from_disk(str(out / "global" / "full" / "hf"))
+    test_cont = g["test"]["continent"]
+    assert len(set(test_cont)) == 4 and len(set(np.unique(test_cont, return_counts=True)[1])) == 1  # balanced test
+    tr = g["train"]["continent"]
+    counts = np.unique(tr, return_counts=True)[1]
+    assert len(set(counts)) == 1 and tr[:4] != tr[1:5]  # equal per continent, interleaved
+    for c in PAPER:
+        r = load_from_disk(str(out / "region" / c / "full" / "hf"))
+        assert set(r["train"]["continent"]) == {c}
+        loo = load_from_disk(str(out / "leave-one-out" / c / "full" / "hf"))
+        assert c not in set(loo["train"]["continent"]) and len(set(loo["train"]["continent"])) == 3
+    # No document is in two splits; the split is a function of the URL alone.
+    ids = {s: set(g[s]["doc_id"]) for s in g}
+    assert not (ids["train"] & ids["test"]) and not (ids["validation"] & ids["test"])
+    info = json.loads((out / "global" / "full" / "metacond_build.json").read_text())
+    assert info["metadata_mode"] == "remove" and info["fields"] == ["url", "country", "continent"]
+
+
+def test_templates_and_masks(built):
+    rep, out = built
+    from datasets import load_from_disk
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(out / "tokenizer")
+    full = load_from_disk(str(out / "global" / "full" / "hf"))["train"][0]
+    assert full["document"].startswith(f"URL: {full['short_url']}\nCOUNTRY: {full['country']}\nCONTINENT: {full['continent']}\n\nTITLE: ")
+    k = next(i for i, l in enumerate(full["labels"]) if l != -100)
+    assert tok.decode(full["input_ids"][1:k]) == full["document"].split("TITLE:")[0]
+    assert len(full["meta_spans"]) == 3 and full["meta_spans"][-1][1] == k
+    none = load_from_disk(str(out / "global" / "none" / "hf"))["train"][0]
+    assert none["document"].startswith("TITLE: ") and none["meta_spans"] == [] and none["labels"][1] != -100
+    uc = load_from_disk(str(out / "global" / "url_country" / "hf"))["train"][0]
+    assert "CONTINENT" not in uc["document"].split("TITLE:")[0] and len(uc["meta_spans"]) == 2
+    blocks = __import__("pandas").read_parquet(out / "global" / "full" / "parquet" / "train_blocks.parquet")
+    assert all(len(x) == 128 for x in blocks["input_ids"])
+
+
+def test_wrong_column_and_bad_settings(tmp_path):
+    p = tmp_path / "x.jsonl"
+    p.write_text(json.dumps({"link": "https://dawn.com/a", "body": "x" * 300}) + "\n")
+    with pytest.raises(MetacondError, match=r"no column 'text'.*--text_column"):
+        build_news(NewsBuildConfig(input=str(p), output_dir=str(tmp_path / "o")), progress=False)
+    with pytest.raises(MetacondError, match="unknown country 'Atlantis'"):
+        build_news(NewsBuildConfig(input=str(p), regions="ng,Atlantis", output_dir=str(tmp_path / "o")), progress=False)
+    with pytest.raises(MetacondError, match="unknown template"):
+        NewsBuildConfig(input=str(p), templates=["fancy"])
+    with pytest.raises(MetacondError, match="does not exist"):
+        build_news(NewsBuildConfig(input=str(tmp_path / "nope.jsonl")), progress=False)
+
+
+def test_country_resolution_units():
+    assert geo.country_code("Nigeria") == "ng" and geo.country_code("NGA") == "ng" and geo.country_code("UK") == "gb"
+    assert geo.country_code("Atlantis") is None
+    assert geo.resolve(geo.parse_url("https://news.bbc.co.uk/x")) == ("gb", "outlet_table")
+    assert geo.resolve(geo.parse_url("http://www.somepaper.co.ke/a?b=1")) == ("ke", "cctld")
+    assert geo.resolve(geo.parse_url("https://startup.io/x")) == (None, "unresolved_domain")  # vanity ccTLD
+    assert geo.resolve(geo.parse_url("https://x.example.com"), "Ghana") == ("gh", "column")
+    assert geo.resolve(geo.parse_url("https://x.example.com"), None, {"example.com": "tz"}) == ("tz", "user_map")
+    assert geo.parse_url("https://www.Dawn.com/news/1/") .normalized == "dawn.com/news/1"
+    for bad in ("", "   ", "http://", "no-dot", "https://exa mple.com", 7):
+        assert geo.parse_url(bad) is None
+    assert geo.continent_of("jm") == "america" and geo.continent_of("hk") == "asia"
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from metacond.modeling.tokenizer import build_text_tokenizer
+
+    return build_text_tokenizer(["URL: a.com\nCOUNTRY: ng\nCONTINENT: africa\n\nCONTENT: some text here é ü 中文"] * 20, vocab_size=500)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(fields=st.lists(st.sampled_from(["url", "country", "continent"]), unique=True),
+       line=st.sampled_from(["{NAME}: {value}\n", "[{name}={value}] ", "{value}|", "<{NAME}>{value}</{NAME}>\n"]),
+       sep=st.sampled_from(["\n", "", " ", "\n\n", "::"]),
+       text=st.text(min_size=1, max_size=80), title=st.one_of(st.none(), st.text(min_size=1, max_size=20)),
+       value=st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=12))
+def test_mask_covers_exactly_the_metadata_block(tokenizer, fields, line, sep, text, title, value):
+    t = Template(name="custom", fields=tuple(fields), line_format=line, separator=sep)
+    doc, spans, end = t.render({"url": value, "country": value[::-1], "continent": "asia"}, title, text)
+    enc = encode_batch(tokenizer, [doc], [spans], [end])
+    ids, labels = enc["input_ids"][0], enc["labels"][0]
+    offs = tokenizer(doc, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+    for (s, e), lab in zip(offs, labels[1:-1]):
+        if s < end:
+            assert lab == -100  # every token touching the block (also one merged across the boundary) is masked
+        else:
+            assert lab != -100  # every token wholly in the body is scored
+    assert labels[-1] == tokenizer.eos_token_id and labels[0] == -100
+    # Field spans are contiguous, ordered and end at the first scored token (or the eos).
+    first_scored = next(i for i, l in enumerate(labels) if l != -100)
+    ms = enc["meta_spans"][0]
+    if spans:
+        assert ms[0][0] == 1 and ms[-1][1] == first_scored
+        for a, b in zip(ms, ms[1:]):
+            assert a[1] == b[0]
+    # The scored tokens decode to the body, byte for byte when no token straddles the boundary.
+    if all(not (s < end < e) for s, e in offs):
+        assert tokenizer.decode(ids[first_scored:-1]) == doc[end:]
+
+
+def test_news_build_trains_with_metacond_pretrain(built, tmp_path):
+    rep, out = built
+    from metacond.training.pretrain import parse_args, run_pretraining
+
+    a = parse_args(["--dataset", str(out / "global" / "full"), "--output_dir", str(tmp_path / "m"), "--model_size", "tiny", "--max_steps", "12",
+                    "--per_device_train_batch_size", "4", "--learning_rate", "3e-3", "--packing", "true", "--cooldown_fraction", "0.25",
+                    "--logging_steps", "4", "--disable_tqdm", "true", "--plot", "false"])
+    res = run_pretraining(*a)
+    s = res["summary"]
+    assert s["metadata_scheme"]["mode"] == "remove"
+    by = s["metadata_scheme"]["examples_with_metadata_by_step"]
+    assert all(m == 4 for st_, m, _ in by if st_ <= 9) and all(m == 0 for st_, m, _ in by if st_ > 9)
