@@ -1,41 +1,69 @@
 """Tokenize rendered documents once, with offsets, and derive the loss mask and field spans from them.
 
-A token is masked (label -100) when it starts before the end of the metadata block; so a token that
-a tokenizer merges across the boundary counts as metadata and never leaks into the loss.
+A token is masked (label -100) when it starts before the end of the metadata block, so a token that
+a tokenizer merges across the boundary counts as metadata and never leaks into the loss. The Rust
+tokenizer is called directly (``encode_batch``, parallel across the batch) and only the few
+character positions that matter are mapped to tokens (``char_to_token``), instead of converting every
+token's offsets to Python.
 """
 
 from __future__ import annotations
 
 from typing import Any, Sequence
 
-import numpy as np
+
+def _first_token_at_or_after(enc, start: int, stop: int) -> int | None:
+    for c in range(start, stop):
+        t = enc.char_to_token(c)
+        if t is not None:
+            return t
+    return None
+
+
+def _last_token_before(enc, end: int, floor: int) -> int | None:
+    for c in range(end - 1, floor - 1, -1):
+        t = enc.char_to_token(c)
+        if t is not None:
+            return t
+    return None
 
 
 def encode_batch(tokenizer, docs: Sequence[str], field_spans: Sequence[Sequence[tuple[int, int]]], block_ends: Sequence[int],
                  add_bos: bool = True, add_eos: bool = True) -> dict[str, list[Any]]:
-    enc = tokenizer(list(docs), add_special_tokens=False, return_offsets_mapping=True, return_attention_mask=False)
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    encs = backend.encode_batch(list(docs), add_special_tokens=False) if backend is not None else None
+    if encs is None:  # a slow tokenizer: fall back to full offsets
+        raw = tokenizer(list(docs), add_special_tokens=False, return_offsets_mapping=True)
     bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
+    shift = 1 if add_bos else 0
     out: dict[str, list[Any]] = {"input_ids": [], "labels": [], "attention_mask": [], "meta_spans": []}
-    for ids, offs, spans, end in zip(enc["input_ids"], enc["offset_mapping"], field_spans, block_ends):
-        starts = np.fromiter((o[0] for o in offs), dtype=np.int64, count=len(offs))
-        shift = 1 if add_bos else 0
-        labels = np.asarray(ids, dtype=np.int64)
-        labels = np.where(starts < end, -100, labels)
-        meta = []
-        for s, e in spans:
-            a = int(np.searchsorted(starts, s, side="left"))
-            b = int(np.searchsorted(starts, e, side="left"))
-            meta.append([a + shift, b + shift])
+    for i, (spans, end) in enumerate(zip(field_spans, block_ends)):
+        if encs is not None:
+            enc = encs[i]
+            ids = enc.ids
+            # Tokens 0..last start before `end`; the token holding char end-1 may run past it (masked too).
+            last = _last_token_before(enc, end, 0) if end > 0 else None
+            n_masked = 0 if last is None else last + 1
+            starts = []
+            for s, e in spans:
+                t = _first_token_at_or_after(enc, s, e)
+                starts.append(n_masked if t is None else t)
+        else:
+            ids = raw["input_ids"][i]
+            offs = raw["offset_mapping"][i]
+            n_masked = sum(1 for o in offs if o[0] < end)
+            starts = [next((k for k, o in enumerate(offs) if o[0] >= s), n_masked) for s, _ in spans]
+        meta = [[a + shift, b + shift] for a, b in zip(starts, starts[1:] + [n_masked])]
+        labels = [-100] * n_masked + list(ids[n_masked:])
         ids = list(ids)
-        lab = labels.tolist()
         if add_bos:
-            ids = [bos] + ids
-            lab = [-100] + lab
+            ids.insert(0, bos)
+            labels.insert(0, -100)
         if add_eos:
-            ids = ids + [eos]
-            lab = lab + [eos]
+            ids.append(eos)
+            labels.append(eos)
         out["input_ids"].append(ids)
-        out["labels"].append(lab)
+        out["labels"].append(labels)
         out["attention_mask"].append([1] * len(ids))
         out["meta_spans"].append(meta)
     return out

@@ -119,12 +119,21 @@ def parse_url(url) -> ParsedURL | None:
         host = host[4:]
     if not host or "." not in host or not re.fullmatch(r"[a-z0-9.-]+", host):
         return None
+    split = _split_host(host)
+    if split is None:
+        return None
+    registered, suffix = split
+    path = rest.split("#")[0].rstrip("/")
+    return ParsedURL(host, registered, suffix, host + ("/" + path if path else ""))
+
+
+@functools.lru_cache(maxsize=200_000)
+def _split_host(host: str) -> tuple[str, str] | None:
+    """(registered domain, public suffix); cached because a corpus has few hosts and many rows."""
     ex = _extractor()(host)
     if not ex.suffix or not ex.domain:
         return None
-    registered = f"{ex.domain}.{ex.suffix}"
-    path = rest.split("#")[0].rstrip("/")
-    return ParsedURL(host, registered, ex.suffix, host + ("/" + path if path else ""))
+    return f"{ex.domain}.{ex.suffix}", ex.suffix
 
 
 def load_user_map(path: str | None) -> dict[str, str]:
