@@ -194,3 +194,42 @@ def test_news_build_trains_with_metacond_pretrain(built, tmp_path):
     assert s["metadata_scheme"]["mode"] == "remove"
     by = s["metadata_scheme"]["examples_with_metadata_by_step"]
     assert all(m == 4 for st_, m, _ in by if st_ <= 9) and all(m == 0 for st_, m, _ in by if st_ > 9)
+
+
+@pytest.mark.parametrize("name", list(TEMPLATES))
+def test_every_named_template_renders_its_fields(name):
+    t = Template(name)
+    doc, spans, end = t.render({"url": "dawn.com", "country": "pk", "continent": "asia"}, "A title", "Body text.")
+    assert len(spans) == len(TEMPLATES[name])
+    for f in TEMPLATES[name]:
+        assert f"{f.upper()}: " in doc[:end]
+    assert doc[end:] == "TITLE: A title\n\nCONTENT: Body text." and (end == 0) == (name == "none")
+    assert t.render({"url": "u", "country": "c", "continent": "k"}, None, "B")[0].endswith("\nCONTENT: B") or name == "none"
+
+
+def test_build_time_field_dropout_and_hub_input(tmp_path, monkeypatch):
+    import datasets
+
+    rng = np.random.default_rng(1)
+    rows = [{"url": f"https://www.{OUTLET[c]}/x/{i}", "title": "t", "text": article(rng, c)} for c in ("ng", "in", "us", "gb") for i in range(25)]
+    calls = []
+
+    def fake_load_dataset(name, config=None, split=None, streaming=False, **kw):
+        calls.append((name, config, split, streaming))
+        return datasets.Dataset.from_list(rows).to_iterable_dataset()
+
+    cfg = NewsBuildConfig(input="someuser/cc-news-sample", output_dir=str(tmp_path / "o"), experiments=["global"], field_dropout=0.5,
+                          vocab_size=400, test_fraction=0.2)
+    import metacond.data_builders.news.builder as b
+
+    # Only the Hub call is replaced (no network here); local parquet loading stays real.
+    real = datasets.load_dataset
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: fake_load_dataset(*a, **k) if a and a[0] == "someuser/cc-news-sample" else real(*a, **k))
+    rep = b.build_news(cfg, progress=False)
+    assert calls == [("someuser/cc-news-sample", None, "train", True)]
+    assert rep["counts"]["kept"] == 100
+    from datasets import load_from_disk
+
+    spans = load_from_disk(str(tmp_path / "o" / "global" / "full" / "hf"))["train"]["meta_spans"]
+    n_fields = [len(s) for s in spans]
+    assert min(n_fields) < 3 and max(n_fields) >= 2 and 0.8 < np.mean(n_fields) < 2.2  # about half of 3 fields survive

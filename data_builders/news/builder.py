@@ -439,7 +439,11 @@ def build_news(cfg: NewsBuildConfig, progress: bool = True) -> dict[str, Any]:
         stages[f"encode_{tname}"] = time.time() - t1 - stages["tokenizer"]
         t2 = time.time()
         for ename, idx in exps.items():
-            dd = datasets.DatasetDict({s: encoded.select(ix) for s, ix in idx.items()})
+            # An empty split cannot round-trip through save_to_disk/load_from_disk: leave it out and say so.
+            empty = [s for s, ix in idx.items() if len(ix) == 0]
+            dd = datasets.DatasetDict({s: encoded.select(ix) for s, ix in idx.items() if len(ix)})
+            if "train" not in dd:
+                raise MetacondError(f"experiment {ename} has no training documents (per continent: {dict(Counter(kept['continent']))})")
             edir = out / ename / tname
             dd.save_to_disk(str(edir / "hf"))
             (edir / "parquet").mkdir(parents=True, exist_ok=True)
@@ -453,8 +457,9 @@ def build_news(cfg: NewsBuildConfig, progress: bool = True) -> dict[str, Any]:
             per = {s: dict(Counter(d["continent"])) for s, d in dd.items()}
             (edir / "metacond_build.json").write_text(json.dumps({"key": f"news:{ename}:{tname}", "metadata_mode": "remove", "template": tname,
                                                                    "fields": list(template.fields), "experiment": ename, "splits": sizes,
+                                                                   "empty_splits": empty,
                                                                    "config": asdict(cfg)}, indent=1, default=str))
-            experiments_info[f"{ename}/{tname}"] = {"splits": sizes, "continents": per}
+            experiments_info[f"{ename}/{tname}"] = {"splits": sizes, "continents": per, "empty_splits": empty}
         stages[f"write_{tname}"] = time.time() - t2
     per_country = Counter(kept["country"])
     report = {
@@ -506,7 +511,8 @@ def dataset_card(cfg: NewsBuildConfig, report: dict[str, Any]) -> str:
     configs = []
     for name in report["experiments"]:
         configs.append({"config_name": name.replace("/", "--"),
-                        "data_files": [{"split": s, "path": f"{name}/parquet/{s}.parquet"} for s in ("train", "validation", "test")]})
+                        "data_files": [{"split": s, "path": f"{name}/parquet/{s}.parquet"} for s in ("train", "validation", "test")
+                                       if s in report["experiments"][name]["splits"]]})
     header = {"language": ["en"], "tags": ["news", "metadata-conditioning", "localization", "metacond"], "configs": configs}
     rows = "\n".join(f"| {c} | {geo.countries()[c].name} | {geo.continent_of(c)} | {n} |" for c, n in report["per_country"].items())
     drops = "\n".join(f"| {k} | {v} |" for k, v in sorted(report["dropped"].items(), key=lambda kv: -kv[1]))
