@@ -410,6 +410,7 @@ def build_news(cfg: NewsBuildConfig, progress: bool = True) -> dict[str, Any]:
 
     import datasets
 
+    # Forked workers each tokenize single-threaded (measured faster than Rust threads in one process here).
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true" if cfg.num_proc <= 1 else "false")
     t0 = time.time()
     out = Path(cfg.output_dir)
@@ -417,7 +418,8 @@ def build_news(cfg: NewsBuildConfig, progress: bool = True) -> dict[str, Any]:
     stages: dict[str, float] = {}
     kept_path, counts, extra = collect(cfg, work, progress)
     stages["read_resolve_clean"] = time.time() - t0
-    kept = datasets.load_dataset("parquet", data_files=str(kept_path), split="train")
+    # A private cache per build: datasets would otherwise reuse Arrow/map caches keyed by this path from an earlier build.
+    kept = datasets.load_dataset("parquet", data_files=str(kept_path), split="train", cache_dir=str(work / "hf_cache"))
     if len(kept) == 0:
         raise MetacondError(f"no documents left after resolution and cleaning (dropped: {dict(counts)})")
     cont = np.array(kept["continent"])
@@ -433,7 +435,6 @@ def build_news(cfg: NewsBuildConfig, progress: bool = True) -> dict[str, Any]:
 
     experiments_info: dict[str, Any] = {}
     for tname, template in templates.items():
-        # One process lets the Rust tokenizer use every core on a batch; num_proc > 1 forks workers instead.
         encoded = kept.map(render_and_encode, batched=True, batch_size=1024, num_proc=cfg.num_proc if cfg.num_proc > 1 else None,
                            fn_kwargs={"template": template, "tokenizer": tokenizer, "cfg": cfg}, desc=f"tokenizing ({tname})")
         stages[f"encode_{tname}"] = time.time() - t1 - stages["tokenizer"]
