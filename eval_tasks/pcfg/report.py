@@ -114,12 +114,17 @@ def findings(results: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _fig_probing(results, path: Path) -> None:
+def _pyplot():
     import matplotlib
 
-    matplotlib.use("Agg")
+    matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _fig_probing(results, path: Path) -> None:
+    plt = _pyplot()
     models = {int(k): v for k, v in results["models"].items()}
     bayes = results["bayes"]
     lengths = bayes["lengths"]
@@ -146,11 +151,7 @@ def _fig_probing(results, path: Path) -> None:
 
 
 def _fig_grammar(results, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     models = {int(k): v for k, v in results["models"].items()}
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
     for i, (dm, m) in enumerate(sorted(models.items())):
@@ -173,11 +174,7 @@ def _fig_grammar(results, path: Path) -> None:
 
 
 def _fig_loss(results, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     models = {int(k): v for k, v in results["models"].items()}
     dms = sorted(models)
     x = np.arange(len(dms))
