@@ -1,0 +1,1 @@
+"""lm-eval task family: localized news multiple-choice questions under metadata conditions."""

@@ -1,0 +1,115 @@
+"""Helpers of the localnews_mcq tasks.
+
+Rows use the published benchmark format (JSONL: question, options, correct_answer, distractors,
+country as a full English name, continent in lower case, generated_by); rows from metacond's
+builder may add `url`. The task's metadata condition (`none`, `country`, `continent`, `url`, `full`)
+lives in the task config and is rendered with the same template as pretraining. Without a URL, the
+`url` and `full` conditions use the first outlet listed for the row's country in metacond's outlet
+table. Bad rows are reported with their line number and skipped (or fail the run with strict: true).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from pathlib import Path
+
+log = logging.getLogger("metacond.localnews")
+CONTINENTS = ("africa", "america", "asia", "europe")
+REQUIRED = ("question", "options", "correct_answer", "country", "continent")
+
+
+def _outlet_for_country():
+    from metacond.data_builders.news import geo
+
+    first = {}
+    with open(geo.HERE / "outlets.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            first.setdefault(row["country"], row["domain"])
+    return first
+
+
+def validate_row(row, lineno: int):
+    """(clean row, None) or (None, reason)."""
+    from metacond.data_builders.news import geo
+
+    missing = [k for k in REQUIRED if k not in row or row[k] in (None, "")]
+    if missing:
+        return None, f"line {lineno}: missing field {missing[0]!r}"
+    opts = row["options"]
+    if not isinstance(opts, list) or len(opts) < 2 or not all(isinstance(o, str) and o for o in opts):
+        return None, f"line {lineno}: needs at least 2 non-empty string options"
+    if row["correct_answer"] not in opts:
+        return None, f"line {lineno}: correct_answer is not among the options"
+    cont = str(row["continent"]).lower()
+    if cont not in CONTINENTS:
+        return None, f"line {lineno}: unknown continent {row['continent']!r}"
+    code = geo.country_code(str(row["country"]))
+    if code is None:
+        return None, f"line {lineno}: unknown country {row['country']!r}"
+    return {**row, "continent": cont, "country_code": code}, None
+
+
+def load_questions(path: str | Path, strict: bool = False):
+    rows, problems = [], []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                raw = json.loads(line)
+            except json.JSONDecodeError:
+                problems.append(f"line {lineno}: not valid JSON")
+                continue
+            row, why = validate_row(raw, lineno) if isinstance(raw, dict) else (None, f"line {lineno}: not a JSON object")
+            if row is None:
+                problems.append(why)
+            else:
+                rows.append(row)
+    if problems:
+        msg = f"{path}: skipped {len(problems)} bad row(s): " + "; ".join(problems[:5]) + (" …" if len(problems) > 5 else "")
+        if strict:
+            raise ValueError(msg)
+        log.warning(msg)
+    return rows, problems
+
+
+def context_for(row, condition: str) -> str:
+    from metacond.data_builders.news.templates import Template
+
+    if condition == "none":
+        block = ""
+    else:
+        url = row.get("url") or _outlet_for_country().get(row["country_code"], "")
+        t = Template(condition if condition != "url" else "url")
+        block = t.render({"url": url, "country": row["country_code"], "continent": row["continent"]}, None, "")[0]
+        block = block[: len(block) - len("CONTENT: ")]
+    return f"{block}Question: {row['question']}\nAnswer:"
+
+
+def load_mcq(data_file=None, condition="none", continent=None, strict=False, **kwargs):
+    import datasets
+
+    if not data_file:
+        raise ValueError("localnews_mcq needs its data file: --metadata '{\"data_file\": \"questions.jsonl\"}'")
+    if not Path(data_file).is_file():
+        raise FileNotFoundError(f"localnews_mcq data file {data_file!r} does not exist")
+    rows, _ = load_questions(data_file, strict=bool(strict))
+    if continent:
+        rows = [r for r in rows if r["continent"] == continent]
+    docs = [{"context": context_for(r, condition), "choices": list(r["options"]), "gold": r["options"].index(r["correct_answer"]),
+             "country": r["country_code"], "continent": r["continent"]} for r in rows]
+    return {"test": datasets.Dataset.from_list(docs) if docs else datasets.Dataset.from_dict({"context": [], "choices": [], "gold": [], "country": [], "continent": []})}
+
+
+def doc_to_text(doc) -> str:
+    return doc["context"]
+
+
+def doc_to_choice(doc):
+    return doc["choices"]
+
+
+def doc_to_target(doc) -> int:
+    return doc["gold"]

@@ -1,0 +1,79 @@
+"""The localnews_mcq lm-eval tasks on the published benchmark format."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from metacond.eval_tasks import TASK_DIR
+
+TASKS = TASK_DIR / "localnews"
+COUNTRY_OF = {"africa": "Nigeria", "america": "Jamaica", "asia": "India", "europe": "Ireland"}
+
+
+def write_questions(path, per_continent=6):
+    rows = []
+    for cont, country in COUNTRY_OF.items():
+        for i in range(per_continent):
+            opts = [f"{country} answer {i}", f"other {i} a", f"other {i} b", f"other {i} c"]
+            rows.append({"question": f"Which place in {country} opened story {i}?", "options": opts, "correct_answer": opts[i % 4],
+                         "distractors": [o for o in opts if o != opts[i % 4]], "country": country, "continent": cont, "generated_by": "fixture"})
+    bad = [
+        {"question": "q", "options": ["only one"], "correct_answer": "only one", "country": "Kenya", "continent": "africa"},
+        {"question": "q", "options": ["a", "b"], "correct_answer": "c", "country": "Kenya", "continent": "africa"},
+        {"question": "q", "options": ["a", "b"], "correct_answer": "a", "country": "Kenya", "continent": "antarctica"},
+        {"options": ["a", "b"], "correct_answer": "a", "country": "Kenya", "continent": "africa"},
+    ]
+    with open(path, "w") as f:
+        for r in rows + bad:
+            f.write(json.dumps(r) + "\n")
+        f.write("{not json\n")
+    return len(rows)
+
+
+def test_bad_rows_reported_with_line_numbers_and_strict(tmp_path):
+    sys.path.insert(0, str(TASKS))
+    try:
+        import utils as u
+    finally:
+        sys.path.pop(0)
+    n = write_questions(tmp_path / "q.jsonl")
+    rows, problems = u.load_questions(tmp_path / "q.jsonl")
+    assert len(rows) == n and len(problems) == 5
+    assert problems[0].startswith(f"line {n + 1}: needs at least 2") and "not among the options" in problems[1]
+    assert "unknown continent 'antarctica'" in problems[2] and "missing field 'question'" in problems[3] and "not valid JSON" in problems[4]
+    with pytest.raises(ValueError, match="skipped 5 bad row"):
+        u.load_questions(tmp_path / "q.jsonl", strict=True)
+    r = rows[0]
+    assert u.context_for(r, "none") == f"Question: {r['question']}\nAnswer:"
+    assert u.context_for(r, "full").startswith("URL: punchng.com\nCOUNTRY: ng\nCONTINENT: africa\n\nQuestion: ")
+    assert u.context_for(r, "country") == f"COUNTRY: ng\n\nQuestion: {r['question']}\nAnswer:"
+
+
+def test_tasks_validate():
+    r = subprocess.run([sys.executable, "-m", "lm_eval", "validate", "--tasks", "localnews_mcq_full_africa,localnews_mcq_none_asia",
+                        "--include_path", str(TASKS)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+
+
+def test_real_lmeval_run_on_published_format(tmp_path):
+    import lm_eval
+    from lm_eval.models.huggingface import HFLM
+    from lm_eval.tasks import TaskManager
+
+    from metacond.modeling.checkpoint import build_model
+    from metacond.modeling.tokenizer import build_text_tokenizer
+
+    n = write_questions(tmp_path / "q.jsonl")
+    texts = [json.loads(line).get("question", "") for line in open(tmp_path / "q.jsonl") if line.startswith("{\"")]
+    tok = build_text_tokenizer(texts + ["URL: a.com\nCOUNTRY: ng\nCONTINENT: africa\n\nQuestion: x\nAnswer: y"] * 5, vocab_size=300)
+    model = build_model("tiny", tok, seed=0)
+    lm = HFLM(pretrained=model, tokenizer=tok, batch_size=16)
+    tm = TaskManager(include_path=str(TASKS), metadata={"data_file": str(tmp_path / "q.jsonl")})
+    res = lm_eval.simple_evaluate(model=lm, tasks=["localnews_mcq_full", "localnews_mcq_none"], task_manager=tm, bootstrap_iters=0)
+    for cond in ("full", "none"):
+        g = res["results"][f"localnews_mcq_{cond}"]
+        assert 0.0 <= g["acc,none"] <= 1.0
+        for cont in COUNTRY_OF:
+            assert res["n-samples"][f"localnews_mcq_{cond}_{cont}"]["effective"] == n // 4
