@@ -83,7 +83,8 @@ def build_text_tokenizer(texts, vocab_size: int = 2000, model_max_length: int = 
     """A byte-level BPE tokenizer trained in-process on ``texts`` (no download).
 
     Byte-level pre-tokenization keeps newlines as their own tokens, so a metadata line such as
-    ``COUNTRY: ng\\n`` tokenizes the same alone as inside a document.
+    ``COUNTRY: ng\\n`` tokenizes the same alone as inside a document. ``tokenizer(text)`` prepends
+    ``<bos>``; builders encode with ``add_special_tokens=False`` and add it themselves.
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
@@ -94,7 +95,11 @@ def build_text_tokenizer(texts, vocab_size: int = 2000, model_max_length: int = 
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(TEXT_SPECIALS), initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
                                   show_progress=False)
     tok.train_from_iterator(texts, trainer=trainer)
-    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    # <bos> through the post-processor, as training data begins with it: evaluation harnesses that
+    # encode contexts with special tokens (lm-eval) then see what the model was trained on.
+    bos_id = tok.token_to_id("<bos>")
+    tok.post_processor = processors.Sequence([processors.ByteLevel(trim_offsets=False),
+                                              processors.TemplateProcessing(single="<bos> $A", pair="<bos> $A $B", special_tokens=[("<bos>", bos_id)])])
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>", unk_token="<unk>",
                                    mask_token="<mask>", model_max_length=model_max_length, padding_side="right")
     return fast

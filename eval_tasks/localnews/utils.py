@@ -113,3 +113,58 @@ def doc_to_choice(doc):
 
 def doc_to_target(doc) -> int:
     return doc["gold"]
+
+
+# ---------------------------------------------------------------------------------------------- regional perplexity
+def load_articles(data_file=None, condition="none", continent=None, **kwargs):
+    """Held-out articles (JSONL or parquet with url, country, continent, title, text; e.g. a news build's
+    ``<experiment>/<template>/parquet/test.parquet``), each split into a metadata context and a body."""
+    import datasets
+
+    if not data_file:
+        raise ValueError("localnews_ppl needs its data file: --metadata '{\"data_file\": \"test.parquet\"}'")
+    p = Path(data_file)
+    if not p.is_file():
+        raise FileNotFoundError(f"localnews_ppl data file {data_file!r} does not exist")
+    if p.suffix == ".parquet":
+        rows = datasets.Dataset.from_parquet(str(p)).to_list()
+    else:
+        rows = [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
+    docs = []
+    for r in rows:
+        if continent and r.get("continent") != continent:
+            continue
+        ctx, cont, article = split_article(r, condition)
+        docs.append({"context": ctx, "body": cont, "country": r["country"], "continent": r["continent"], "body_bytes": len(article.encode("utf-8"))})
+    return {"test": datasets.Dataset.from_list(docs)}
+
+
+def split_article(r, condition: str) -> tuple[str, str, str]:
+    """(context, scored continuation, article).
+
+    The context is the metadata block up to its last non-space character (a harness context never
+    ends in whitespace; lm-eval would move it into the continuation anyway). The continuation is the
+    block's closing blank line plus the article, so metadata conditions score one extra, nearly
+    deterministic separator token; the article itself — and the bytes that normalize the score — are
+    the same under every condition.
+    """
+    from metacond.data_builders.news.templates import Template
+
+    t = Template("none" if condition == "none" else condition)
+    url = r.get("short_url") or r.get("url") or ""
+    doc, _, end = t.render({"url": url, "country": r["country"], "continent": r["continent"]}, r.get("title"), r["text"])
+    ctx = doc[:end].rstrip()
+    return ctx, doc[len(ctx):], doc[end:]
+
+
+def ppl_context(doc) -> str:
+    return doc["context"]
+
+
+def ppl_target(doc) -> str:
+    return doc["body"]
+
+
+def ppl_results(doc, results):
+    ll, _ = results[0]
+    return {"bits_per_byte": (ll, doc["body_bytes"]), "byte_perplexity": (ll, doc["body_bytes"]), "nll_sum": ll}

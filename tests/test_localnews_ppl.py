@@ -1,0 +1,101 @@
+"""localnews_ppl: per-continent perplexity with the metadata block as context, never scored."""
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from metacond.eval_tasks import TASK_DIR
+
+TASKS = TASK_DIR / "localnews"
+
+
+def _utils():
+    sys.path.insert(0, str(TASKS))
+    try:
+        import utils
+    finally:
+        sys.path.pop(0)
+    return utils
+
+
+@pytest.fixture(scope="module")
+def news(tmp_path_factory):
+    from metacond.data_builders.news.builder import NewsBuildConfig, build_news
+    from test_news import write_fixture
+
+    d = tmp_path_factory.mktemp("ppl")
+    write_fixture(d / "news.jsonl", per_country=6)
+    build_news(NewsBuildConfig(input=str(d / "news.jsonl"), output_dir=str(d / "out"), experiments=["global"], vocab_size=500, test_fraction=0.3),
+               progress=False)
+    return d / "out"
+
+
+def test_changing_only_metadata_leaves_scored_tokens_unchanged(news):
+    from datasets import Dataset
+    from transformers import AutoTokenizer
+
+    u = _utils()
+    tok = AutoTokenizer.from_pretrained(news / "tokenizer")
+    rows = Dataset.from_parquet(str(news / "global" / "full" / "parquet" / "test.parquet")).to_list()[:10]
+    for r in rows:
+        variants = [dict(r), {**r, "country": "zz", "continent": "oceania", "short_url": "another-outlet.example.com"}]
+        articles, body_tokens, scored = set(), set(), {}
+        for v in variants:
+            for cond in ("none", "country", "continent", "url", "full"):
+                ctx, cont, article = u.split_article(v, cond)
+                assert not ctx.endswith((" ", "\n")) and cont.endswith(article)
+                articles.add(article)
+                whole = tok(ctx + cont, add_special_tokens=False)["input_ids"]
+                ctx_ids = tok(ctx, add_special_tokens=False)["input_ids"] if ctx else []
+                assert whole[: len(ctx_ids)] == ctx_ids  # the context tokenizes the same alone
+                cont_ids = whole[len(ctx_ids):]
+                sep = len(tok(cont[: len(cont) - len(article)], add_special_tokens=False)["input_ids"]) if len(cont) > len(article) else 0
+                body_tokens.add(tuple(cont_ids[sep:]))
+                scored.setdefault(cond, set()).add(len(cont_ids))
+        # The article's tokens are identical whatever the metadata; within a condition, changing only the
+        # metadata text leaves the scored token count unchanged (metadata conditions add the separator's one or two tokens).
+        assert len(articles) == 1 and len(body_tokens) == 1, r["doc_id"]
+        assert all(len(v) == 1 for v in scored.values())
+        assert scored["full"] == scored["country"] == scored["continent"] == scored["url"]
+        assert 1 <= next(iter(scored["full"])) - next(iter(scored["none"])) <= 2  # the closing blank line
+
+
+def test_tasks_validate():
+    r = subprocess.run([sys.executable, "-m", "lm_eval", "validate", "--tasks", "localnews_ppl_full_asia,localnews_ppl_none_africa",
+                        "--include_path", str(TASKS)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+
+
+def test_lmeval_perplexity_matches_direct_computation(news):
+    import lm_eval
+    from lm_eval.models.huggingface import HFLM
+    from lm_eval.tasks import TaskManager
+    from transformers import AutoTokenizer
+
+    from metacond.modeling.checkpoint import build_model
+
+    u = _utils()
+    tok = AutoTokenizer.from_pretrained(news / "tokenizer")
+    model = build_model("tiny", tok, seed=0, max_position_embeddings=4096)
+    data = str(news / "global" / "full" / "parquet" / "test.parquet")
+    tm = TaskManager(include_path=str(TASKS), metadata={"data_file": data})
+    lm = HFLM(pretrained=model, tokenizer=tok, batch_size=8, add_bos_token=True, max_length=4096)
+    res = lm_eval.simple_evaluate(model=lm, tasks=["localnews_ppl_full_asia", "localnews_ppl_none_asia"], task_manager=tm, bootstrap_iters=0)
+    docs = u.load_articles(data, condition="full", continent="asia")["test"]
+    total_ll, total_bytes = 0.0, 0
+    with torch.no_grad():
+        for d in docs:
+            ctx = [tok.bos_token_id] + tok(d["context"], add_special_tokens=False)["input_ids"]
+            body = tok(d["context"] + d["body"], add_special_tokens=False)["input_ids"][len(ctx) - 1:]
+            assert not d["context"].endswith(("\n", " "))
+            ids = torch.tensor([ctx + body])
+            lp = torch.log_softmax(model(ids).logits[0, :-1].float(), -1).gather(-1, ids[0, 1:, None])[:, 0]
+            total_ll += lp[len(ctx) - 1:].sum().item()
+            total_bytes += d["body_bytes"]
+    import math
+
+    want = -total_ll / total_bytes / math.log(2)
+    assert res["results"]["localnews_ppl_full_asia"]["bits_per_byte,none"] == pytest.approx(want, rel=1e-3)
+    assert res["results"]["localnews_ppl_none_asia"]["bits_per_byte,none"] != pytest.approx(want, rel=1e-6)
