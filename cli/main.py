@@ -13,6 +13,7 @@ from metacond import MetacondError, __version__
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "pcfg": ("metacond.data_builders.pcfg.cli", "synthetic PCFG study data: grammars, datasets, parsing and exact scoring"),
+    "eval": ("metacond.eval_tasks.run_eval", "run the localized MCQ and regional perplexity tasks through lm-eval and summarize"),
     "news": ("metacond.data_builders.news.cli", "geo-tagged news datasets: country resolution, experiments, metadata templates"),
     "pcfg-study": ("metacond.eval_tasks.pcfg.study", "the synthetic study end to end: one model per D_M, Bayes-referenced evaluations, report"),
     "pretrain": ("metacond.training.pretrain", "pretrain a LlamaForCausalLM from scratch with metadata schedules and MeCo cooldown"),
