@@ -13,15 +13,13 @@ from test_localnews_mcq import write_questions
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    from metacond.data_builders.news.builder import NewsBuildConfig, build_news
+    from transformers import AutoTokenizer
+
     from metacond.modeling.checkpoint import build_model
-    from test_news import write_fixture
+    from test_news import small_build
 
     d = tmp_path_factory.mktemp("eval")
-    write_fixture(d / "news.jsonl", per_country=5)
-    build_news(NewsBuildConfig(input=str(d / "news.jsonl"), output_dir=str(d / "news"), experiments=["global"], vocab_size=500, test_fraction=0.3),
-               progress=False)
-    from transformers import AutoTokenizer
+    small_build(d, per_country=5)
 
     tok = AutoTokenizer.from_pretrained(d / "news" / "tokenizer")
     model = build_model("tiny", tok, seed=0, max_position_embeddings=4096)

@@ -22,14 +22,9 @@ def _utils():
 
 @pytest.fixture(scope="module")
 def news(tmp_path_factory):
-    from metacond.data_builders.news.builder import NewsBuildConfig, build_news
-    from test_news import write_fixture
+    from test_news import small_build
 
-    d = tmp_path_factory.mktemp("ppl")
-    write_fixture(d / "news.jsonl", per_country=6)
-    build_news(NewsBuildConfig(input=str(d / "news.jsonl"), output_dir=str(d / "out"), experiments=["global"], vocab_size=500, test_fraction=0.3),
-               progress=False)
-    return d / "out"
+    return small_build(tmp_path_factory.mktemp("ppl"), per_country=6)
 
 
 def test_changing_only_metadata_leaves_scored_tokens_unchanged(news):

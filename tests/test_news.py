@@ -52,6 +52,14 @@ def write_fixture(path: Path, per_country: int = 12) -> dict:
     return {"rows": len(rows) + 1}
 
 
+def small_build(d: Path, per_country: int) -> Path:
+    """A news build of the fixture with only the global experiment (for evaluation tests)."""
+    write_fixture(d / "news.jsonl", per_country=per_country)
+    build_news(NewsBuildConfig(input=str(d / "news.jsonl"), output_dir=str(d / "news"), experiments=["global"], vocab_size=500, test_fraction=0.3),
+               progress=False)
+    return d / "news"
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     d = tmp_path_factory.mktemp("news")
