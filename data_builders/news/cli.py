@@ -2,13 +2,16 @@
 
 Subcommands:
   build     resolve countries, clean, split, and write experiment datasets with metadata templates
+  mcq       build a localized multiple-choice benchmark (entity cloze) from held-out articles
 
-Example (CPU-sized):
+Examples (CPU-sized):
   metacond news build --input news.jsonl --regions paper17 --experiments global region --templates full none --output_dir runs/news
+  metacond news mcq --test_file runs/news/global/full/parquet/test.parquet --train_file runs/news/global/full/parquet/train.parquet --output runs/mcq.jsonl
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from typing import Sequence
 
@@ -20,9 +23,20 @@ def main(argv: Sequence[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__.strip())
         return 0
-    if argv[0] != "build":
-        raise MetacondError(f"unknown news subcommand {argv[0]!r}; choose from build")
+    if argv[0] not in ("build", "mcq"):
+        raise MetacondError(f"unknown news subcommand {argv[0]!r}; choose from build, mcq")
     from metacond.config import parse_config
+
+    if argv[0] == "mcq":
+        from .mcq import MCQBuildConfig, build_mcq
+
+        (mcfg,) = parse_config([MCQBuildConfig], argv[1:], prog="metacond news mcq",
+                               description="Build a localized MCQ benchmark (entity cloze).\n\nExample:\n  metacond news mcq --test_file test.parquet --output q.jsonl")
+        rep = build_mcq(mcfg)
+        print(json.dumps(rep, indent=1))
+        if not mcfg.dry_run:
+            print(f"questions: {mcfg.output}")
+        return 0
 
     from .builder import NewsBuildConfig, build_news
 
