@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -38,29 +37,24 @@ def is_finished(directory: str | Path) -> bool:
     return (Path(directory) / SUMMARY_FILE).is_file()
 
 
-def save_final(directory: str | Path, model, tokenizer, summary: dict[str, Any], extra_files: dict[str, Path] | None = None) -> Path:
-    """Write model (safetensors), tokenizer, generation config and summary into ``directory``.
+def staging_dir(directory: str | Path) -> Path:
+    """Where a run stages its final files before ``finalize`` moves them in."""
+    return Path(directory) / ".final-tmp"
 
-    Files are written to a hidden temporary folder first and moved in; ``training_summary.json``
-    goes last, so a directory without it never looks like a finished model.
+
+def finalize(directory: str | Path, tokenizer, summary: dict[str, Any], max_new_tokens: int = 512) -> Path:
+    """Complete a final directory from its staging folder (which already holds the model weights).
+
+    Adds the tokenizer and generation config, moves everything in, and writes ``training_summary.json``
+    last, so a directory without it never looks like a finished model.
     """
     from transformers import GenerationConfig
 
     out = Path(directory)
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / ".final-tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    use_cache = model.config.use_cache
-    model.config.use_cache = True  # training turns the KV cache off; generation wants it
-    model.save_pretrained(tmp, safe_serialization=True)
-    model.config.use_cache = use_cache
+    tmp = staging_dir(out)
     tokenizer.save_pretrained(tmp)
-    gen = GenerationConfig(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-                           do_sample=True, temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=min(512, getattr(model.config, "max_position_embeddings", 512)))
-    gen.save_pretrained(tmp)
-    for name, src in (extra_files or {}).items():
-        shutil.copy(src, tmp / name)
+    GenerationConfig(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+                     do_sample=True, temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=max_new_tokens).save_pretrained(tmp)
     for f in tmp.iterdir():
         os.replace(f, out / f.name)
     tmp.rmdir()

@@ -80,7 +80,7 @@ def run_pretraining(model_args, data_args, meta_args, run_args, train_args, call
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.trainer_utils import get_last_checkpoint
 
-    from metacond.modeling.checkpoint import SUMMARY_FILE, build_model, check_vocab, is_finished
+    from metacond.modeling.checkpoint import build_model, check_vocab, finalize, is_finished, staging_dir
     from metacond.modeling.sizes import count_parameters
 
     from .collator import MetadataCollator
@@ -221,7 +221,7 @@ def run_pretraining(model_args, data_args, meta_args, run_args, train_args, call
     wall = time.time() - t0
 
     # ---------------------------------------------------------------- final directory
-    tmp = out / ".final-tmp"
+    tmp = staging_dir(out)
     if trainer.is_world_process_zero():
         shutil.rmtree(tmp, ignore_errors=True)
     trainer.accelerator.wait_for_everyone()
@@ -249,20 +249,11 @@ def run_pretraining(model_args, data_args, meta_args, run_args, train_args, call
         "wall_time_seconds": round(wall, 2), "train_metrics": train_output.metrics, "resumed_from": resume, "hardware": _hardware(world),
         "truncated_examples": collator.truncated,
     }
-    tokenizer.save_pretrained(tmp)
-    from transformers import GenerationConfig
-
-    GenerationConfig(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
-                     do_sample=True, temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=min(512, max_pos)).save_pretrained(tmp)
     if run_args.plot:
         from .plots import plot_loss_curve
 
         plot_loss_curve(history, tmp / "loss_curve.png", cd_step, title=f"{model_args.model_size} on {Path(data.source).name}")
-    for f in tmp.iterdir():
-        os.replace(f, out / f.name)
-    tmp.rmdir()
-    (out / (SUMMARY_FILE + ".tmp")).write_text(json.dumps(summary, indent=1, default=str))
-    os.replace(out / (SUMMARY_FILE + ".tmp"), out / SUMMARY_FILE)
+    finalize(out, tokenizer, summary, max_new_tokens=min(512, max_pos))
     return {"status": "finished", "output_dir": str(out), "summary": summary}
 
 
