@@ -33,16 +33,19 @@ def articles(n: int, seed: int = 0):
 def build_news_fixture(out: Path, n_train: int = 300, n_val: int = 40) -> Path:
     from datasets import Dataset, DatasetDict
 
-    from metacond.data_builders.metadata_text import encode_document
+    from metacond.data_builders.news.encode import encode_batch
+    from metacond.data_builders.news.templates import Template
     from metacond.modeling.tokenizer import build_text_tokenizer
 
     rows = list(articles(n_train + n_val))
     tok = build_text_tokenizer([r["text"] for r in rows] + [f"URL: {r['url']}\nCOUNTRY: {r['country']}\nCONTINENT: {r['continent']}\n" for r in rows],
                                vocab_size=400, model_max_length=512)
 
+    template = Template("full")
+
     def enc(r):
-        fields = [("URL", r["url"].split("//")[1].split("/")[0]), ("COUNTRY", r["country"]), ("CONTINENT", r["continent"])]
-        return {**r, **encode_document(tok, fields, r["text"])}
+        doc, spans, end = template.render({"url": r["url"].split("//")[1].split("/")[0], "country": r["country"], "continent": r["continent"]}, None, r["text"])
+        return {**r, **{k: v[0] for k, v in encode_batch(tok, [doc], [spans], [end]).items()}}
 
     dd = DatasetDict({"train": Dataset.from_list([enc(r) for r in rows[:n_train]]),
                       "validation": Dataset.from_list([enc(r) for r in rows[n_train:]])})
