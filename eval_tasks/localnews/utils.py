@@ -10,7 +10,7 @@ table. Bad rows are reported with their line number and skipped (or fail the run
 
 from __future__ import annotations
 
-import csv
+import functools
 import json
 import logging
 from pathlib import Path
@@ -20,13 +20,14 @@ CONTINENTS = ("africa", "america", "asia", "europe")
 REQUIRED = ("question", "options", "correct_answer", "country", "continent")
 
 
-def _outlet_for_country():
+@functools.lru_cache(maxsize=1)
+def _outlet_for_country() -> dict[str, str]:
+    """The first outlet listed for each country in metacond's outlet table."""
     from metacond.data_builders.news import geo
 
-    first = {}
-    with open(geo.HERE / "outlets.csv", newline="") as f:
-        for row in csv.DictReader(f):
-            first.setdefault(row["country"], row["domain"])
+    first: dict[str, str] = {}
+    for domain, country in geo.outlets().items():
+        first.setdefault(country, domain)
     return first
 
 
@@ -82,7 +83,7 @@ def context_for(row, condition: str) -> str:
         block = ""
     else:
         url = row.get("url") or _outlet_for_country().get(row["country_code"], "")
-        t = Template(condition if condition != "url" else "url")
+        t = Template(condition)
         block = t.render({"url": url, "country": row["country_code"], "continent": row["continent"]}, None, "")[0]
         block = block[: len(block) - len("CONTENT: ")]
     return f"{block}Question: {row['question']}\nAnswer:"
