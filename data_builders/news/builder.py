@@ -204,9 +204,7 @@ def collect(cfg: NewsBuildConfig, work: Path, progress: bool = True) -> tuple[Pa
         if not checked:
             cols = set(row)
             required = [cfg.text_column] + ([cfg.url_column] if cfg.country_column is None else [])
-            for col, explicit in ((cfg.country_column, True), (cfg.title_column, True), (cfg.date_column, True)):
-                if col is not None and explicit:
-                    required.append(col)
+            required += [c for c in (cfg.country_column, cfg.title_column, cfg.date_column) if c is not None]
             missing = [c for c in required if c not in cols]
             if missing:
                 raise MetacondError(f"input has no column {missing[0]!r} (columns: {', '.join(sorted(cols))}); map it with --{_flag_for(cfg, missing[0])}")
@@ -286,10 +284,9 @@ def _flag_for(cfg: NewsBuildConfig, col: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- splits and experiments
-def assign_splits(kept, cfg: NewsBuildConfig) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+def assign_splits(kept, cont: np.ndarray, cfg: NewsBuildConfig) -> tuple[dict[str, np.ndarray], dict[str, int]]:
     keys = [u or d for u, d in zip(kept["url"], kept["doc_id"])]
     u = np.array([_hash01(k, cfg.seed) for k in keys])
-    cont = np.array(kept["continent"])
     split = np.where(u < cfg.test_fraction, 2, np.where(u < cfg.test_fraction + cfg.validation_fraction, 1, 0))
     present = [c for c in MAIN_CONTINENTS if (cont == c).any()] or sorted(set(cont))
     test_by = {c: np.where((split == 2) & (cont == c))[0] for c in present}
@@ -423,12 +420,13 @@ def build_news(cfg: NewsBuildConfig, progress: bool = True) -> dict[str, Any]:
     if len(kept) == 0:
         raise MetacondError(f"no documents left after resolution and cleaning (dropped: {dict(counts)})")
     cont = np.array(kept["continent"])
-    splits, split_info = assign_splits(kept, cfg)
+    splits, split_info = assign_splits(kept, cont, cfg)
     exps = experiment_indices(splits, cont, cfg.experiments)
     templates = {t: Template(name=t, line_format=cfg.line_format, separator=cfg.separator, body_format=cfg.body_format) for t in cfg.templates}
-    first = templates[cfg.templates[0]] if "full" not in templates else templates["full"]
     t1 = time.time()
-    tokenizer = get_tokenizer(cfg, kept, splits["train"], first if first.fields else Template("full"))
+    # Train on documents with every field, so metadata lines tokenize compactly whatever the template.
+    full = Template("full", line_format=cfg.line_format, separator=cfg.separator, body_format=cfg.body_format)
+    tokenizer = get_tokenizer(cfg, kept, splits["train"], full)
     stages["tokenizer"] = time.time() - t1
     tok_dir = out / "tokenizer"
     tokenizer.save_pretrained(str(tok_dir))
@@ -455,7 +453,7 @@ def build_news(cfg: NewsBuildConfig, progress: bool = True) -> dict[str, Any]:
                 blocks = datasets.Dataset.from_dict(pack_blocks(dd["train"], cfg.block_size))
                 blocks.to_parquet(str(edir / "parquet" / "train_blocks.parquet"))
             sizes = {s: len(d) for s, d in dd.items()}
-            per = {s: dict(Counter(d["continent"])) for s, d in dd.items()}
+            per = {s: dict(Counter(cont[ix].tolist())) for s, ix in idx.items() if len(ix)}
             (edir / "metacond_build.json").write_text(json.dumps({"key": f"news:{ename}:{tname}", "metadata_mode": "remove", "template": tname,
                                                                    "fields": list(template.fields), "experiment": ename, "splits": sizes,
                                                                    "empty_splits": empty,
@@ -468,7 +466,7 @@ def build_news(cfg: NewsBuildConfig, progress: bool = True) -> dict[str, Any]:
         "dropped": {k: v for k, v in counts.items() if k not in ("input_rows", "kept")},
         "resolved_fraction": round((counts["kept"] + counts["outside_regions"] + counts["duplicate"]) /
                                    max(1, counts["input_rows"] - sum(counts[k] for k in ("missing_text", "non_string_text", "empty_text", "too_short", "too_long", "bad_json_line"))), 4),
-        "per_country": dict(per_country.most_common()), "per_continent": dict(Counter(kept["continent"])),
+        "per_country": dict(per_country.most_common()), "per_continent": dict(Counter(cont.tolist())),
         **extra, "splits": {s: int(len(ix)) for s, ix in splits.items()}, **split_info,
         "experiments": experiments_info, "tokenizer": str(tok_dir), "vocab_size": len(tokenizer), "stage_seconds": {k: round(v, 2) for k, v in stages.items()}, "wall_seconds": round(time.time() - t0, 2),
     }
