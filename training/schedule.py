@@ -39,10 +39,6 @@ class MetadataSchedule:
         if any(not 0.0 <= p <= 1.0 for p in self.field_dropout):
             raise MetacondError(f"metadata_field_dropout values must be in [0, 1], got {self.field_dropout}")
 
-    @property
-    def is_identity(self) -> bool:
-        return self.fraction >= 1.0 and not any(self.field_dropout) and self.cooldown_start_position is None
-
     def keep_mask(self, position: int, n_fields: int) -> np.ndarray:
         """Which of an example's fields survive at this stream position."""
         if self.cooldown_start_position is not None and position >= self.cooldown_start_position:

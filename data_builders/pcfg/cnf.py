@@ -132,12 +132,9 @@ def compile_grammar(g: Grammar) -> CompiledGrammar:
     for (a, b, _), p in binary.items():
         lc[(b, a)] = lc.get((b, a), 0.0) + p
     lc_ptr, (lc_parent, lc_prob) = _csr(nsym, [(b, (a, p)) for (b, a), p in lc.items()], (np.int32, np.float64))
-    lc_items = sorted(lc.items())
 
     # Kahn's algorithm over left-corner edges child -> parent.
-    indeg = np.zeros(nsym, np.int64)
-    for (_, a), _ in lc_items:
-        indeg[a] += 1
+    indeg = np.bincount(lc_parent, minlength=nsym).astype(np.int64)
     order = [s for s in range(nsym) if indeg[s] == 0]
     head = 0
     while head < len(order):

@@ -100,7 +100,8 @@ def _save(path: Path, obj: Any) -> None:
     tmp.replace(path)
 
 
-def train_model(p: StudyPreset, depth: int, out: Path, seed: int, force: bool, max_steps: int | None) -> Path:
+def train_model(p: StudyPreset, depth: int, out: Path, seed: int, max_steps: int | None) -> Path:
+    """Train (or find finished) the D_M = ``depth`` model; ``--force`` already wiped the study directory."""
     from metacond.training.pretrain import parse_args, run_pretraining
 
     argv = ["--pcfg_grammar", p.grammar, "--pcfg_metadata_depth", str(depth), "--pcfg_metadata_fraction", "0.5", "--pcfg_train_size", str(p.train_size),
@@ -108,7 +109,7 @@ def train_model(p: StudyPreset, depth: int, out: Path, seed: int, force: bool, m
             "--model_size", p.model_size, "--model_seed", str(seed), "--output_dir", str(out), "--per_device_train_batch_size", str(p.batch_size),
             "--max_steps", str(max_steps or p.max_steps), "--learning_rate", str(p.learning_rate), "--warmup_steps", str(p.warmup),
             "--logging_steps", str(p.logging_steps), "--save_steps", str(max(50, (max_steps or p.max_steps) // 4)), "--eval_strategy", "no",
-            "--seed", str(seed), "--bf16", str(p.bf16).lower(), "--dataloader_pin_memory", "false", "--overwrite_output_dir", str(force).lower()]
+            "--seed", str(seed), "--bf16", str(p.bf16).lower(), "--dataloader_pin_memory", "false"]
     run_pretraining(*parse_args(argv))
     return out
 
@@ -160,7 +161,7 @@ def run_study(args: StudyArguments) -> Path:
     depths = sorted(set(args.metadata_depths))
     model_dirs = {}
     for depth in tqdm(depths, desc="training (one model per D_M)", unit="model"):
-        model_dirs[depth] = train_model(p, depth, out / "models" / f"dm{depth}", args.seed, False, args.max_steps)
+        model_dirs[depth] = train_model(p, depth, out / "models" / f"dm{depth}", args.seed, args.max_steps)
         if grammar is None:
             ds_dir = Path(json.loads((model_dirs[depth] / "training_summary.json").read_text())["data"]["dataset"])
             grammar = Grammar.load(ds_dir / "grammar.json")
