@@ -53,15 +53,22 @@ def _store(acc, touched, nt, ent_sym, ent_val, ne, probs):
 
 
 @njit(cache=True, inline="always")
+def _touch(a, acc, mark, stamp, touched, nt):
+    """Register symbol ``a`` in the current cell (zeroing it on first touch); return the new count."""
+    if mark[a] != stamp:
+        mark[a] = stamp
+        touched[nt] = a
+        acc[a] = 0.0
+        return nt + 1
+    return nt
+
+
+@njit(cache=True, inline="always")
 def _seed_lexical(tok, lex_ptr, lex_sym, lex_prob, acc, mark, stamp, touched):
     nt = 0
     for e in range(lex_ptr[tok], lex_ptr[tok + 1]):
         s = lex_sym[e]
-        if mark[s] != stamp:
-            mark[s] = stamp
-            touched[nt] = s
-            nt += 1
-            acc[s] = 0.0
+        nt = _touch(s, acc, mark, stamp, touched, nt)
         acc[s] += lex_prob[e]
     return nt
 
@@ -88,11 +95,7 @@ def _combine(lo, cnt, factor, ent_sym, ent_val, rdense, bl_ptr, bl_right, bl_par
             vc = rdense[bl_right[r]]
             if vc != 0.0:
                 a = bl_parent[r]
-                if mark[a] != stamp:
-                    mark[a] = stamp
-                    touched[nt] = a
-                    nt += 1
-                    acc[a] = 0.0
+                nt = _touch(a, acc, mark, stamp, touched, nt)
                 if probs:
                     acc[a] += vb * vc * bl_prob[r]
     return nt
@@ -358,11 +361,9 @@ def _prefix_column(t, tok, head, c_end, c_off, c_cnt, c_scale, c_next, ent_sym, 
             vb = acc[b]
             for l in range(lc_ptr[b], lc_ptr[b + 1]):
                 a = lc_parent[l]
-                if mark[a] != stamp:
-                    mark[a] = stamp
-                    touched[nt] = a
-                    nt += 1
-                    acc[a] = 0.0
+                before = nt
+                nt = _touch(a, acc, mark, stamp, touched, nt)
+                if nt > before:  # a parent seen for the first time joins the queue
                     hs = _heap_push(heap, hs, rank[a])
                 acc[a] += lc_prob[l] * vb
         off = npre
