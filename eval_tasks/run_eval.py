@@ -4,8 +4,13 @@ Example (CPU, a tiny model):
   metacond eval --model runs/loc-tiny --suite localnews --conditions none,full --mcq_data questions.jsonl \\
       --ppl_data runs/news/global/full/parquet/test.parquet --output_dir runs/loc-tiny/eval
 
-Writes ``eval_results.json`` (lm-eval's own results per task family plus a flat summary that model
-cards read), ``eval_summary.md`` (continent × condition tables) and ``eval_summary.png``.
+Families: ``mcq`` (log-likelihood of each option; --mcq_data), ``gen`` (greedy answer, letter parsed;
+--generative true, add --apply_chat_template true for instruction-tuned models) and ``ppl`` (regional
+perplexity with the metadata excluded from the score; --ppl_data).
+
+Writes ``eval_results.json`` (lm-eval's own results per task family, a flat continent × condition
+summary that model cards read, and per-country / per-continent scores with 95% bootstrap intervals),
+``eval_summary.md`` (tables) and ``eval_summary.png``.
 """
 
 from __future__ import annotations
@@ -32,7 +37,10 @@ class EvalArguments:
     mcq_data: str | None = field(default=None, metadata={"help": "Localized MCQ questions (published JSONL format or our builder's)."})
     ppl_data: str | None = field(default=None, metadata={"help": "Held-out articles for regional perplexity (a news build's test parquet/JSONL)."})
     output_dir: str | None = field(default=None, metadata={"help": "Where to write the results (default: <model>/eval)."})
+    generative: bool = field(default=False, metadata={"help": "Also run the generative MCQ family (localnews_gen) on --mcq_data."})
+    apply_chat_template: bool = field(default=False, metadata={"help": "Wrap prompts in the tokenizer's chat template (instruction-tuned models)."})
     batch_size: int = field(default=16, metadata={"help": "Batch size of log-likelihood requests."})
+    bootstrap_iters: int = field(default=1000, metadata={"help": "Bootstrap resamples for the per-country/continent intervals."})
     limit: int | None = field(default=None, metadata={"help": "At most this many documents per task (quick checks)."})
 
     def __post_init__(self) -> None:
@@ -45,6 +53,8 @@ class EvalArguments:
             raise MetacondError(f"unknown condition {bad[0]!r}; choose from {', '.join(CONDITIONS)}")
         if not self.mcq_data and not self.ppl_data:
             raise MetacondError("give --mcq_data and/or --ppl_data")
+        if self.generative and not self.mcq_data:
+            raise MetacondError("--generative needs --mcq_data")
         for name in ("mcq_data", "ppl_data"):
             p = getattr(self, name)
             if p and not Path(p).is_file():
@@ -71,49 +81,89 @@ def run_eval(args: EvalArguments) -> dict[str, Any]:
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
+    from .regional import regional_rows
+
     model, tok = load_model(args.model)
+    if args.apply_chat_template and not getattr(tok, "chat_template", None):
+        raise MetacondError(f"--apply_chat_template: the tokenizer in {args.model} has no chat template (instruction-tune it first, e.g. metacond sft)")
     max_len = int(getattr(model.config, "max_position_embeddings", 2048))
     lm = HFLM(pretrained=model, tokenizer=tok, batch_size=args.batch_size, add_bos_token=True, max_length=max_len)
     families = []
     if args.mcq_data:
-        families.append(("mcq", args.mcq_data, [f"localnews_mcq_{c}" for c in args.condition_list], "acc,none"))
+        families.append(("mcq", args.mcq_data, "acc,none"))
+        if args.generative:
+            families.append(("gen", args.mcq_data, "acc,none"))
     if args.ppl_data:
-        families.append(("ppl", args.ppl_data, [f"localnews_ppl_{c}" for c in args.condition_list], "bits_per_byte,none"))
+        families.append(("ppl", args.ppl_data, "bits_per_byte,none"))
     raw: dict[str, Any] = {}
     summary: list[dict[str, Any]] = []
-    for fam, data, tasks, metric in families:
+    regional: list[dict[str, Any]] = []
+    for fam, data, metric in families:
+        tasks = [f"localnews_{fam}_{c}" for c in args.condition_list]
         tm = TaskManager(include_path=str(TASK_DIR / "localnews"), metadata={"data_file": str(Path(data).resolve())})
-        res = lm_eval.simple_evaluate(model=lm, tasks=tasks, task_manager=tm, bootstrap_iters=0, limit=args.limit)
+        res = lm_eval.simple_evaluate(model=lm, tasks=tasks, task_manager=tm, bootstrap_iters=0, limit=args.limit, log_samples=True,
+                                      apply_chat_template=args.apply_chat_template if fam == "gen" else False)
         raw[fam] = {"results": res["results"], "n-samples": res.get("n-samples"), "versions": res.get("versions"), "data_file": str(data)}
         for c in args.condition_list:
+            samples = [s for k in CONTINENTS for s in res["samples"].get(f"localnews_{fam}_{c}_{k}", [])]
+            if samples:
+                regional += regional_rows(fam, c, samples, lm if fam == "ppl" else None, iters=args.bootstrap_iters)
+            ci = {(r["key"], r["metric"]): r for r in regional if r["family"] == fam and r["condition"] == c and r["level"] == "continent"}
             for k in CONTINENTS:
                 r = res["results"].get(f"localnews_{fam}_{c}_{k}")
                 if r and metric in r:
+                    b = ci.get((k, metric.split(",")[0]), {})
                     summary.append({"family": fam, "condition": c, "continent": k, "metric": metric.split(",")[0], "value": r[metric],
+                                    "ci_low": b.get("ci_low"), "ci_high": b.get("ci_high"),
                                     "n": (res.get("n-samples") or {}).get(f"localnews_{fam}_{c}_{k}", {}).get("effective")})
             g = res["results"].get(f"localnews_{fam}_{c}")
             if g and metric in g:
                 summary.append({"family": fam, "condition": c, "continent": "all", "metric": metric.split(",")[0], "value": g[metric]})
     out = Path(args.output_dir or Path(args.model) / "eval")
     out.mkdir(parents=True, exist_ok=True)
-    payload = {"model": str(args.model), "suite": args.suite, "conditions": args.condition_list, "lm_eval": raw, "summary": summary}
+    payload = {"model": str(args.model), "suite": args.suite, "conditions": args.condition_list, "lm_eval": raw, "summary": summary,
+               "regional": regional, "bootstrap_iters": args.bootstrap_iters}
     (out / "eval_results.json").write_text(json.dumps(payload, indent=1, default=str))
-    (out / "eval_summary.md").write_text(render_summary(summary, args.condition_list))
+    (out / "eval_summary.md").write_text(render_summary(summary, args.condition_list, regional))
     plot_summary(summary, args.condition_list, out / "eval_summary.png")
     return payload
 
 
-def render_summary(summary: list[dict[str, Any]], conditions: list[str]) -> str:
+TITLES = {"mcq": "Localized MCQ accuracy (log-likelihood of options)", "gen": "Localized MCQ accuracy (generated answer, letter parsed)",
+          "ppl": "Regional bits per byte (metadata not scored; lower is better)"}
+
+
+def _fmt(r: dict[str, Any]) -> str:
+    if r.get("ci_low") is None or r["ci_low"] != r["ci_low"]:
+        return f"{r['value']:.4f}"
+    return f"{r['value']:.4f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
+
+
+def render_summary(summary: list[dict[str, Any]], conditions: list[str], regional: list[dict[str, Any]] | None = None) -> str:
     lines = []
-    for fam, title in (("mcq", "Localized MCQ accuracy"), ("ppl", "Regional bits per byte (metadata not scored; lower is better)")):
+    for fam in ("mcq", "gen", "ppl"):
         rows = [r for r in summary if r["family"] == fam]
         if not rows:
             continue
-        cell = {(r["continent"], r["condition"]): r["value"] for r in rows}
-        lines += [f"## {title}", "", "| continent | " + " | ".join(conditions) + " |", "|---|" + "---|" * len(conditions)]
+        cell = {(r["continent"], r["condition"]): r for r in rows}
+        lines += [f"## {TITLES[fam]}", "", "| continent | " + " | ".join(conditions) + " |", "|---|" + "---|" * len(conditions)]
         for k in (*CONTINENTS, "all"):
             if any((k, c) in cell for c in conditions):
-                lines.append(f"| {k} | " + " | ".join(f"{cell[(k, c)]:.4f}" if (k, c) in cell else "—" for c in conditions) + " |")
+                lines.append(f"| {k} | " + " | ".join(_fmt(cell[(k, c)]) if (k, c) in cell else "—" for c in conditions) + " |")
+        lines.append("")
+    metric_of = {"mcq": "acc", "gen": "acc", "ppl": "token_perplexity"}
+    for fam in ("mcq", "gen", "ppl"):
+        rows = [r for r in regional or [] if r["family"] == fam and r["level"] == "country" and r["metric"] == metric_of[fam]]
+        if not rows:
+            continue
+        cell = {(r["key"], r["condition"]): r for r in rows}
+        keys = sorted({(r["continent"], r["key"]) for r in rows})
+        what = "accuracy" if fam != "ppl" else "token-level perplexity (metadata not scored)"
+        lines += [f"## Per country: {what}, 95% bootstrap interval", "", "| country | continent | n | " + " | ".join(conditions) + " |",
+                  "|---|---|---|" + "---|" * len(conditions)]
+        for cont, key in keys:
+            n = next(r["n"] for r in rows if r["key"] == key)
+            lines.append(f"| {key} | {cont} | {n} | " + " | ".join(_fmt(cell[(key, c)]) if (key, c) in cell else "—" for c in conditions) + " |")
         lines.append("")
     return "\n".join(lines)
 
@@ -125,17 +175,23 @@ def plot_summary(summary: list[dict[str, Any]], conditions: list[str], path: Pat
     import matplotlib.pyplot as plt
     import numpy as np
 
-    fams = [f for f in ("mcq", "ppl") if any(r["family"] == f for r in summary)]
+    fams = [f for f in ("mcq", "gen", "ppl") if any(r["family"] == f for r in summary)]
     fig, axes = plt.subplots(1, len(fams), figsize=(6 * len(fams), 3.6), dpi=110, squeeze=False)
     for ax, fam in zip(axes[0], fams):
-        cell = {(r["continent"], r["condition"]): r["value"] for r in summary if r["family"] == fam}
+        cell = {(r["continent"], r["condition"]): r for r in summary if r["family"] == fam}
         x = np.arange(len(CONTINENTS))
         w = 0.8 / len(conditions)
         for i, c in enumerate(conditions):
-            ax.bar(x + i * w - 0.4 + w / 2, [cell.get((k, c), np.nan) for k in CONTINENTS], w, label=c)
+            rs = [cell.get((k, c)) for k in CONTINENTS]
+            vals = np.array([r["value"] if r else np.nan for r in rs])
+            lo = np.array([r["ci_low"] if r and r.get("ci_low") is not None else np.nan for r in rs])
+            hi = np.array([r["ci_high"] if r and r.get("ci_high") is not None else np.nan for r in rs])
+            err = np.nan_to_num(np.stack([vals - lo, hi - vals]), nan=0.0)
+            ax.bar(x + i * w - 0.4 + w / 2, vals, w, yerr=err, capsize=2, label=c)
         ax.set_xticks(x, CONTINENTS)
-        ax.set_ylabel("accuracy" if fam == "mcq" else "bits per byte")
-        ax.set_title("Localized MCQ" if fam == "mcq" else "Regional perplexity (metadata excluded)")
+        ax.set_ylabel("accuracy" if fam != "ppl" else "bits per byte")
+        ax.set_title({"mcq": "Localized MCQ (log-likelihood)", "gen": "Localized MCQ (generated)", "ppl": "Regional perplexity (metadata excluded)"}[fam]
+                     + ", 95% CI")
         ax.legend(fontsize=7, title="metadata")
         ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()

@@ -41,7 +41,37 @@ def test_eval_writes_results_summary_and_png(setup):
         assert all(("mcq", c, k) in fams for k in ("africa", "america", "asia", "europe"))
     assert "localnews_mcq_full_asia" in saved["lm_eval"]["mcq"]["results"]
     assert (d / "out" / "eval_summary.png").stat().st_size > 3000
-    assert "| continent | none | full |" in (d / "out" / "eval_summary.md").read_text()
+    md = (d / "out" / "eval_summary.md").read_text()
+    assert "| continent | none | full |" in md and "## Per country: token-level perplexity" in md and "| ng | africa |" in md
+
+
+def test_regional_scores_with_bootstrap_intervals(setup):
+    d = setup
+    payload = run_eval(EvalArguments(model=str(d / "model"), conditions="none,country,full", mcq_data=str(d / "q.jsonl"), generative=True,
+                                     ppl_data=str(d / "news" / "global" / "full" / "parquet" / "test.parquet"), output_dir=str(d / "out2"),
+                                     bootstrap_iters=200))
+    reg = payload["regional"]
+    for r in reg:
+        if r["n"] < 2:  # one article: no interval, said so with NaN
+            assert r["ci_low"] != r["ci_low"]
+            continue
+        assert r["ci_low"] <= r["value"] + 1e-12 and r["value"] <= r["ci_high"] + 1e-12, r
+    res = {fam: payload["lm_eval"][fam]["results"] for fam in ("mcq", "gen", "ppl")}
+    # Continent rows agree with lm-eval's own aggregation (an independent computation of the same numbers).
+    for fam, metric in (("mcq", "acc"), ("gen", "acc"), ("ppl", "bits_per_byte")):
+        for r in reg:
+            if r["family"] == fam and r["level"] == "continent" and r["metric"] == metric:
+                assert r["value"] == pytest.approx(res[fam][f"localnews_{fam}_{r['condition']}_{r['key']}"][f"{metric},none"], rel=1e-9)
+    # Per country: 4 questions each (write_questions); gen answers are parsed or counted wrong.
+    assert {r["n"] for r in reg if r["family"] == "mcq" and r["level"] == "country"} == {4}
+    assert 0 <= res["gen"]["localnews_gen_full"]["parsed,none"] <= 1
+    # Scored tokens per country do not depend on the metadata text (which differs by country): the
+    # metadata conditions add the same separator tokens to every article and nothing else.
+    tok = {(r["condition"], r["key"]): (r["scored_tokens"], r["n"]) for r in reg
+           if r["family"] == "ppl" and r["level"] == "country" and r["metric"] == "token_perplexity"}
+    for cond in ("country", "full"):
+        extra = {(tok[(cond, k)][0] - tok[("none", k)][0]) / tok[("none", k)][1] for c, k in tok if c == "none"}
+        assert len(extra) == 1 and extra.pop() in (1, 2)
 
 
 def test_eval_bad_input_is_one_line(setup, tmp_path):

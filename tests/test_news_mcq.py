@@ -63,3 +63,63 @@ def test_dry_run_writes_nothing_and_bad_input(tmp_path):
     (tmp_path / "bad.jsonl").write_text(json.dumps({"body": "x", "country": "ng", "continent": "africa"}) + "\n")
     with pytest.raises(MetacondError, match="lacks column 'text'"):
         build_mcq(MCQBuildConfig(test_file=str(tmp_path / "bad.jsonl")))
+
+
+@pytest.mark.parametrize("reply,reason", [
+    ('{"question": "Which city hosts the fair?", "correct_answer": "Lagos", "distractors": ["Accra", "Nairobi", "Cairo"]}', None),
+    ('Sure! Here it is:\n```json\n{"question": "Who won?", "correct_answer": "Kano Pillars", "distractors": ["A", "B", "C"]}\n```', None),
+    ('{"note": 1} then {"question": "Q?", "correct_answer": "x", "distractors": ["y", "z", "w"]}', None),
+    ('{"question": "Where is Lagos?", "correct_answer": "Lagos", "distractors": ["a", "b", "c"]}', "answer_elsewhere_in_question"),
+    ('{"question": "Q?", "correct_answer": "a", "distractors": ["A", "b", "c"]}', "options_not_distinct"),
+    ('{"question": "Q?", "correct_answer": "a", "distractors": ["b", "c"]}', "malformed_fields"),
+    ("The answer is Lagos.", "unparseable_generation"),
+    ('{"question": "Q?", "correct_answer": "a", "distractors": ["b", "c", "d"]', "unparseable_generation"),
+])
+def test_llm_reply_parsing(reply, reason):
+    from metacond.data_builders.news.mcq_llm import parse_generation
+
+    q, why = parse_generation(reply)
+    assert why == reason and (q is None) == (reason is not None)
+    if q:
+        assert q["name"] not in q["distractors"] and len(q["distractors"]) == 3
+
+
+def test_llm_generator_path_runs_a_real_local_model(tmp_path):
+    """A tiny random model writes gibberish: every reply is counted under a reason, none is kept, nothing crashes."""
+    from metacond.modeling.checkpoint import build_model
+    from metacond.modeling.tokenizer import build_text_tokenizer
+
+    write_articles(tmp_path / "test.jsonl", n_per_country=2)
+    tok = build_text_tokenizer(['{"question": "Q?", "correct_answer": "a", "distractors": ["b", "c", "d"]} Lagos Delhi'] * 10, vocab_size=300)
+    build_model("tiny", tok, seed=0).save_pretrained(tmp_path / "gen")
+    tok.save_pretrained(tmp_path / "gen")
+    rep = build_mcq(MCQBuildConfig(test_file=str(tmp_path / "test.jsonl"), total=8, output=str(tmp_path / "q.jsonl"), generator="llm",
+                                   generator_model=str(tmp_path / "gen"), max_new_tokens=8, llm_batch_size=4, max_attempts=6))
+    assert rep["candidates"] == 6 and sum(rep["removed"].values()) == 6 and rep["questions"] == 0
+    assert rep["generator"] == "metacond-llm:gen"
+    with pytest.raises(MetacondError, match="needs --generator_model"):
+        MCQBuildConfig(test_file=str(tmp_path / "test.jsonl"), generator="llm")
+
+
+def test_builder_output_runs_through_the_lm_eval_cli(tmp_path):
+    """Our builder's questions → plain `lm_eval --include_path` (a subprocess, as users run it) on a saved tiny model."""
+    import subprocess
+
+    from metacond.modeling.checkpoint import build_model
+    from metacond.modeling.tokenizer import build_text_tokenizer
+
+    rows = write_articles(tmp_path / "test.jsonl")
+    rep = build_mcq(MCQBuildConfig(test_file=str(tmp_path / "test.jsonl"), total=8, output=str(tmp_path / "q.jsonl")))
+    tok = build_text_tokenizer([r["text"] for r in rows] + ["URL: a.b\nCOUNTRY: ng\nCONTINENT: africa\n\nQuestion: x\nAnswer: y"] * 5, vocab_size=400)
+    build_model("tiny", tok, seed=0).save_pretrained(tmp_path / "m")
+    tok.save_pretrained(tmp_path / "m")
+    r = subprocess.run([sys.executable, "-m", "lm_eval", "--model", "hf", "--model_args", f"pretrained={tmp_path / 'm'},add_bos_token=True",
+                        "--include_path", str(TASK_DIR / "localnews"), "--tasks", "localnews_mcq_full,localnews_mcq_none",
+                        "--metadata", json.dumps({"data_file": str(tmp_path / "q.jsonl")}), "--batch_size", "8", "--device", "cpu",
+                        "--output_path", str(tmp_path / "res")], capture_output=True, text=True, timeout=600,
+                       env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    res = json.loads(next((tmp_path / "res").glob("**/results_*.json")).read_text())
+    for cond in ("full", "none"):
+        assert 0 <= res["results"][f"localnews_mcq_{cond}"]["acc,none"] <= 1
+        assert sum(res["n-samples"][f"localnews_mcq_{cond}_{k}"]["effective"] for k in ("africa", "america", "asia", "europe")) == rep["questions"]

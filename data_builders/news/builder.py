@@ -1,31 +1,29 @@
 """Build the localization study's datasets from any English news corpus with URLs.
 
-Pipeline: stream rows → check fields → resolve country (``geo``) → filter regions → clean (URL
-normalization, whitespace, length filters) → exact dedup by normalized-text hash → write kept rows to
-parquet shards (memory stays flat) → deterministic splits by URL hash (test balanced per continent)
-→ experiments (``global``, ``region/<c>``, ``leave-one-out/<c>``) → per template: render the metadata
-block, tokenize once with offsets (batched, ``num_proc``), derive labels and field spans → save each
-experiment as a ``DatasetDict`` (save_to_disk and parquet) with the tokenizer, a dataset card and a
-build report (JSON and a PNG of the regional composition). Every dropped row is counted by reason.
+Stages: (1) ``collect``: stream rows, check fields, resolve the country (``geo``), filter regions, clean,
+dedup, append kept rows to one parquet file; (2) splits by URL hash (test balanced per continent) and
+the experiment plan (``global``, ``region/<c>``, ``leave-one-out/<c>``) from three columns only;
+(3) tokenizer (trained on the train split unless given); (4) per template, ``writer``: render the
+metadata block, tokenize with offsets, derive labels and field spans, and write every experiment as a
+``DatasetDict`` (save_to_disk and parquet), streaming throughout. Then a dataset card and a build report
+(JSON and a PNG of the regional composition). Every dropped row is counted by reason.
 """
 
 from __future__ import annotations
 
-import csv
-import hashlib
 import json
-import re
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 from metacond import MetacondError
 
 from . import geo
+from .collect import collect, hash01
 from .templates import TEMPLATES, Template
 
 MAIN_CONTINENTS = ("africa", "america", "asia", "europe")
@@ -95,243 +93,85 @@ def selected_countries(regions: str) -> set[str] | None:
     return codes
 
 
-# ---------------------------------------------------------------------------------------------- input
-def iter_rows(cfg: NewsBuildConfig, counts: Counter) -> Iterator[dict[str, Any]]:
-    p = Path(cfg.input)
-    n = 0
-
-    def limit(it):
-        nonlocal n
-        for row in it:
-            if cfg.max_rows is not None and n >= cfg.max_rows:
-                return
-            n += 1
-            yield row
-
-    if p.suffix in (".jsonl", ".json", ".csv", ".parquet"):
-        if not p.is_file():
-            raise MetacondError(f"input file {cfg.input!r} does not exist")
-        if p.suffix == ".jsonl" or (p.suffix == ".json" and _looks_like_jsonl(p)):
-            def gen():
-                with open(p, encoding="utf-8", errors="replace") as f:
-                    for line in f:
-                        if not line.strip():
-                            continue
-                        try:
-                            row = json.loads(line)
-                        except json.JSONDecodeError:
-                            counts["bad_json_line"] += 1
-                            continue
-                        if not isinstance(row, dict):
-                            counts["bad_json_line"] += 1
-                            continue
-                        yield row
-            yield from limit(gen())
-        elif p.suffix == ".json":
-            data = json.loads(p.read_text())
-            if isinstance(data, dict):
-                data = next((v for v in data.values() if isinstance(v, list)), [])
-            yield from limit(r for r in data if isinstance(r, dict))
-        elif p.suffix == ".csv":
-            csv.field_size_limit(1 << 30)
-            with open(p, newline="", encoding="utf-8", errors="replace") as f:
-                yield from limit(csv.DictReader(f))
-        else:
-            import pyarrow.parquet as pq
-
-            pf = pq.ParquetFile(p)
-            yield from limit(r for b in pf.iter_batches(batch_size=4096) for r in b.to_pylist())
-        return
-    if p.exists():
-        raise MetacondError(f"unsupported input {cfg.input!r}: give a .jsonl, .json, .csv or .parquet file, or a Hub dataset name")
-    import datasets
-
-    try:
-        ds = datasets.load_dataset(cfg.input, cfg.input_config, split=cfg.input_split, streaming=True)
-    except Exception as e:  # hub errors come in many types; the user needs one line
-        raise MetacondError(f"could not open dataset {cfg.input!r}: {str(e).splitlines()[0]}") from None
-    yield from limit(iter(ds))
-
-
-def _looks_like_jsonl(p: Path) -> bool:
-    with open(p, encoding="utf-8", errors="replace") as f:
-        head = f.read(1)
-    return head == "{"
-
-
-_WS = re.compile(r"[ \t\u00a0]+")
-_NL = re.compile(r"\n{3,}")
-
-
-def clean_text(s: str) -> str:
-    s = s.replace("\r\n", "\n").replace("\r", "\n")
-    s = _WS.sub(" ", s)
-    s = "\n".join(line.strip() for line in s.split("\n"))
-    return _NL.sub("\n\n", s).strip()
-
-
-def _hash01(key: str, seed: int) -> float:
-    return int.from_bytes(hashlib.blake2b(f"{seed}:{key}".encode(), digest_size=8).digest(), "little") / 2**64
-
-
-# ---------------------------------------------------------------------------------------------- stage 1
-def collect(cfg: NewsBuildConfig, work: Path, progress: bool = True) -> tuple[Path, Counter, dict[str, Any]]:
-    """Stream, resolve, clean and dedup; kept rows go to parquet shards under ``work``."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-    from tqdm.auto import tqdm
-
-    keep_codes = selected_countries(cfg.regions)
-    user_map = geo.load_user_map(cfg.domain_map)
-    counts: Counter = Counter()
-    sources: Counter = Counter()
-    unresolved: Counter = Counter()
-    unrecognized_country_values: Counter = Counter()
-    seen: set[bytes] = set()
-    schema = pa.schema([("doc_id", pa.string()), ("url", pa.string()), ("short_url", pa.string()), ("country", pa.string()),
-                        ("country_name", pa.string()), ("continent", pa.string()), ("country_source", pa.string()),
-                        ("title", pa.string()), ("text", pa.string()), ("date", pa.string())])
-    work.mkdir(parents=True, exist_ok=True)
-    path = work / "kept.parquet"
-    writer = pq.ParquetWriter(path, schema)
-    buf: list[dict[str, Any]] = []
-    title_col, date_col = cfg.title_column, cfg.date_column
-    checked = False
-    bar = tqdm(desc="reading", unit="doc", disable=not progress)
-    for row in iter_rows(cfg, counts):
-        bar.update(1)
-        counts["input_rows"] += 1
-        if not checked:
-            cols = set(row)
-            required = [cfg.text_column] + ([cfg.url_column] if cfg.country_column is None else [])
-            required += [c for c in (cfg.country_column, cfg.title_column, cfg.date_column) if c is not None]
-            missing = [c for c in required if c not in cols]
-            if missing:
-                raise MetacondError(f"input has no column {missing[0]!r} (columns: {', '.join(sorted(cols))}); map it with --{_flag_for(cfg, missing[0])}")
-            title_col = title_col or ("title" if "title" in cols else None)
-            date_col = date_col or ("date" if "date" in cols else None)
-            checked = True
-        text = row.get(cfg.text_column)
-        if text is None:
-            counts["missing_text"] += 1
-            continue
-        if not isinstance(text, str):
-            counts["non_string_text"] += 1
-            continue
-        if len(text) > 20 * cfg.max_chars:
-            counts["too_long"] += 1  # skip cleaning work on absurd rows
-            continue
-        text = clean_text(text)
-        if not text:
-            counts["empty_text"] += 1
-            continue
-        if len(text) < cfg.min_chars:
-            counts["too_short"] += 1
-            continue
-        if len(text) > cfg.max_chars:
-            counts["too_long"] += 1
-            continue
-        raw_url = row.get(cfg.url_column)
-        if raw_url is not None and not isinstance(raw_url, str):
-            counts["non_string_url"] += 1
-            continue
-        parsed = geo.parse_url(raw_url)
-        cval = row.get(cfg.country_column) if cfg.country_column else None
-        if cval is not None and geo.country_code(cval) is None and isinstance(cval, str) and cval.strip():
-            unrecognized_country_values[cval.strip()[:40]] += 1
-        code, source = geo.resolve(parsed, cval, user_map)
-        if code is None:
-            counts[source] += 1
-            if source in ("unresolved_domain", "international_outlet") and parsed is not None:
-                unresolved[f"{parsed.registered} ({source})"] += 1
-            continue
-        if keep_codes is not None and code not in keep_codes:
-            counts["outside_regions"] += 1
-            continue
-        continent = geo.continent_of(code)
-        h = hashlib.blake2b(" ".join(text.lower().split()).encode(), digest_size=16).digest()
-        if h in seen:
-            counts["duplicate"] += 1
-            continue
-        seen.add(h)
-        title = row.get(title_col) if title_col else None
-        title = clean_text(title) if isinstance(title, str) else None
-        date = row.get(date_col) if date_col else None
-        sources[source] += 1
-        counts["kept"] += 1
-        buf.append({"doc_id": h.hex(), "url": parsed.normalized if parsed else "", "short_url": parsed.host if parsed else "", "country": code,
-                    "country_name": geo.countries()[code].name, "continent": continent, "country_source": source, "title": title or None,
-                    "text": text, "date": None if date is None else str(date)})
-        if len(buf) >= 5000:
-            writer.write_table(pa.Table.from_pylist(buf, schema))
-            buf = []
-    bar.close()
-    if buf:
-        writer.write_table(pa.Table.from_pylist(buf, schema))
-    writer.close()
-    if not checked:
-        raise MetacondError(f"input {cfg.input!r} has no rows")
-    extra = {"country_source": dict(sources), "unresolved_domains": dict(unresolved.most_common(50)),
-             "unrecognized_country_values": dict(unrecognized_country_values.most_common(20))}
-    return path, counts, extra
-
-
-def _flag_for(cfg: NewsBuildConfig, col: str) -> str:
-    for name in ("text_column", "url_column", "country_column", "title_column", "date_column"):
-        if getattr(cfg, name) == col:
-            return name
-    return "text_column"
-
-
 # ---------------------------------------------------------------------------------------------- splits and experiments
-def assign_splits(kept, cont: np.ndarray, cfg: NewsBuildConfig) -> tuple[dict[str, np.ndarray], dict[str, int]]:
-    keys = [u or d for u, d in zip(kept["url"], kept["doc_id"])]
-    u = np.array([_hash01(k, cfg.seed) for k in keys])
-    split = np.where(u < cfg.test_fraction, 2, np.where(u < cfg.test_fraction + cfg.validation_fraction, 1, 0))
-    present = [c for c in MAIN_CONTINENTS if (cont == c).any()] or sorted(set(cont))
-    test_by = {c: np.where((split == 2) & (cont == c))[0] for c in present}
+def assign_splits(keys: list[str], cont: np.ndarray, cfg: NewsBuildConfig) -> tuple[np.ndarray, dict[str, int]]:
+    """Per row 0 (train), 1 (validation) or 2 (test), from a hash of the URL (or text hash) alone.
+
+    The test split is then balanced: the same number of documents per continent (at most
+    ``test_cap`` in all); the overflow goes back to training and is never scored.
+    """
+    u = np.array([hash01(k, cfg.seed) for k in keys])
+    split = np.where(u < cfg.test_fraction, 2, np.where(u < cfg.test_fraction + cfg.validation_fraction, 1, 0)).astype(np.int8)
+    present = [c for c in MAIN_CONTINENTS if (cont == c).any()] or sorted(set(cont.tolist()))
+    test_by = {c: np.nonzero((split == 2) & (cont == c))[0] for c in present}
     per = min(cfg.test_cap // max(1, len(present)), min((len(v) for v in test_by.values()), default=0))
     moved = 0
     for c, idx in test_by.items():
-        order = idx[np.argsort(u[idx])]
-        overflow = order[per:]
-        split[overflow] = 0  # beyond the balanced cap: back to training, never scored
+        overflow = idx[np.argsort(u[idx], kind="stable")][per:]
+        split[overflow] = 0
         moved += len(overflow)
-    other = np.where((split == 2) & ~np.isin(cont, present))[0]
+    other = np.nonzero((split == 2) & ~np.isin(cont, present))[0]
     split[other] = 0
-    out = {name: np.where(split == k)[0] for k, name in enumerate(("train", "validation", "test"))}
-    return out, {"test_per_continent": int(per), "test_overflow_to_train": int(moved + len(other))}
+    return split, {"test_per_continent": int(per), "test_overflow_to_train": int(moved + len(other))}
 
 
-def balanced_interleave(indices: np.ndarray, cont: np.ndarray, continents: list[str]) -> np.ndarray:
-    """Equal documents per continent (the smallest's count), interleaved round-robin."""
-    groups = [indices[cont[indices] == c] for c in continents]
-    if not groups or min(len(g) for g in groups) == 0:
-        return np.zeros(0, np.int64)
-    n = min(len(g) for g in groups)
-    return np.stack([g[:n] for g in groups], 1).reshape(-1)
+SPLITS = ("train", "validation", "test")
 
 
-def experiment_indices(splits: dict[str, np.ndarray], cont: np.ndarray, experiments: list[str]) -> dict[str, dict[str, np.ndarray]]:
+def plan_experiments(split: np.ndarray, cont: np.ndarray, experiments: list[str]) -> tuple[np.ndarray, dict[str, dict[str, tuple[list[int], int | None]]], dict[int, str]]:
+    """Rows grouped into pools (split × continent; one shared test pool) and each experiment split as pools to merge.
+
+    Returns (pool id per row, -1 when no experiment uses the row; plan: experiment → split → (pool ids,
+    rows per pool or None for all); pool id → continent). ``global`` and ``leave-one-out`` take the
+    same number of documents from each continent (the smallest's), interleaved round-robin.
+    """
     present = [c for c in MAIN_CONTINENTS if (cont == c).any()]
-    out: dict[str, dict[str, np.ndarray]] = {}
+    P = len(present)
+    groups = np.full(len(split), -1, np.int32)
+    pool_cont: dict[int, str] = {}
+    for si in (0, 1):
+        for ci, c in enumerate(present):
+            groups[(split == si) & (cont == c)] = si * P + ci
+            pool_cont[si * P + ci] = c
+    test_pool = 2 * P
+    groups[split == 2] = test_pool
+    size = np.bincount(groups[groups >= 0], minlength=2 * P + 1)
+
+    def balanced(si: int, conts: list[str]) -> tuple[list[int], int | None]:
+        gids = [si * P + present.index(c) for c in conts]
+        return gids, int(min(size[g] for g in gids)) if gids else 0
+
+    plan: dict[str, dict[str, tuple[list[int], int | None]]] = {}
     for e in experiments:
         if e == "global":
-            out["global"] = {s: balanced_interleave(ix, cont, present) for s, ix in splits.items() if s != "test"}
+            plan["global"] = {s: balanced(si, present) for si, s in enumerate(SPLITS[:2])}
         elif e == "region":
             for c in present:
-                out[f"region/{c}"] = {s: ix[cont[ix] == c] for s, ix in splits.items() if s != "test"}
+                plan[f"region/{c}"] = {s: ([si * P + present.index(c)], None) for si, s in enumerate(SPLITS[:2])}
         elif e == "leave-one-out":
             for c in present:
-                rest = [x for x in present if x != c]
-                out[f"leave-one-out/{c}"] = {s: balanced_interleave(ix, cont, rest) for s, ix in splits.items() if s != "test"}
-    for name in out:
-        out[name]["test"] = splits["test"]  # one balanced test set for every experiment
-    return out
+                plan[f"leave-one-out/{c}"] = {s: balanced(si, [x for x in present if x != c]) for si, s in enumerate(SPLITS[:2])}
+    for name in plan:
+        plan[name]["test"] = ([test_pool], None)  # one balanced test set for every experiment
+    # Encode only rows some experiment writes: the first `need` rows of each pool.
+    need = {}
+    for splits in plan.values():
+        for gids, limit in splits.values():
+            for g in gids:
+                need[g] = max(need.get(g, 0), size[g] if limit is None else limit)
+    for g in range(2 * P + 1):
+        idx = np.nonzero(groups == g)[0]
+        groups[idx[need.get(g, 0):]] = -1
+    for name in plan:
+        for s, (gids, limit) in list(plan[name].items()):
+            if sum(size[g] if limit is None else limit for g in gids) == 0:
+                del plan[name][s]
+    pool_cont[test_pool] = "*"
+    return groups, plan, pool_cont
 
 
-# ---------------------------------------------------------------------------------------------- tokenizer and encoding
-def get_tokenizer(cfg: NewsBuildConfig, kept, train_idx: np.ndarray, template: Template):
+# ---------------------------------------------------------------------------------------------- tokenizer
+def get_tokenizer(cfg: NewsBuildConfig, kept_path: Path, split: np.ndarray, template: Template):
     from transformers import AutoTokenizer
 
     from metacond.modeling.tokenizer import build_text_tokenizer
@@ -347,65 +187,31 @@ def get_tokenizer(cfg: NewsBuildConfig, kept, train_idx: np.ndarray, template: T
         if tok.bos_token_id is None:
             tok.bos_token = tok.eos_token
         return tok
-    sample = train_idx[:50_000]
-    sub = kept.select(sample)
+    import pyarrow.parquet as pq
 
-    def docs():
-        for r in sub:
-            yield template.render({"url": r["short_url"], "country": r["country"], "continent": r["continent"]}, r["title"], r["text"])[0]
+    def docs(limit: int = 50_000):
+        start, n = 0, 0
+        for b in pq.ParquetFile(kept_path).iter_batches(batch_size=1024, columns=["short_url", "country", "continent", "title", "text"]):
+            rows = b.to_pylist()
+            for i, r in enumerate(rows):
+                if split[start + i] == 0 and n < limit:
+                    n += 1
+                    yield template.render({"url": r["short_url"], "country": r["country"], "continent": r["continent"]}, r["title"], r["text"])[0]
+            start += len(rows)
+            if n >= limit:
+                return
 
     return build_text_tokenizer(docs(), vocab_size=cfg.vocab_size)
-
-
-def render_and_encode(batch: dict[str, list], template: Template, tokenizer, cfg: NewsBuildConfig) -> dict[str, list]:
-    from .encode import encode_batch
-
-    docs, spans, ends = [], [], []
-    for i in range(len(batch["text"])):
-        values = {"url": batch["url"][i] if cfg.full_url else batch["short_url"][i], "country": batch["country"][i], "continent": batch["continent"][i]}
-        drop = None
-        if cfg.field_dropout > 0 and template.fields:
-            drop = tuple(_hash01(f"{batch['doc_id'][i]}/{f}", cfg.seed + 1) < cfg.field_dropout for f in template.fields)
-        d, s, e = template.render(values, batch["title"][i], batch["text"][i], drop)
-        docs.append(d)
-        spans.append(s)
-        ends.append(e)
-    enc = encode_batch(tokenizer, docs, spans, ends)
-    enc["document"] = docs
-    return enc
-
-
-def pack_blocks(ds, block_size: int) -> dict[str, list]:
-    """Fixed-length blocks with labels and per-document position_ids (document boundaries)."""
-    ids_out, lab_out, pos_out = [], [], []
-    cur_i, cur_l, cur_p = [], [], []
-    for ids, labels in zip(ds["input_ids"], ds["labels"]):
-        labels = list(labels)
-        labels[0] = -100
-        for s in range(0, len(ids), block_size):
-            piece_i, piece_l = ids[s:s + block_size], labels[s:s + block_size]
-            if len(cur_i) + len(piece_i) > block_size:
-                pad = block_size - len(cur_i)
-                ids_out.append(cur_i + [0] * pad)
-                lab_out.append(cur_l + [-100] * pad)
-                pos_out.append(cur_p + list(range(pad)))
-                cur_i, cur_l, cur_p = [], [], []
-            cur_i += piece_i
-            cur_l += piece_l
-            cur_p += list(range(len(piece_i)))
-    if cur_i:
-        pad = block_size - len(cur_i)
-        ids_out.append(cur_i + [0] * pad)
-        lab_out.append(cur_l + [-100] * pad)
-        pos_out.append(cur_p + list(range(pad)))
-    return {"input_ids": ids_out, "labels": lab_out, "position_ids": pos_out}
 
 
 # ---------------------------------------------------------------------------------------------- main entry
 def build_news(cfg: NewsBuildConfig, progress: bool = True) -> dict[str, Any]:
     import os
+    import shutil
 
-    import datasets
+    import pyarrow.parquet as pq
+
+    from .writer import encode_pools, write_experiment
 
     # Forked workers each tokenize single-threaded (measured faster than Rust threads in one process here).
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true" if cfg.num_proc <= 1 else "false")
@@ -413,68 +219,66 @@ def build_news(cfg: NewsBuildConfig, progress: bool = True) -> dict[str, Any]:
     out = Path(cfg.output_dir)
     work = out / "_work"
     stages: dict[str, float] = {}
-    kept_path, counts, extra = collect(cfg, work, progress)
+    kept_path, counts, extra = collect(cfg, selected_countries(cfg.regions), work, progress)
     stages["read_resolve_clean"] = time.time() - t0
-    # A private cache per build: datasets would otherwise reuse Arrow/map caches keyed by this path from an earlier build.
-    kept = datasets.load_dataset("parquet", data_files=str(kept_path), split="train", cache_dir=str(work / "hf_cache"))
-    if len(kept) == 0:
+    if counts["kept"] == 0:
         raise MetacondError(f"no documents left after resolution and cleaning (dropped: {dict(counts)})")
-    cont = np.array(kept["continent"])
-    splits, split_info = assign_splits(kept, cont, cfg)
-    exps = experiment_indices(splits, cont, cfg.experiments)
+    cols = pq.read_table(kept_path, columns=["doc_id", "url", "continent"])
+    cont = np.array(cols.column("continent").to_pylist())
+    keys = [u or d for u, d in zip(cols.column("url").to_pylist(), cols.column("doc_id").to_pylist())]
+    del cols
+    split, split_info = assign_splits(keys, cont, cfg)
+    del keys
+    groups, plan, pool_cont = plan_experiments(split, cont, cfg.experiments)
+    for ename, splits in plan.items():
+        if "train" not in splits:
+            raise MetacondError(f"experiment {ename} has no training documents (per continent: {dict(Counter(cont.tolist()))})")
     templates = {t: Template(name=t, line_format=cfg.line_format, separator=cfg.separator, body_format=cfg.body_format) for t in cfg.templates}
     t1 = time.time()
     # Train on documents with every field, so metadata lines tokenize compactly whatever the template.
     full = Template("full", line_format=cfg.line_format, separator=cfg.separator, body_format=cfg.body_format)
-    tokenizer = get_tokenizer(cfg, kept, splits["train"], full)
+    tokenizer = get_tokenizer(cfg, kept_path, split, full)
     stages["tokenizer"] = time.time() - t1
     tok_dir = out / "tokenizer"
     tokenizer.save_pretrained(str(tok_dir))
 
     experiments_info: dict[str, Any] = {}
+    test_counts = dict(Counter(cont[split == 2].tolist()))
     for tname, template in templates.items():
-        encoded = kept.map(render_and_encode, batched=True, batch_size=1024, num_proc=cfg.num_proc if cfg.num_proc > 1 else None,
-                           fn_kwargs={"template": template, "tokenizer": tokenizer, "cfg": cfg}, desc=f"tokenizing ({tname})")
-        stages[f"encode_{tname}"] = time.time() - t1 - stages["tokenizer"]
         t2 = time.time()
-        for ename, idx in exps.items():
-            # An empty split cannot round-trip through save_to_disk/load_from_disk: leave it out and say so.
-            empty = [s for s, ix in idx.items() if len(ix) == 0]
-            dd = datasets.DatasetDict({s: encoded.select(ix) for s, ix in idx.items() if len(ix)})
-            if "train" not in dd:
-                raise MetacondError(f"experiment {ename} has no training documents (per continent: {dict(Counter(kept['continent']))})")
+        pool_dir = work / "pools" / tname
+        pools = encode_pools(kept_path, groups, pool_dir, template, tokenizer, cfg, progress, f"tokenizing ({tname})")
+        stages[f"encode_{tname}"] = time.time() - t2
+        t2 = time.time()
+        for ename, splits in plan.items():
             edir = out / ename / tname
-            dd.save_to_disk(str(edir / "hf"))
-            (edir / "parquet").mkdir(parents=True, exist_ok=True)
-            for s, d in dd.items():
-                d.to_parquet(str(edir / "parquet" / f"{s}.parquet"))
+            write_experiment(edir, {s: ([pools[g] for g in gids], limit) for s, (gids, limit) in splits.items()}, cfg.block_size)
             tokenizer.save_pretrained(str(edir / "tokenizer"))
-            if cfg.block_size:
-                blocks = datasets.Dataset.from_dict(pack_blocks(dd["train"], cfg.block_size))
-                blocks.to_parquet(str(edir / "parquet" / "train_blocks.parquet"))
-            sizes = {s: len(d) for s, d in dd.items()}
-            per = {s: dict(Counter(cont[ix].tolist())) for s, ix in idx.items() if len(ix)}
+            sizes, per = {}, {}
+            for s, (gids, limit) in splits.items():
+                per[s] = test_counts if s == "test" else {pool_cont[g]: int(limit if limit is not None else (groups == g).sum()) for g in gids}
+                sizes[s] = sum(per[s].values())
+            empty = [s for s in SPLITS if s not in splits]
             (edir / "metacond_build.json").write_text(json.dumps({"key": f"news:{ename}:{tname}", "metadata_mode": "remove", "template": tname,
                                                                    "fields": list(template.fields), "experiment": ename, "splits": sizes,
-                                                                   "empty_splits": empty,
-                                                                   "config": asdict(cfg)}, indent=1, default=str))
+                                                                   "empty_splits": empty, "config": asdict(cfg)}, indent=1, default=str))
             experiments_info[f"{ename}/{tname}"] = {"splits": sizes, "continents": per, "empty_splits": empty}
+        shutil.rmtree(pool_dir, ignore_errors=True)
         stages[f"write_{tname}"] = time.time() - t2
-    per_country = Counter(kept["country"])
+    not_text = ("missing_text", "non_string_text", "empty_text", "too_short", "too_long", "bad_json_line")
     report = {
         "input": cfg.input, "config": asdict(cfg), "counts": dict(counts),
         "dropped": {k: v for k, v in counts.items() if k not in ("input_rows", "kept")},
         "resolved_fraction": round((counts["kept"] + counts["outside_regions"] + counts["duplicate"]) /
-                                   max(1, counts["input_rows"] - sum(counts[k] for k in ("missing_text", "non_string_text", "empty_text", "too_short", "too_long", "bad_json_line"))), 4),
-        "per_country": dict(per_country.most_common()), "per_continent": dict(Counter(cont.tolist())),
-        **extra, "splits": {s: int(len(ix)) for s, ix in splits.items()}, **split_info,
-        "experiments": experiments_info, "tokenizer": str(tok_dir), "vocab_size": len(tokenizer), "stage_seconds": {k: round(v, 2) for k, v in stages.items()}, "wall_seconds": round(time.time() - t0, 2),
+                                   max(1, counts["input_rows"] - sum(counts[k] for k in not_text if k != "bad_json_line")), 4),
+        "per_continent": dict(Counter(cont.tolist())), **extra,
+        "splits": {s: int((split == k).sum()) for k, s in enumerate(SPLITS)}, **split_info,
+        "experiments": experiments_info, "tokenizer": str(tok_dir), "vocab_size": len(tokenizer),
+        "stage_seconds": {k: round(v, 2) for k, v in stages.items()}, "wall_seconds": round(time.time() - t0, 2),
     }
     (out / "build_report.json").write_text(json.dumps(report, indent=1, default=str))
     plot_composition(report, out / "composition.png")
     (out / "README.md").write_text(dataset_card(cfg, report))
-    import shutil
-
     shutil.rmtree(work, ignore_errors=True)
     return report
 

@@ -28,31 +28,32 @@ def _last_token_before(enc, end: int, floor: int) -> int | None:
     return None
 
 
+def _encode(tokenizer, docs: Sequence[str], field_spans: Sequence[Sequence[tuple[int, int]]], block_ends: Sequence[int]):
+    """Per document: (token ids without specials, number of masked leading tokens, token start of each field)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:  # a slow tokenizer: full offsets
+        raw = tokenizer(list(docs), add_special_tokens=False, return_offsets_mapping=True)
+        for ids, offs, spans, end in zip(raw["input_ids"], raw["offset_mapping"], field_spans, block_ends):
+            n_masked = sum(1 for o in offs if o[0] < end)
+            yield ids, n_masked, [next((k for k, o in enumerate(offs) if o[0] >= s), n_masked) for s, _ in spans]
+        return
+    for enc, spans, end in zip(backend.encode_batch(list(docs), add_special_tokens=False), field_spans, block_ends):
+        # Tokens 0..last start before `end`; the token holding char end-1 may run past it (masked too).
+        last = _last_token_before(enc, end, 0) if end > 0 else None
+        n_masked = 0 if last is None else last + 1
+        starts = []
+        for s, e in spans:
+            t = _first_token_at_or_after(enc, s, e)
+            starts.append(n_masked if t is None else t)
+        yield enc.ids, n_masked, starts
+
+
 def encode_batch(tokenizer, docs: Sequence[str], field_spans: Sequence[Sequence[tuple[int, int]]], block_ends: Sequence[int],
                  add_bos: bool = True, add_eos: bool = True) -> dict[str, list[Any]]:
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    encs = backend.encode_batch(list(docs), add_special_tokens=False) if backend is not None else None
-    if encs is None:  # a slow tokenizer: fall back to full offsets
-        raw = tokenizer(list(docs), add_special_tokens=False, return_offsets_mapping=True)
     bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
     shift = 1 if add_bos else 0
     out: dict[str, list[Any]] = {"input_ids": [], "labels": [], "attention_mask": [], "meta_spans": []}
-    for i, (spans, end) in enumerate(zip(field_spans, block_ends)):
-        if encs is not None:
-            enc = encs[i]
-            ids = enc.ids
-            # Tokens 0..last start before `end`; the token holding char end-1 may run past it (masked too).
-            last = _last_token_before(enc, end, 0) if end > 0 else None
-            n_masked = 0 if last is None else last + 1
-            starts = []
-            for s, e in spans:
-                t = _first_token_at_or_after(enc, s, e)
-                starts.append(n_masked if t is None else t)
-        else:
-            ids = raw["input_ids"][i]
-            offs = raw["offset_mapping"][i]
-            n_masked = sum(1 for o in offs if o[0] < end)
-            starts = [next((k for k, o in enumerate(offs) if o[0] >= s), n_masked) for s, _ in spans]
+    for ids, n_masked, starts in _encode(tokenizer, docs, field_spans, block_ends):
         meta = [[a + shift, b + shift] for a, b in zip(starts, starts[1:] + [n_masked])]
         labels = [-100] * n_masked + list(ids[n_masked:])
         ids = list(ids)
@@ -67,3 +68,31 @@ def encode_batch(tokenizer, docs: Sequence[str], field_spans: Sequence[Sequence[
         out["attention_mask"].append([1] * len(ids))
         out["meta_spans"].append(meta)
     return out
+
+
+def encode_arrow(tokenizer, docs: Sequence[str], field_spans: Sequence[Sequence[tuple[int, int]]], block_ends: Sequence[int]) -> dict[str, Any]:
+    """The same encoding as ``encode_batch`` (with bos and eos) as Arrow list arrays built from flat numpy buffers."""
+    import numpy as np
+    import pyarrow as pa
+
+    bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
+    flat: list[int] = []
+    offsets = [0]
+    masked: list[int] = []
+    metas = []
+    for ids, n_masked, starts in _encode(tokenizer, docs, field_spans, block_ends):
+        flat.append(bos)
+        flat.extend(ids)
+        flat.append(eos)
+        offsets.append(len(flat))
+        masked.append(n_masked)
+        metas.append([[a + 1, b + 1] for a, b in zip(starts, starts[1:] + [n_masked])])
+    ids_np = np.asarray(flat, dtype=np.int32)
+    labels = ids_np.copy()
+    off = np.asarray(offsets, dtype=np.int32)
+    for start, n in zip(off[:-1], masked):
+        labels[start:start + 1 + n] = -100  # bos and the metadata block
+    return {"input_ids": pa.ListArray.from_arrays(pa.array(off), pa.array(ids_np)),
+            "labels": pa.ListArray.from_arrays(pa.array(off), pa.array(labels)),
+            "attention_mask": pa.ListArray.from_arrays(pa.array(off), pa.array(np.ones(len(ids_np), np.int8))),
+            "meta_spans": pa.array(metas, type=pa.list_(pa.list_(pa.int32())))}

@@ -43,6 +43,11 @@ class MCQBuildConfig:
     min_sentence_chars: int = field(default=40, metadata={"help": "Shortest question sentence."})
     max_sentence_chars: int = field(default=300, metadata={"help": "Longest question sentence."})
     seed: int = field(default=0, metadata={"help": "Seed of distractor choice."})
+    generator: str = field(default="cloze", metadata={"help": "cloze (no model needed) or llm (a local instruct model writes the questions)."})
+    generator_model: str | None = field(default=None, metadata={"help": "With --generator llm: a local instruct model directory (transformers)."})
+    max_new_tokens: int = field(default=160, metadata={"help": "With --generator llm: generation length per question."})
+    llm_batch_size: int = field(default=8, metadata={"help": "With --generator llm: prompts per generate() call."})
+    max_attempts: int | None = field(default=None, metadata={"help": "With --generator llm: at most this many articles prompted (default 2x total)."})
     dry_run: bool = field(default=False, metadata={"help": "Report what could be built; write nothing."})
 
     def __post_init__(self) -> None:
@@ -53,6 +58,10 @@ class MCQBuildConfig:
                 raise MetacondError(f"article file {f!r} does not exist")
         if self.total < 4:
             raise MetacondError(f"total must be at least 4, got {self.total}")
+        if self.generator not in ("cloze", "llm"):
+            raise MetacondError(f"unknown generator {self.generator!r}; choose from cloze, llm")
+        if self.generator == "llm" and not (self.generator_model and Path(self.generator_model).is_dir()):
+            raise MetacondError("--generator llm needs --generator_model pointing to a local model directory")
 
 
 def _read(path: str) -> list[dict[str, Any]]:
@@ -98,6 +107,17 @@ def build_mcq(cfg: MCQBuildConfig) -> dict[str, Any]:
         for a in _read(cfg.train_file):
             for s in _SENT.split(str(a.get("text", "")).replace("\n", " ")):
                 train_sents.add(_norm(s))
+    if cfg.generator == "llm":
+        from .mcq_llm import llm_questions
+
+        by_key, n_cands, removed, generated_by = llm_questions(cfg, arts, train_sents)
+        return finish(cfg, arts, by_key, n_cands, removed, generated_by)
+    by_key, n_cands, removed = cloze_questions(cfg, arts, train_sents)
+    return finish(cfg, arts, by_key, n_cands, removed, GENERATED_BY)
+
+
+def cloze_questions(cfg: MCQBuildConfig, arts: list[dict[str, Any]], train_sents: set[str]):
+    """Entity-cloze questions per (continent, country), in a seeded order; with the count of candidates and removals."""
     removed: Counter = Counter()
     names_by_country: dict[str, set[str]] = defaultdict(set)
     cands: list[dict[str, Any]] = []
@@ -110,7 +130,6 @@ def build_mcq(cfg: MCQBuildConfig) -> dict[str, Any]:
             cands.append({"article": ai, "sentence": sent, "name": name, "country": a["country"], "continent": a["continent"],
                           "url": a.get("url") or a.get("short_url")})
     countries = sorted(names_by_country)
-    made: list[dict[str, Any]] = []
     per_article: Counter = Counter()
     by_key: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for c in sorted(cands, key=lambda c: _h(cfg.seed, c["sentence"], c["name"])):
@@ -138,6 +157,12 @@ def build_mcq(cfg: MCQBuildConfig) -> dict[str, Any]:
             continue
         per_article[c["article"]] += 1
         by_key[(c["continent"], c["country"])].append({**c, "question": f"Fill in the blank: {q}", "distractors": distractors})
+    return by_key, len(cands), removed
+
+
+def finish(cfg: MCQBuildConfig, arts, by_key: dict[tuple[str, str], list[dict[str, Any]]], n_cands: int, removed: Counter, generated_by: str) -> dict[str, Any]:
+    """Balanced quotas, answer positions cycled, published format written with a report and a card."""
+    made: list[dict[str, Any]] = []
     continents = sorted({k[0] for k in by_key})
     available = {cont: sum(len(v) for k, v in by_key.items() if k[0] == cont) for cont in continents}
     # Balanced: the same number per continent, shrunk to the smallest continent when data run short.
@@ -156,9 +181,9 @@ def build_mcq(cfg: MCQBuildConfig) -> dict[str, Any]:
         opts = list(m["distractors"])
         opts.insert(i % 4, m["name"])  # the correct answer cycles through the four positions
         rows.append({"question": m["question"], "options": opts, "correct_answer": m["name"], "distractors": m["distractors"],
-                     "country": geo.countries()[m["country"]].name, "continent": m["continent"], "generated_by": GENERATED_BY,
+                     "country": geo.countries()[m["country"]].name, "continent": m["continent"], "generated_by": generated_by,
                      "country_code": m["country"], "url": m["url"]})
-    report = {"articles": len(arts), "candidates": len(cands), "questions": len(rows), "quota_per_continent": quota,
+    report = {"generator": generated_by, "articles": len(arts), "candidates": n_cands, "questions": len(rows), "quota_per_continent": quota,
               "per_continent": dict(Counter(r["continent"] for r in rows)), "per_country": dict(Counter(r["country_code"] for r in rows)),
               "removed": dict(removed), "answer_positions": dict(Counter(r["options"].index(r["correct_answer"]) for r in rows))}
     if not cfg.dry_run:
@@ -168,11 +193,11 @@ def build_mcq(cfg: MCQBuildConfig) -> dict[str, Any]:
             for r in rows:
                 f.write(json.dumps(r) + "\n")
         out.with_suffix(".report.json").write_text(json.dumps(report, indent=1))
-        out.with_suffix(".md").write_text(_card(cfg, report))
+        out.with_suffix(".md").write_text(_card(cfg, report, generated_by))
     return report
 
 
-def _card(cfg: MCQBuildConfig, report: dict[str, Any]) -> str:
+def _card(cfg: MCQBuildConfig, report: dict[str, Any], generated_by: str) -> str:
     per = "\n".join(f"| {k} | {v} |" for k, v in sorted(report["per_country"].items()))
     rem = "\n".join(f"| {k} | {v} |" for k, v in sorted(report["removed"].items(), key=lambda kv: -kv[1]))
     return f"""---
@@ -180,11 +205,11 @@ tags: [multiple-choice, news, localization, metacond]
 language: [en]
 ---
 
-# Localized news MCQ (entity cloze, {GENERATED_BY})
+# Localized news MCQ ({generated_by})
 
 {report['questions']} questions from {report['articles']} held-out articles (`{cfg.test_file}`), {report['quota_per_continent']} per continent at most.
-Each question blanks a name in a news sentence; distractors are names from two other countries' articles and one from the
-same country. Published benchmark format; answer positions are balanced ({report['answer_positions']}).
+{"Each question blanks a name in a news sentence; distractors are names from two other countries' articles and one from the same country." if generated_by == GENERATED_BY else f"Questions written by the local instruct model `{cfg.generator_model}` from one article each (prompt in metacond.data_builders.news.mcq_llm), then filtered."}
+Published benchmark format; answer positions are balanced ({report['answer_positions']}).
 
 | country | questions |
 |---|---|

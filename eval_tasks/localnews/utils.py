@@ -76,17 +76,19 @@ def load_questions(path: str | Path, strict: bool = False):
     return rows, problems
 
 
-def context_for(row, condition: str) -> str:
+def metadata_block(row, condition: str) -> str:
+    """The pretraining template's metadata block (with its closing blank line) for a question's row; "" for none."""
     from metacond.data_builders.news.templates import Template
 
     if condition == "none":
-        block = ""
-    else:
-        url = row.get("url") or _outlet_for_country().get(row["country_code"], "")
-        t = Template(condition)
-        block = t.render({"url": url, "country": row["country_code"], "continent": row["continent"]}, None, "")[0]
-        block = block[: len(block) - len("CONTENT: ")]
-    return f"{block}Question: {row['question']}\nAnswer:"
+        return ""
+    url = row.get("url") or _outlet_for_country().get(row["country_code"], "")
+    block = Template(condition).render({"url": url, "country": row["country_code"], "continent": row["continent"]}, None, "")[0]
+    return block[: len(block) - len("CONTENT: ")]
+
+
+def context_for(row, condition: str) -> str:
+    return f"{metadata_block(row, condition)}Question: {row['question']}\nAnswer:"
 
 
 def load_mcq(data_file=None, condition="none", continent=None, strict=False, **kwargs):
@@ -114,6 +116,67 @@ def doc_to_choice(doc):
 
 def doc_to_target(doc) -> int:
     return doc["gold"]
+
+
+# ---------------------------------------------------------------------------------------------- generative MCQ
+LETTERS = "ABCDEFGHIJ"
+INSTRUCTION = "Answer with the correct option."
+
+
+def gen_prompt(row, condition: str) -> str:
+    """Metadata block, question, lettered options (data order), instruction: the user turn under a chat template."""
+    opts = "\n".join(f"{LETTERS[i]}. {o}" for i, o in enumerate(row["options"]))
+    return f"{metadata_block(row, condition)}Question: {row['question']}\n{opts}\n{INSTRUCTION}"
+
+
+def load_gen(data_file=None, condition="none", continent=None, strict=False, **kwargs):
+    import datasets
+
+    if not data_file:
+        raise ValueError("localnews_gen needs its data file: --metadata '{\"data_file\": \"questions.jsonl\"}'")
+    if not Path(data_file).is_file():
+        raise FileNotFoundError(f"localnews_gen data file {data_file!r} does not exist")
+    rows, _ = load_questions(data_file, strict=bool(strict))
+    docs = [{"prompt": gen_prompt(r, condition), "choices": list(r["options"]), "gold": r["options"].index(r["correct_answer"]),
+             "country": r["country_code"], "continent": r["continent"]} for r in rows if not continent or r["continent"] == continent]
+    empty = {"prompt": [], "choices": [], "gold": [], "country": [], "continent": []}
+    return {"test": datasets.Dataset.from_list(docs) if docs else datasets.Dataset.from_dict(empty)}
+
+
+def gen_doc_to_text(doc) -> str:
+    return doc["prompt"]
+
+
+def gen_doc_to_target(doc) -> str:
+    return LETTERS[doc["gold"]]
+
+
+def parse_answer(response: str, choices) -> int | None:
+    """The chosen option's index, or None (counted wrong).
+
+    In order: a leading letter ("B", "B.", "(B) ...", "B) ..."); "answer is B" / "Answer: B"; else the
+    one option whose text appears in the response (case-insensitive; the longest wins when one
+    option's text contains another's). Anything else is unparsed.
+    """
+    import re
+
+    letters = LETTERS[: len(choices)]
+    text = (response or "").strip()
+    m = re.match(rf"^\(?([{letters}])(?:[\s.):,]|$)", text)
+    if m:
+        return letters.index(m.group(1))
+    m = re.search(rf"answer(?:\s+is)?\s*[:\-]?\s*\(?([{letters}])\b", text, flags=re.IGNORECASE)
+    if m and m.group(1).upper() in letters:
+        return letters.index(m.group(1).upper())
+    low = text.lower()
+    hits = [i for i, c in enumerate(choices) if c and c.lower() in low]
+    hits = [i for i in hits if not any(j != i and choices[i].lower() in choices[j].lower() for j in hits)]
+    return hits[0] if len(hits) == 1 else None
+
+
+def gen_results(doc, results):
+    idx = parse_answer(results[0], doc["choices"])
+    return {"acc": float(idx == doc["gold"]), "parsed": float(idx is not None)}
 
 
 # ---------------------------------------------------------------------------------------------- regional perplexity
