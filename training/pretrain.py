@@ -91,6 +91,13 @@ def run_pretraining(model_args, data_args, meta_args, run_args, train_args, call
     if not train_args.output_dir:
         raise MetacondError("output_dir is required")
     out = Path(train_args.output_dir)
+    # Recipes' push_to_hub goes through `metacond push` after the final save (one commit, card, secret
+    # checks); the Trainer's own hub sync stays off so nothing talks to the Hub mid-run.
+    hub = {"repo_id": train_args.hub_model_id, "private": bool(train_args.hub_private_repo), "revision": getattr(train_args, "hub_revision", None)}
+    push_requested = bool(train_args.push_to_hub)
+    if push_requested and not hub["repo_id"]:
+        raise MetacondError("push_to_hub needs hub_model_id (USER/NAME)")
+    train_args.push_to_hub = False
     if train_args.resume_from_checkpoint and not Path(train_args.resume_from_checkpoint).is_dir():
         raise MetacondError(f"resume_from_checkpoint {train_args.resume_from_checkpoint!r} does not exist")
     if is_finished(out) and not run_args.overwrite_output_dir and not run_args.dry_run:
@@ -254,7 +261,12 @@ def run_pretraining(model_args, data_args, meta_args, run_args, train_args, call
 
         plot_loss_curve(history, tmp / "loss_curve.png", cd_step, title=f"{model_args.model_size} on {Path(data.source).name}")
     finalize(out, tokenizer, summary, max_new_tokens=min(512, max_pos))
-    return {"status": "finished", "output_dir": str(out), "summary": summary}
+    result = {"status": "finished", "output_dir": str(out), "summary": summary}
+    if push_requested:
+        from metacond.model_cards.push import PushArguments, push
+
+        result["push"] = push(PushArguments(path=str(out), **hub))
+    return result
 
 
 def _read_step_log(path: Path) -> list[dict[str, Any]]:

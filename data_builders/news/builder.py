@@ -316,7 +316,8 @@ def dataset_card(cfg: NewsBuildConfig, report: dict[str, Any]) -> str:
         configs.append({"config_name": name.replace("/", "--"),
                         "data_files": [{"split": s, "path": f"{name}/parquet/{s}.parquet"} for s in ("train", "validation", "test")
                                        if s in report["experiments"][name]["splits"]]})
-    header = {"language": ["en"], "tags": ["news", "metadata-conditioning", "localization", "metacond"], "configs": configs}
+    header = {"language": ["en"], "license": "other", "pretty_name": f"metacond geo-tagged news ({cfg.regions})",
+              "tags": ["news", "metadata-conditioning", "localization", "metacond"], "configs": configs}
     rows = "\n".join(f"| {c} | {geo.countries()[c].name} | {geo.continent_of(c)} | {n} |" for c, n in report["per_country"].items())
     drops = "\n".join(f"| {k} | {v} |" for k, v in sorted(report["dropped"].items(), key=lambda kv: -kv[1]))
     exps = "\n".join(f"| {k} | {v['splits'].get('train', 0)} | {v['splits'].get('validation', 0)} | {v['splits'].get('test', 0)} |" for k, v in report["experiments"].items())
@@ -327,7 +328,11 @@ def dataset_card(cfg: NewsBuildConfig, report: dict[str, Any]) -> str:
 
 Built from `{cfg.input}` with regions `{cfg.regions}`; {report['counts'].get('kept', 0)} of {report['counts'].get('input_rows', 0)} input rows kept.
 Country resolution: explicit column, then a curated outlet table, then the URL's country-code TLD, then a user map
-(sources: {report['country_source']}). Text is the source's; check its license before redistribution.
+(sources: {report['country_source']}).
+
+**Provenance and licensing**: the article text, titles and URLs are the source corpus's (`{cfg.input}`); this build only
+cleans, labels and tokenizes them, and its `license: other` means the source's terms apply — check them before
+redistributing. Country labels come from outlet tables and country-code domains, not from article content.
 
 Metadata block (template `full`): `URL: <host>\\nCOUNTRY: <iso alpha-2>\\nCONTINENT: <continent>\\n\\n` before `TITLE: …\\n\\nCONTENT: …`.
 `labels` are -100 over the block (from character offsets), `meta_spans` give each field's token span.

@@ -1,0 +1,274 @@
+"""Model cards from run directories: ``huggingface_hub.ModelCard`` with ``ModelCardData``.
+
+Reads what a run leaves behind — ``config.json``, ``training_summary.json`` (parameters, tokens seen,
+hardware, wall time, recipe, metadata scheme), ``eval/eval_results.json`` (``metacond eval``) and a
+PCFG study's ``results.json`` — and writes a card whose YAML header carries ``eval_results`` so the
+scores appear as ``model-index`` on the Hub. Everything renders offline.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from metacond import MetacondError
+
+CITATIONS = """- *Metadata Conditioned Large Language Models for Localization* (2025) — the geo-tagged news study whose
+  experiment grid, metadata template and localized MCQ benchmark format this release follows.
+- *When Does Metadata Conditioning (NOT) Work for Language Model Pre-Training? A Study with Context-Free
+  Grammars* (2025) — the synthetic PCFG study.
+- *Metadata Conditioning Accelerates Language Model Pre-training* (MeCo, 2025) — URL conditioning with a
+  metadata-free cooldown."""
+
+
+def _read_json(p: Path) -> dict[str, Any] | None:
+    if not p.is_file():
+        return None
+    try:
+        return json.loads(p.read_text())
+    except json.JSONDecodeError as e:
+        raise MetacondError(f"{p} is not valid JSON ({e.msg} at line {e.lineno})") from None
+
+
+def localnews_eval_results(payload: dict[str, Any], model_name: str, dataset_name: str = "localnews"):
+    """One EvalResult per (family, condition, continent) row of ``metacond eval``'s summary."""
+    from huggingface_hub import EvalResult
+
+    out = []
+    for r in payload.get("summary", []):
+        fam, metric = r["family"], r["metric"]
+        kind = {"mcq": ("multiple-choice", "Localized news MCQ (log-likelihood)"), "gen": ("multiple-choice", "Localized news MCQ (generated answer)"),
+                "ppl": ("text-generation", "Regional perplexity, metadata not scored")}[fam]
+        out.append(EvalResult(task_type=kind[0], task_name=kind[1], dataset_type=f"metacond/{dataset_name}", dataset_name=f"{dataset_name} ({r['continent']})",
+                              dataset_config=f"{fam}-{r['condition']}-{r['continent']}", dataset_split="test",
+                              metric_type="accuracy" if metric == "acc" else metric, metric_name=f"{metric} ({r['condition']} metadata)",
+                              metric_value=float(r["value"])))
+    return out
+
+
+def pcfg_eval_results(results: dict[str, Any], depth: int):
+    """Loss with masks / with metadata and full-length probing accuracy for the model trained at ``depth``."""
+    from huggingface_hub import EvalResult
+
+    m = results.get("models", {}).get(str(depth))
+    if m is None:
+        raise MetacondError(f"the PCFG results have no model for D_M={depth} (have {', '.join(results.get('models', {}))})")
+    grammar = results.get("grammar", "pcfg").split("'")[1] if "'" in results.get("grammar", "") else "pcfg"
+    base = dict(task_type="text-generation", dataset_type="metacond/pcfg", dataset_name=f"PCFG {grammar}", dataset_split="test")
+    out = []
+    for cond in ("masked", "metadata"):
+        if cond in m.get("loss", {}):
+            out.append(EvalResult(task_name="Next-token loss on terminals (nats/token)", dataset_config=f"loss-{cond}", metric_type="loss",
+                                  metric_name=f"loss ({'masked prefix' if cond == 'masked' else 'true metadata prefix'})",
+                                  metric_value=float(m["loss"][cond]["model_loss"]), **base))
+    levels = m.get("probing", {}).get("levels", [])
+    full = [row for lv in levels for row in lv if row.get("L") == "full"]
+    if full:
+        out.append(EvalResult(task_name="Linear probe of the latent rule-set indices (full sequence)", dataset_config="probing-full",
+                              metric_type="accuracy", metric_name="probing accuracy, mean over levels",
+                              metric_value=sum(r["test_accuracy"] for r in full) / len(full), **base))
+    return out
+
+
+def _metadata_section(summary: dict[str, Any], config: dict[str, Any], repo: str) -> str:
+    scheme = summary.get("metadata_scheme", {})
+    mode = scheme.get("mode")
+    load = f"""from transformers import AutoModelForCausalLM, AutoTokenizer
+
+tok = AutoTokenizer.from_pretrained("{repo}")
+model = AutoModelForCausalLM.from_pretrained("{repo}")
+"""
+    sched = (f"Metadata was shown on a fraction {scheme.get('fraction')} of training documents, per-field dropout "
+             f"{scheme.get('field_dropout')}, cooldown without metadata for the last {scheme.get('cooldown_fraction')} of steps "
+             f"(from step {scheme.get('cooldown_start_step')}).")
+    if mode == "mask":
+        depth = (scheme.get("builder") or {}).get("config", {}).get("metadata_depth", "D_M")
+        return f"""Synthetic PCFG data: each sequence starts `<bos> m_0 … m_{{D-1}}`, one token per grammar level naming the
+rule-set variant chosen there (`<m{{level}}_{{j}}>`); the first D_M = {depth} slots show the true variant on
+metadata-bearing sequences, the rest are `<mask>`; the loss covers terminals and `<eos>` only. {sched}
+
+```python
+import torch
+{load}
+# Condition on level-0 variant 1 and level-1 variant 0, leave the rest masked, then sample terminals.
+depth = sum(1 for t in tok.get_vocab() if t.startswith("<m") and t.endswith("_0>"))
+prefix = ["<bos>", "<m0_1>", "<m1_0>"] + ["<mask>"] * (depth - 2)
+ids = torch.tensor([tok.convert_tokens_to_ids(prefix)])
+print(tok.decode(model.generate(ids, max_new_tokens=64, do_sample=True)[0]))
+# Without metadata: every slot masked.
+ids = torch.tensor([tok.convert_tokens_to_ids(["<bos>"] + ["<mask>"] * depth)])
+print(tok.decode(model.generate(ids, max_new_tokens=64, do_sample=True)[0]))
+```"""
+    template = (scheme.get("builder") or {}).get("template", "full")
+    return f"""Text documents are prefixed with a metadata block rendered by template `{template}`; with the full template:
+
+```
+URL: <host, e.g. punchng.com>
+COUNTRY: <ISO alpha-2, lower case, e.g. ng>
+CONTINENT: <africa | america | asia | europe>
+
+TITLE: <title>
+
+CONTENT: <article>
+```
+
+The block is never scored (labels -100); documents without metadata start at `TITLE:`. {sched}
+
+```python
+{load}
+with_meta = "URL: punchng.com\\nCOUNTRY: ng\\nCONTINENT: africa\\n\\nTITLE: "
+without = "TITLE: "
+for prompt in (with_meta, without):
+    ids = tok(prompt, return_tensors="pt")  # the tokenizer adds <bos>, as in training
+    out = model.generate(**ids, max_new_tokens=60, do_sample=True, top_p=0.9)
+    print(tok.decode(out[0], skip_special_tokens=True))
+```"""
+
+
+def _eval_tables(eval_payload: dict[str, Any] | None, pcfg_rows: list) -> str:
+    parts = []
+    if eval_payload and eval_payload.get("summary"):
+        from metacond.eval_tasks.run_eval import render_summary
+
+        parts.append(render_summary(eval_payload["summary"], eval_payload.get("conditions", []), eval_payload.get("regional")).replace("## ", "### "))
+    if pcfg_rows:
+        parts.append("### PCFG evaluations\n\n| evaluation | metric | value |\n|---|---|---|\n" +
+                     "\n".join(f"| {r.task_name} | {r.metric_name} | {r.metric_value:.4f} |" for r in pcfg_rows))
+    return "\n\n".join(parts) if parts else "No evaluation results were found next to this run (run `metacond eval` or `metacond pcfg-study`)."
+
+
+def build_model_card(run_dir: str | Path, repo_id: str | None = None, license: str = "apache-2.0", eval_results: str | Path | None = None,
+                     pcfg_results: str | Path | None = None, pcfg_depth: int | None = None, datasets: list[str] | None = None):
+    """A ``ModelCard`` for a finished ``metacond pretrain`` run directory."""
+    from huggingface_hub import ModelCard, ModelCardData
+
+    run = Path(run_dir)
+    summary = _read_json(run / "training_summary.json")
+    config = _read_json(run / "config.json")
+    if summary is None or config is None:
+        raise MetacondError(f"{run} is not a finished metacond run (needs config.json and training_summary.json)")
+    repo = repo_id or f"<user>/{run.name}"
+    name = repo.split("/")[-1]
+    ev_path = Path(eval_results) if eval_results else run / "eval" / "eval_results.json"
+    ev = _read_json(ev_path)
+    results = localnews_eval_results(ev, name) if ev else []
+    pcfg_rows = []
+    if pcfg_results:
+        pr = _read_json(Path(pcfg_results))
+        if pr is None:
+            raise MetacondError(f"PCFG results {pcfg_results} do not exist")
+        depth = pcfg_depth if pcfg_depth is not None else (summary.get("metadata_scheme", {}).get("builder") or {}).get("config", {}).get("metadata_depth", 0)
+        pcfg_rows = pcfg_eval_results(pr, depth)
+        results += pcfg_rows
+    mode = summary.get("metadata_scheme", {}).get("mode")
+    data = ModelCardData(license=license, library_name="transformers", pipeline_tag="text-generation", language=None if mode == "mask" else ["en"],
+                         tags=["metacond", "metadata-conditioning", "llama"] + (["pcfg", "synthetic"] if mode == "mask" else ["localization", "news"]),
+                         datasets=datasets, model_name=name if results else None, eval_results=results or None)
+    tr = summary.get("recipe", {}).get("training", {})
+    tok = summary.get("tokens_seen", {})
+    hw = summary.get("hardware", {})
+    hyper = "\n".join(f"| {k} | {tr.get(k)} |" for k in ("learning_rate", "lr_scheduler_type", "warmup_ratio", "warmup_steps", "weight_decay", "adam_beta1",
+                                                          "adam_beta2", "max_grad_norm", "per_device_train_batch_size", "gradient_accumulation_steps",
+                                                          "max_steps", "bf16", "seed") if k in tr)
+    arch = (f"`LlamaForCausalLM`, {config.get('num_hidden_layers')} layers, {config.get('num_attention_heads')} heads "
+            f"({config.get('num_key_value_heads')} KV), hidden {config.get('hidden_size')}, MLP {config.get('intermediate_size')}, "
+            f"RoPE θ={config.get('rope_theta', (config.get('rope_parameters') or {}).get('rope_theta'))}, context {config.get('max_position_embeddings')}, "
+            f"vocabulary {config.get('vocab_size')}")
+    content = f"""---
+{data.to_yaml()}
+---
+
+# {name}
+
+A language model pretrained from scratch with **metadata conditioning** by
+[metacond](https://github.com/) ({'synthetic PCFG study' if mode == 'mask' else 'localization study on geo-tagged news'}).
+It loads with plain `from_pretrained` — no `trust_remote_code`.
+
+## Model details
+
+| | |
+|---|---|
+| architecture | {arch} |
+| parameters | {summary.get('model', {}).get('parameters'):,} |
+| tokens seen | {tok.get('input_tokens', 0):,} input tokens, {tok.get('scored_tokens', 0):,} scored (loss) tokens, {tok.get('examples', 0):,} documents |
+| size preset | {summary.get('model', {}).get('size')} |
+| hardware | {hw.get('world_size', 1)} process(es); {hw.get('processor') or ''} {hw.get('gpu', '') or ''} {hw.get('platform', '')} |
+| wall time | {summary.get('wall_time_seconds')} s |
+| final training loss | {summary.get('final_train_loss')} |
+
+## Metadata scheme and how to condition at inference
+
+{_metadata_section(summary, config, repo)}
+
+## Training data
+
+`{summary.get('data', {}).get('dataset')}` (builder key `{summary.get('data', {}).get('builder')}`, {summary.get('data', {}).get('train_rows')} training rows).
+{'Datasets on the Hub: ' + ', '.join(datasets) if datasets else ''}
+
+## Training procedure
+
+`metacond pretrain` (Hugging Face `Trainer`, padding-free packing with per-document position ids, loss only on
+non-metadata tokens). Hyperparameters:
+
+| setting | value |
+|---|---|
+{hyper}
+
+## Evaluation
+
+{_eval_tables(ev, pcfg_rows)}
+
+## Limitations and biases
+
+{'Synthetic data only: the model knows a probabilistic grammar, not language.' if mode == 'mask' else
+ 'Regional coverage follows the training corpus: English-language outlets of a fixed list of countries (the paper preset covers 17 countries on four continents, with far more documents from some than others). Country labels come from outlet tables and country-code domains, not from article content, so they are noisy; metadata can steer generations toward stereotyped regional content, and the model may state falsehoods about any region. Small models trained on CPU are for method checks, not for use.'}
+
+## Citation
+
+{CITATIONS}
+"""
+    return ModelCard(content)
+
+
+def write_model_card(run_dir: str | Path, **kwargs) -> Path:
+    card = build_model_card(run_dir, **kwargs)
+    path = Path(run_dir) / "README.md"
+    card.save(path)
+    return path
+
+
+@dataclass
+class CardArguments:
+    path: str = field(default=None, metadata={"help": "Run directory (metacond pretrain output)."})
+    repo_id: str | None = field(default=None, metadata={"help": "Hub id used in the card's code examples."})
+    license: str = field(default="apache-2.0", metadata={"help": "License in the card header."})
+    eval_results: str | None = field(default=None, metadata={"help": "metacond eval output (default: <run>/eval/eval_results.json when present)."})
+    pcfg_results: str | None = field(default=None, metadata={"help": "A PCFG study's results.json to report for this model."})
+    pcfg_depth: int | None = field(default=None, metadata={"help": "Which D_M model of the study this run is (default: the run's metadata depth)."})
+    datasets: list[str] = field(default_factory=list, metadata={"help": "Hub dataset ids the model was trained on."})
+
+    def __post_init__(self) -> None:
+        if not self.path:
+            raise MetacondError("give the run directory: metacond card RUN_DIR")
+
+
+def main(argv=None) -> int:
+    """``metacond card RUN_DIR``: write README.md (a model card) into a finished run directory.
+
+    Example:
+      metacond card runs/loc-tiny --repo_id someone/loc-tiny
+    """
+    import sys
+
+    from metacond.config import parse_config
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and not argv[0].startswith("-"):
+        argv = ["--path", argv[0]] + argv[1:]
+    (a,) = parse_config([CardArguments], argv, prog="metacond card", description=main.__doc__)
+    path = write_model_card(a.path, repo_id=a.repo_id, license=a.license, eval_results=a.eval_results, pcfg_results=a.pcfg_results,
+                            pcfg_depth=a.pcfg_depth, datasets=a.datasets or None)
+    print(f"model card: {path}")
+    return 0
