@@ -1,0 +1,100 @@
+"""metacond sft: real TRL runs on a tiny Llama (LoRA and full), data layouts, metadata prefix, LoRA merge."""
+
+import json
+
+import pytest
+import torch
+
+from metacond import MetacondError
+from metacond.training.sft import SFTArguments, build_sft_dataset, metadata_block, parse_args, run_sft, to_conversation
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    """A news build and an (untrained) tiny model with the build's tokenizer, saved like a pretrain run."""
+    from transformers import AutoTokenizer
+
+    from metacond.modeling.checkpoint import build_model
+    from test_news import small_build
+
+    d = tmp_path_factory.mktemp("sft")
+    news = small_build(d, per_country=6)
+    tok = AutoTokenizer.from_pretrained(news / "tokenizer")
+    build_model("tiny", tok, seed=0).save_pretrained(d / "base")
+    tok.save_pretrained(d / "base")
+    return d, news
+
+
+def test_layouts_and_bad_rows():
+    conv, _ = to_conversation({"instruction": "Name the capital.", "input": "Kenya", "output": "Nairobi"}, 1)
+    assert conv["prompt"] == [{"role": "user", "content": "Name the capital.\n\nKenya"}] and conv["completion"][0]["content"] == "Nairobi"
+    conv, _ = to_conversation({"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}, 2)
+    assert len(conv["prompt"]) == 2 and conv["completion"] == [{"role": "assistant", "content": "a"}]
+    assert to_conversation({"prompt": "p", "completion": "c"}, 3)[0]["completion"][0]["content"] == "c"
+    assert "last message must be the assistant" in to_conversation({"messages": [{"role": "user", "content": "q"}]}, 4)[1]
+    assert "no messages, instruction/output" in to_conversation({"text": "x"}, 5)[1]
+    assert metadata_block({"country": "Nigeria", "url": "https://www.punchng.com/a"}) == "URL: punchng.com\nCOUNTRY: ng\nCONTINENT: africa\n\n"
+    assert metadata_block({"country": "Atlantis"}) is None
+
+
+def test_instruction_file_with_metadata_prefix_counts_skips(base, tmp_path):
+    d, _ = base
+    rows = [{"instruction": "Which city?", "output": "Lagos", "country": "ng"}, {"instruction": "x", "output": ""},
+            {"prompt": "Where?", "completion": "Cork"}]
+    (tmp_path / "i.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    ds, info = build_sft_dataset(SFTArguments(model=str(d / "base"), dataset=str(tmp_path / "i.jsonl"), metadata_prefix=True))
+    assert len(ds) == 2 and info["skipped"] == 1 and info["without_metadata_prefix"] == 1 and "row 2" in info["skipped_examples"][0]
+    assert ds[0]["prompt"][0]["content"] == "URL: \nCOUNTRY: ng\nCONTINENT: africa\n\nWhich city?"
+    with pytest.raises(MetacondError, match="give --dataset"):
+        SFTArguments(model="m")
+
+
+def _args(d, news, out, *extra):
+    return parse_args(["--model", str(d / "base"), "--news_build", str(news / "global" / "full"), "--output_dir", str(out), "--max_steps", "30",
+                       "--per_device_train_batch_size", "8", "--learning_rate", "5e-3", "--logging_steps", "5", "--report_to", "none",
+                       "--save_strategy", "no", "--disable_tqdm", "true", "--max_length", "256", *extra])
+
+
+def test_lora_sft_learns_and_merge_matches_adapter(base, tmp_path):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    d, news = base
+    args, cfg = _args(d, news, tmp_path / "lora", "--use_lora", "true", "--metadata_prefix", "true", "--learning_rate", "1e-2")
+    res = run_sft(args, cfg)
+    s = res["summary"]
+    assert s["data"]["rows"] > 50 and s["data"]["without_metadata_prefix"] == 0
+    assert sum(s["losses"][-2:]) / 2 < sum(s["losses"][:2]) / 2 - 0.25, s["losses"]  # the loss falls (random base, rank-16 adapter)
+    out = tmp_path / "lora"
+    merged = AutoModelForCausalLM.from_pretrained(out)
+    assert type(merged).__name__ == "LlamaForCausalLM" and not (out / "adapter_config.json").exists()
+    adapter = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(d / "base"), out / "adapter").eval()
+    tok = AutoTokenizer.from_pretrained(out)
+    text = tok.apply_chat_template([{"role": "user", "content": "COUNTRY: ng\n\nWhich country is this news article from?"}], tokenize=False,
+                                   add_generation_prompt=True)
+    assert text.startswith("<bos>### User:\nCOUNTRY: ng") and text.endswith("### Assistant:\n")
+    ids = tok(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        a, b = adapter(ids).logits, merged.eval()(ids).logits
+    assert torch.allclose(a, b, atol=1e-4), (a - b).abs().max()
+    assert not torch.allclose(a, AutoModelForCausalLM.from_pretrained(d / "base").eval()(ids).logits, atol=1e-3)  # the adapter changed something
+
+
+def test_full_sft_completion_only(base, tmp_path):
+    from trl import SFTTrainer
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    d, news = base
+    args, cfg = _args(d, news, tmp_path / "full", "--max_steps", "8", "--learning_rate", "1e-3")
+    res = run_sft(args, cfg)
+    assert res["summary"]["lora"] is None and len(res["summary"]["losses"]) >= 1
+    assert (tmp_path / "full" / "model.safetensors").is_file()
+    # The loss covers the answer only: TRL folds its completion mask into labels (-100 on the prompt).
+    ds, _ = build_sft_dataset(args)
+    tok = AutoTokenizer.from_pretrained(tmp_path / "full")
+    tr = SFTTrainer(model=AutoModelForCausalLM.from_pretrained(tmp_path / "full"), args=cfg, train_dataset=ds.select(range(4)), processing_class=tok)
+    row = tr.train_dataset[0]
+    mask = [int(lab != -100) for lab in row["labels"]]
+    assert 0 < sum(mask) < len(mask) and mask[-1] == 1 and mask[0] == 0
+    answer = tok.decode([i for i, m in zip(row["input_ids"], mask) if m])
+    assert answer.strip().endswith(tok.eos_token) and ds[0]["completion"][0]["content"] in answer
