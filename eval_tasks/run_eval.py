@@ -26,6 +26,7 @@ from metacond import MetacondError
 from . import TASK_DIR
 
 CONDITIONS = ("none", "country", "continent", "url", "full")
+PPL_ONLY_CONDITIONS = ("url_country", "url_continent")  # the study's ablation templates: perplexity tasks only
 CONTINENTS = ("africa", "america", "asia", "europe")
 
 
@@ -48,9 +49,9 @@ class EvalArguments:
             raise MetacondError("--model is required")
         if self.suite != "localnews":
             raise MetacondError(f"unknown suite {self.suite!r}; choose from localnews")
-        bad = [c for c in self.condition_list if c not in CONDITIONS]
+        bad = [c for c in self.condition_list if c not in CONDITIONS + PPL_ONLY_CONDITIONS]
         if bad:
-            raise MetacondError(f"unknown condition {bad[0]!r}; choose from {', '.join(CONDITIONS)}")
+            raise MetacondError(f"unknown condition {bad[0]!r}; choose from {', '.join(CONDITIONS + PPL_ONLY_CONDITIONS)}")
         if not self.mcq_data and not self.ppl_data:
             raise MetacondError("give --mcq_data and/or --ppl_data")
         if self.generative and not self.mcq_data:
@@ -99,12 +100,15 @@ def run_eval(args: EvalArguments) -> dict[str, Any]:
     summary: list[dict[str, Any]] = []
     regional: list[dict[str, Any]] = []
     for fam, data, metric in families:
-        tasks = [f"localnews_{fam}_{c}" for c in args.condition_list]
+        conds = [c for c in args.condition_list if fam == "ppl" or c in CONDITIONS]
+        if not conds:
+            continue
+        tasks = [f"localnews_{fam}_{c}" for c in conds]
         tm = TaskManager(include_path=str(TASK_DIR / "localnews"), metadata={"data_file": str(Path(data).resolve())})
         res = lm_eval.simple_evaluate(model=lm, tasks=tasks, task_manager=tm, bootstrap_iters=0, limit=args.limit, log_samples=True,
                                       apply_chat_template=args.apply_chat_template if fam == "gen" else False)
         raw[fam] = {"results": res["results"], "n-samples": res.get("n-samples"), "versions": res.get("versions"), "data_file": str(data)}
-        for c in args.condition_list:
+        for c in conds:
             samples = [s for k in CONTINENTS for s in res["samples"].get(f"localnews_{fam}_{c}_{k}", [])]
             if samples:
                 regional += regional_rows(fam, c, samples, lm if fam == "ppl" else None, iters=args.bootstrap_iters)

@@ -1,0 +1,1 @@
+"""The localization study: experiment grid, runner and report."""

@@ -1,0 +1,224 @@
+"""``metacond localization-study``: the geo-tagged news study end to end, over the paper's grid.
+
+Stages (each cached under the study directory; rerunning the command resumes where it stopped):
+  1. ``data/``: a news build with the global, region and leave-one-out experiments and every template
+     the grid needs;
+  2. ``models/<run>/``: one ``metacond pretrain`` run per grid entry (families: main, leave-one-out,
+     ablation, and the beyond-paper cooldown arm);
+  3. ``models/<run>/eval/``: per-continent perplexity of the shared balanced test split, with and
+     without metadata, metadata never scored;
+  4. ``mcq/``: a localized MCQ benchmark from the test split; ``sft/<run>/``: instruction tuning of the
+     global models (plain for the model without metadata, metadata-prefixed for the one with), MCQ
+     accuracy before (log-likelihood) and after (log-likelihood and generated answers);
+  5. ``report.md``, ``results.json`` and PNG figures, with which of the paper's claims this run
+     reproduced and with what numbers.
+
+Examples:
+  metacond localization-study --preset cpu --input news.jsonl --dry_run true     # the plan, budgets, compute
+  metacond localization-study --preset cpu --input news.jsonl                    # <= 30 min on 2 CPU cores
+  metacond localization-study --preset paper --input cc_news --regions paper17   # the paper's 31 runs (GPUs)
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from metacond import MetacondError
+
+from .grid import CONTINENTS, PRESETS, Run, expand_grid, templates_needed
+
+CPU_EFFECTIVE_FLOPS = 30e9  # tiny models on 2 cores reach ~16% of the ~190 GFLOP/s fp32 peak (benchmarks/bench_pretrain.py)
+GPU_EFFECTIVE_FLOPS = 0.4 * 989e12  # one H100 at 40% MFU (bf16 dense peak 989 TFLOP/s)
+
+
+@dataclass
+class LocalizationStudyArguments:
+    preset: str = field(default="cpu", metadata={"help": "smoke (tests), cpu (<= 30 min on 2 cores) or paper (31 runs + cooldown arm, GPUs)."})
+    input: str | None = field(default=None, metadata={"help": "News corpus: JSONL/CSV/parquet path or Hub dataset name."})
+    regions: str = field(default="paper17", metadata={"help": "Region preset or country list for the news build."})
+    output_dir: str | None = field(default=None, metadata={"help": "Study directory (default runs/localization-study-<preset>)."})
+    dry_run: bool = field(default=False, metadata={"help": "Print the plan (runs, token budgets, compute estimate) and stop."})
+    max_steps: int | None = field(default=None, metadata={"help": "Override the preset's pretraining steps."})
+    skip_sft: bool = field(default=False, metadata={"help": "Skip instruction tuning and the MCQ stage."})
+    seed: int = field(default=0, metadata={"help": "Seed of data splits and initialization."})
+
+    def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise MetacondError(f"unknown preset {self.preset!r}; choose from {', '.join(PRESETS)}")
+        if not self.input and not self.dry_run:
+            raise MetacondError("--input is required (a news corpus with URLs)")
+
+
+def plan(args: LocalizationStudyArguments) -> dict[str, Any]:
+    from metacond.modeling.sizes import count_parameters
+
+    p = PRESETS[args.preset]
+    steps = args.max_steps or p.max_steps
+    runs = expand_grid(args.preset)
+    rows = []
+    for r in runs:
+        n = count_parameters(r.size, p.vocab_size)
+        tokens = steps * p.batch_size * p.block_size
+        flops = 6 * n * tokens
+        rows.append({**asdict(r), "parameters": n, "steps": steps, "token_budget": tokens, "train_flops": flops})
+    total = sum(r["train_flops"] for r in rows)
+    by_family: dict[str, int] = {}
+    for r in runs:
+        by_family[r.family] = by_family.get(r.family, 0) + 1
+    return {"preset": args.preset, "runs": rows, "counts_by_family": by_family, "paper_runs": sum(r.paper for r in runs),
+            "total_train_flops": total, "estimate_hours_cpu": total / CPU_EFFECTIVE_FLOPS / 3600,
+            "estimate_hours_one_h100": total / GPU_EFFECTIVE_FLOPS / 3600, "preset_config": asdict(p)}
+
+
+def print_plan(pl: dict[str, Any]) -> None:
+    print(f"preset {pl['preset']}: {len(pl['runs'])} runs ({pl['paper_runs']} of the paper's grid) — " +
+          ", ".join(f"{k} {v}" for k, v in pl["counts_by_family"].items()))
+    print(f"{'run':<34} {'family':<14} {'size':<5} {'dataset':<28} {'params':>12} {'tokens':>15} {'PFLOP':>9}")
+    for r in pl["runs"]:
+        print(f"{r['name']:<34} {r['family']:<14} {r['size']:<5} {r['experiment'] + '/' + r['template']:<28} {r['parameters']:>12,} "
+              f"{r['token_budget']:>15,} {r['train_flops'] / 1e15:>9.3f}")
+    print(f"total training compute {pl['total_train_flops']:.3e} FLOPs: ~{pl['estimate_hours_cpu']:.2f} h on 2 CPU cores, "
+          f"~{pl['estimate_hours_one_h100']:.2f} h on one H100 at 40% MFU (plus evaluation and instruction tuning)")
+
+
+# ---------------------------------------------------------------------------------------------- stages
+def build_data(args: LocalizationStudyArguments, out: Path) -> dict[str, Any]:
+    from metacond.data_builders.news.builder import NewsBuildConfig, build_news
+
+    p = PRESETS[args.preset]
+    data = out / "data"
+    if (data / "build_report.json").is_file():
+        return json.loads((data / "build_report.json").read_text())
+    return build_news(NewsBuildConfig(input=args.input, regions=args.regions, experiments=["global", "region", "leave-one-out"],
+                                      templates=templates_needed(expand_grid(args.preset)), vocab_size=p.vocab_size, test_fraction=p.test_fraction,
+                                      validation_fraction=0.05, num_proc=2, output_dir=str(data), seed=args.seed))
+
+
+def train_run(r: Run, args: LocalizationStudyArguments, out: Path) -> dict[str, Any]:
+    from metacond.modeling.checkpoint import is_finished
+    from metacond.training.pretrain import parse_args, run_pretraining
+
+    p = PRESETS[args.preset]
+    ds = out / "data" / r.experiment / r.template
+    if not (ds / "metacond_build.json").is_file():
+        return {"status": "skipped", "reason": f"no data for {r.experiment}/{r.template} (the corpus lacks that continent)"}
+    mdir = out / "models" / r.name
+    if not is_finished(mdir):
+        run_pretraining(*parse_args(["--dataset", str(ds), "--output_dir", str(mdir), "--model_size", r.size, "--max_steps", str(args.max_steps or p.max_steps),
+                                     "--per_device_train_batch_size", str(p.batch_size), "--learning_rate", str(p.learning_rate), "--packing", "true",
+                                     "--block_size", str(p.block_size), "--cooldown_fraction", str(r.cooldown_fraction), "--logging_steps", str(p.logging_steps),
+                                     "--save_strategy", "no", "--disable_tqdm", "true", "--plot", "false", "--bf16", str(p.bf16).lower(),
+                                     "--seed", str(args.seed), "--max_position_embeddings", "4096", "--warmup_steps", "0.05"]))
+    s = json.loads((mdir / "training_summary.json").read_text())
+    return {"status": "trained", "model_dir": str(mdir), "parameters": s["model"]["parameters"], "tokens_seen": s["tokens_seen"],
+            "final_train_loss": s["final_train_loss"], "wall_time_seconds": s["wall_time_seconds"], "loss_curve": s["loss_curve"]}
+
+
+def eval_run(r: Run, args: LocalizationStudyArguments, out: Path) -> dict[str, Any]:
+    from metacond.eval_tasks.run_eval import EvalArguments, run_eval
+
+    p = PRESETS[args.preset]
+    mdir = out / "models" / r.name
+    path = mdir / "eval" / "eval_results.json"
+    if not path.is_file():
+        run_eval(EvalArguments(model=str(mdir), conditions=f"none,{r.eval_condition}", ppl_data=str(out / "data" / "global" / "full" / "parquet" / "test.parquet"),
+                               output_dir=str(mdir / "eval"), limit=p.eval_limit, bootstrap_iters=200, batch_size=8))
+    ev = json.loads(path.read_text())
+    return {"summary": ev["summary"], "regional": [x for x in ev["regional"] if x["level"] == "continent"]}
+
+
+def mcq_stage(runs: list[Run], args: LocalizationStudyArguments, out: Path) -> dict[str, Any]:
+    from trl import SFTConfig
+
+    from metacond.data_builders.news.mcq import MCQBuildConfig, build_mcq
+    from metacond.eval_tasks.run_eval import EvalArguments, run_eval
+    from metacond.training.sft import SFTArguments, run_sft
+
+    p = PRESETS[args.preset]
+    q = out / "mcq" / "questions.jsonl"
+    test = out / "data" / "global" / "full" / "parquet"
+    if not q.is_file():
+        build_mcq(MCQBuildConfig(test_file=str(test / "test.parquet"), train_file=str(test / "train.parquet"), total=p.mcq_total, output=str(q), seed=args.seed))
+    if not q.read_text().strip():
+        return {"status": "skipped", "reason": "the test split yielded no questions"}
+    res: dict[str, Any] = {"questions": sum(1 for _ in open(q)), "models": {}}
+    for r in runs:
+        if r.family != "main" or r.experiment != "global" or not (out / "models" / r.name / "config.json").is_file():
+            continue
+        mdir, sdir = out / "models" / r.name, out / "sft" / r.name
+        before = mdir / "eval_mcq" / "eval_results.json"
+        if not before.is_file():
+            run_eval(EvalArguments(model=str(mdir), conditions="none,full", mcq_data=str(q), output_dir=str(before.parent), bootstrap_iters=200))
+        if not (sdir / "sft_summary.json").is_file():
+            cfg = SFTConfig(output_dir=str(sdir), max_steps=p.sft_steps, per_device_train_batch_size=p.sft_batch_size, learning_rate=p.sft_learning_rate,
+                            logging_steps=max(1, p.sft_steps // 8), save_strategy="no", report_to="none", bf16=p.bf16, max_length=1024,
+                            disable_tqdm=True, seed=args.seed)
+            run_sft(SFTArguments(model=str(mdir), news_build=str(out / "data" / "global" / "full"), metadata_prefix=r.metadata, use_lora=False), cfg)
+        after = sdir / "eval_mcq" / "eval_results.json"
+        if not after.is_file():
+            run_eval(EvalArguments(model=str(sdir), conditions="none,full", mcq_data=str(q), output_dir=str(after.parent), generative=True,
+                                   apply_chat_template=True, bootstrap_iters=200))
+        sft = json.loads((sdir / "sft_summary.json").read_text())
+        res["models"][r.name] = {"before": json.loads(before.read_text())["summary"], "after": json.loads(after.read_text())["summary"],
+                                 "sft": {k: sft[k] for k in ("first_loss", "last_loss", "wall_time_seconds")} | {"rows": sft["data"]["rows"],
+                                                                                                            "metadata_prefix": r.metadata}}
+    return res
+
+
+def run_study(args: LocalizationStudyArguments) -> Path:
+    from .report import write_report
+
+    out = Path(args.output_dir or f"runs/localization-study-{args.preset}")
+    pl = plan(args)
+    if args.dry_run:
+        print_plan(pl)
+        return out
+    t0 = time.time()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "plan.json").write_text(json.dumps(pl, indent=1))
+    stage_s: dict[str, float] = {}
+    data_report = build_data(args, out)
+    stage_s["data"] = time.time() - t0
+    runs = expand_grid(args.preset)
+    results: dict[str, Any] = {"preset": args.preset, "input": args.input, "plan": pl, "runs": {}}
+    from tqdm.auto import tqdm
+
+    t1 = time.time()
+    for r in tqdm(runs, desc="pretraining runs", unit="run"):
+        results["runs"][r.name] = {"run": asdict(r), "training": train_run(r, args, out)}
+    stage_s["pretrain"] = time.time() - t1
+    t1 = time.time()
+    for r in tqdm(runs, desc="regional perplexity", unit="model"):
+        if results["runs"][r.name]["training"]["status"] == "trained":
+            results["runs"][r.name]["eval"] = eval_run(r, args, out)
+    stage_s["evaluate"] = time.time() - t1
+    t1 = time.time()
+    results["mcq"] = {"status": "skipped", "reason": "--skip_sft"} if args.skip_sft else mcq_stage(runs, args, out)
+    stage_s["mcq_sft"] = time.time() - t1
+    results["data"] = {k: data_report.get(k) for k in ("counts", "per_continent", "per_country", "resolved_fraction", "experiments")}
+    results["stage_seconds"] = {k: round(v, 1) for k, v in stage_s.items()}
+    results["wall_time_seconds_this_invocation"] = round(time.time() - t0, 1)
+    write_report(results, out)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from metacond.config import parse_config
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    (args,) = parse_config([LocalizationStudyArguments], argv, prog="metacond localization-study", description=__doc__)
+    out = run_study(args)
+    if not args.dry_run:
+        print(f"report: {out / 'report.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    from metacond.main import run_guarded
+
+    sys.exit(run_guarded(main, sys.argv[1:], "metacond localization-study"))
