@@ -32,7 +32,7 @@ def test_top_level_help_is_lazy_and_lists_commands(capsys):
 @pytest.mark.parametrize("argv", [["pcfg", "--help"], ["pcfg", "build", "--help"], ["pcfg", "grammar", "--help"],
                                   ["pcfg", "validate", "--help"], ["pcfg", "parse", "--help"], ["pretrain", "--help"],
                                   ["news", "--help"], ["news", "build", "--help"], ["news", "mcq", "--help"], ["pcfg-study", "--help"],
-                                  ["eval", "--help"]])
+                                  ["eval", "--help"], ["sft", "--help"], ["card", "--help"], ["push", "--help"], ["localization-study", "--help"]])
 def test_every_subcommand_has_help_with_example(argv):
     r = run(*argv)
     assert r.returncode == 0, r.stderr
@@ -109,5 +109,7 @@ def test_regular_wheel_holds_only_the_metacond_package(tmp_path):
     names = zipfile.ZipFile(whl).namelist()
     tops = {n.split("/")[0] for n in names}
     assert tops == {"metacond", whl.name.split("-")[0] + "-" + whl.name.split("-")[1] + ".dist-info"}
-    for must in ("metacond/main.py", "metacond/data_builders/pcfg/chart.py", "metacond/modeling/tokenizer.py", "metacond/training/__init__.py"):
+    for must in ("metacond/main.py", "metacond/data_builders/pcfg/chart.py", "metacond/modeling/tokenizer.py", "metacond/training/__init__.py",
+                 "metacond/eval_tasks/localization/study.py", "metacond/model_cards/push.py", "metacond/eval_tasks/localnews/_gen_template_yaml",
+                 "metacond/eval_tasks/localnews/localnews_ppl_url_country_asia.yaml"):
         assert must in names

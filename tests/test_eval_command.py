@@ -84,3 +84,23 @@ def test_eval_bad_input_is_one_line(setup, tmp_path):
         EvalArguments(model=str(d / "model"), conditions="none,region", mcq_data=str(d / "q.jsonl"))
     r = subprocess.run([sys.executable, "-m", "metacond", "eval", "--model", str(d / "model")], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "give --mcq_data and/or --ppl_data" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_data_missing_a_continent_runs_the_others(setup, tmp_path):
+    """A corpus without European outlets (like the shared one): the other continents run, "all" is pooled."""
+    import math
+
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    d = setup
+    t = pq.read_table(d / "news" / "global" / "full" / "parquet" / "test.parquet")
+    t = t.filter(pc.not_equal(t.column("continent"), "europe"))
+    pq.write_table(t, tmp_path / "no_europe.parquet")
+    payload = run_eval(EvalArguments(model=str(d / "model"), conditions="none", ppl_data=str(tmp_path / "no_europe.parquet"),
+                                     output_dir=str(tmp_path / "o"), bootstrap_iters=0))
+    rows = {r["continent"]: r for r in payload["summary"]}
+    assert set(rows) == {"africa", "america", "asia", "all"} and "pooled" in rows["all"]["note"]
+    reg = {r["key"]: r for r in payload["regional"] if r["level"] == "continent" and r["metric"] == "bits_per_byte"}
+    # Pooled bits/byte (Σ nll / Σ bytes) is a byte-weighted mean of the continents' values: strictly inside their range.
+    assert not math.isnan(rows["all"]["value"]) and min(r["value"] for r in reg.values()) <= rows["all"]["value"] <= max(r["value"] for r in reg.values())

@@ -56,7 +56,7 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     "smoke": Preset(sizes=("tiny",), max_steps=6, batch_size=4, block_size=256, learning_rate=3e-3, logging_steps=2, sft_steps=4, sft_batch_size=4,
                     sft_learning_rate=3e-3, mcq_total=16, eval_limit=4, trim=True, vocab_size=500, test_fraction=0.3),
-    "cpu": Preset(sizes=("tiny",), max_steps=80, batch_size=8, block_size=512, learning_rate=3e-3, logging_steps=10, sft_steps=40, sft_batch_size=8,
+    "cpu": Preset(sizes=("tiny",), max_steps=60, batch_size=8, block_size=512, learning_rate=3e-3, logging_steps=10, sft_steps=40, sft_batch_size=8,
                   sft_learning_rate=2e-3, mcq_total=200, vocab_size=4000, test_fraction=0.3),
     "paper": Preset(sizes=("0.5b", "1b"), max_steps=20_000, batch_size=256, block_size=2048, learning_rate=3e-4, logging_steps=50, sft_steps=2_000,
                     sft_batch_size=64, sft_learning_rate=2e-5, mcq_total=800, bf16=True, vocab_size=50_000, test_fraction=0.05),
