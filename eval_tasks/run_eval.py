@@ -109,7 +109,8 @@ def run_eval(args: EvalArguments) -> dict[str, Any]:
         # lm-eval cannot build a task with no documents: list only the continents the data has.
         tasks = [f"localnews_{fam}_{c}" for c in conds] if set(present) == set(CONTINENTS) else \
             [f"localnews_{fam}_{c}_{k}" for c in conds for k in present]
-        tm = TaskManager(include_path=str(TASK_DIR / "localnews"), metadata={"data_file": str(Path(data).resolve())})
+        # Scored bytes bound scored tokens for byte-level tokenizers; leave room for the metadata context.
+        tm = TaskManager(include_path=str(TASK_DIR / "localnews"), metadata={"data_file": str(Path(data).resolve()), "max_body_bytes": max(256, max_len - 256)})
         res = lm_eval.simple_evaluate(model=lm, tasks=tasks, task_manager=tm, bootstrap_iters=0, limit=args.limit, log_samples=True,
                                       apply_chat_template=args.apply_chat_template if fam == "gen" else False)
         raw[fam] = {"results": res["results"], "n-samples": res.get("n-samples"), "versions": res.get("versions"), "data_file": str(data)}

@@ -94,3 +94,16 @@ def test_lmeval_perplexity_matches_direct_computation(news):
     want = -total_ll / total_bytes / math.log(2)
     assert res["results"]["localnews_ppl_full_asia"]["bits_per_byte,none"] == pytest.approx(want, rel=1e-3)
     assert res["results"]["localnews_ppl_none_asia"]["bits_per_byte,none"] != pytest.approx(want, rel=1e-6)
+
+
+def test_long_articles_are_cut_to_the_byte_budget(tmp_path):
+    """The harness cannot score a continuation longer than the context: bodies are cut at a word, in bytes."""
+    import json
+
+    u = _utils()
+    text = " ".join(["naïve café"] * 2000)  # multi-byte characters
+    (tmp_path / "a.jsonl").write_text(json.dumps({"url": "dawn.com/x", "country": "pk", "continent": "asia", "title": "T", "text": text}) + "\n")
+    doc = u.load_articles(str(tmp_path / "a.jsonl"), condition="full", max_body_bytes=500)["test"][0]
+    assert doc["body_bytes"] <= 500 and doc["body"].endswith("café") and doc["context"].startswith("URL: dawn.com")
+    full = u.load_articles(str(tmp_path / "a.jsonl"), condition="full", max_body_bytes=0)["test"][0]
+    assert full["body_bytes"] == len(f"TITLE: T\n\nCONTENT: {text}".encode())  # 0: no cut

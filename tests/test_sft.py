@@ -98,3 +98,16 @@ def test_full_sft_completion_only(base, tmp_path):
     assert 0 < sum(mask) < len(mask) and mask[-1] == 1 and mask[0] == 0
     answer = tok.decode([i for i, m in zip(row["input_ids"], mask) if m])
     assert answer.strip().endswith(tok.eos_token) and ds[0]["completion"][0]["content"] in answer
+
+
+@pytest.mark.parametrize("recipe", sorted((__import__("pathlib").Path(__file__).resolve().parents[1] / "training" / "recipes" / "localization" / "sft").glob("*.yaml")),
+                         ids=lambda p: p.name)
+def test_every_sft_recipe_parses(recipe, base, tmp_path):
+    import yaml
+
+    d, news = base
+    values = yaml.safe_load(recipe.read_text())
+    args, cfg = parse_args(["--config", str(recipe), "--model", str(d / "base"), "--news_build", str(news / "global" / "full"),
+                            "--output_dir", str(tmp_path / "o")])
+    assert args.use_lora == values["use_lora"] and args.metadata_prefix == values["metadata_prefix"]
+    assert cfg.learning_rate == values["learning_rate"] and (cfg.bf16 is False or torch.cuda.is_available())

@@ -40,6 +40,15 @@ def _compare(a: dict, b: dict) -> tuple[list[str], list[str], list[str], list[st
     return better, worse, tie, txt
 
 
+def _no_worse(better: list, worse: list, tie: list) -> str:
+    """Verdict of an "at least as good" claim."""
+    if not (better or worse or tie):
+        return "not tested (no data)"
+    if worse:
+        return "not reproduced" if not better else "partly reproduced"
+    return "reproduced" if better else "reproduced (differences within noise)"
+
+
 def _verdict(better: list, worse: list, tie: list) -> str:
     n = len(better) + len(worse) + len(tie)
     if n == 0:
@@ -64,7 +73,7 @@ def claims(results: dict[str, Any]) -> list[dict[str, str]]:
     a, b = _bpb(results, g_meta, "none"), _bpb(results, g_none, "none")
     bt, wr, ti, txt = _compare(a, b)
     out.append({"claim": "The metadata-trained model does not lose much without metadata at test time",
-                "verdict": "reproduced" if not wr and (bt or ti) else _verdict(bt, wr, ti),
+                "verdict": _no_worse(bt, wr, ti),
                 "evidence": f"bits/byte without metadata, {g_meta} vs {g_none}: " + "; ".join(txt)})
     in_better, in_worse, in_tie, ev = [], [], [], []
     for c in CONTINENTS:
@@ -82,10 +91,10 @@ def claims(results: dict[str, Any]) -> list[dict[str, str]]:
         reg, glob = _bpb(results, f"{size}-region-{c}-meta", "full"), _bpb(results, g_meta, "full")
         if c in reg and c in glob:
             d, noise = reg[c][0] - glob[c][0], reg[c][1] + glob[c][1]
-            (m_b if d > -noise else m_w).append(c)
+            (m_b if d > noise else m_w if d < -noise else m_t).append(c)
             ev.append(f"{c}: global+metadata {glob[c][0]:.3f} vs region+metadata {reg[c][0]:.3f}")
     out.append({"claim": "With metadata, the global model matches region-specific models in their region (within noise or better)",
-                "verdict": "reproduced" if m_b and not m_w else ("partly reproduced" if m_b else ("not reproduced" if m_w else "not tested (no data)")),
+                "verdict": _no_worse(m_b, m_w, m_t),
                 "evidence": "; ".join(ev) or "no region models"})
     tm, tn = results["runs"].get(g_meta, {}).get("training", {}), results["runs"].get(g_none, {}).get("training", {})
     if tm.get("final_train_loss") is not None and tn.get("final_train_loss") is not None:
@@ -107,7 +116,7 @@ def claims(results: dict[str, Any]) -> list[dict[str, str]]:
     cd = _bpb(results, f"{size}-global-meta-cooldown", "none")
     bt, wr, ti, txt = _compare(cd, _bpb(results, g_none, "none"))
     out.append({"claim": "Beyond the paper: a MeCo cooldown (last 10% without metadata) is at least as good as no metadata when none is given",
-                "verdict": "reproduced" if cd and not wr else _verdict(bt, wr, ti), "evidence": "bits/byte without metadata, cooldown vs no-metadata model: " + "; ".join(txt)})
+                "verdict": _no_worse(bt, wr, ti), "evidence": "bits/byte without metadata, cooldown vs no-metadata model: " + "; ".join(txt)})
     mcq = results.get("mcq", {})
     if mcq.get("models"):
         ev = []

@@ -180,9 +180,22 @@ def gen_results(doc, results):
 
 
 # ---------------------------------------------------------------------------------------------- regional perplexity
-def load_articles(data_file=None, condition="none", continent=None, **kwargs):
+def _truncate_bytes(text: str, limit: int) -> str:
+    """At most ``limit`` UTF-8 bytes, cut at the last whitespace: a byte-level BPE never makes more tokens than bytes."""
+    b = text.encode("utf-8")
+    if len(b) <= limit:
+        return text
+    cut = b[:limit].decode("utf-8", errors="ignore")
+    return cut[: cut.rfind(" ")] if " " in cut else cut
+
+
+def load_articles(data_file=None, condition="none", continent=None, max_body_bytes=2000, **kwargs):
     """Held-out articles (JSONL or parquet with url, country, continent, title, text; e.g. a news build's
-    ``<experiment>/<template>/parquet/test.parquet``), each split into a metadata context and a body."""
+    ``<experiment>/<template>/parquet/test.parquet``), each split into a metadata context and a body.
+
+    Bodies longer than ``max_body_bytes`` UTF-8 bytes (default 2000; ``metacond eval`` uses the model's
+    context length) are cut at a word boundary — the harness cannot score a continuation longer than
+    the model's context — and the score is normalized by the bytes actually scored."""
     import datasets
 
     if not data_file:
@@ -198,6 +211,9 @@ def load_articles(data_file=None, condition="none", continent=None, **kwargs):
     for r in rows:
         if continent and r.get("continent") != continent:
             continue
+        if max_body_bytes:
+            overhead = len(split_article({**r, "text": ""}, condition)[2].encode("utf-8"))  # the TITLE/CONTENT lines
+            r = {**r, "text": _truncate_bytes(r["text"], max(1, int(max_body_bytes) - overhead))}
         ctx, cont, article = split_article(r, condition)
         docs.append({"context": ctx, "body": cont, "country": r["country"], "continent": r["continent"], "body_bytes": len(article.encode("utf-8"))})
     return {"test": datasets.Dataset.from_list(docs)}
