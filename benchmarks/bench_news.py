@@ -14,7 +14,6 @@ Usage: python benchmarks/bench_news.py [--rows 200000] [--loop-rows 20000] [--rs
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import resource
 import subprocess
@@ -57,7 +56,7 @@ def naive_encode(tok, doc: str, spans, end: int) -> dict:
 def plain_loop(path: Path, tok, n: int, naive: bool = True) -> float:
     """The same work, one row at a time, in plain Python (``naive=False``: with metacond's per-row encoder instead)."""
     from metacond.data_builders.news import geo
-    from metacond.data_builders.news.collect import clean_text
+    from metacond.data_builders.news.collect import clean_text, text_hash
     from metacond.data_builders.news.encode import encode_batch
     from metacond.data_builders.news.templates import Template
 
@@ -78,7 +77,7 @@ def plain_loop(path: Path, tok, n: int, naive: bool = True) -> float:
             code, _ = geo.resolve(p)
             if code is None or code not in keep:
                 continue
-            h = hashlib.blake2b(" ".join(text.lower().split()).encode(), digest_size=16).digest()
+            h = text_hash(text)
             if h in seen:
                 continue
             seen.add(h)

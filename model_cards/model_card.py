@@ -32,7 +32,7 @@ def _read_json(p: Path) -> dict[str, Any] | None:
         raise MetacondError(f"{p} is not valid JSON ({e.msg} at line {e.lineno})") from None
 
 
-def localnews_eval_results(payload: dict[str, Any], model_name: str, dataset_name: str = "localnews"):
+def localnews_eval_results(payload: dict[str, Any], dataset_name: str = "localnews"):
     """One EvalResult per (family, condition, continent) row of ``metacond eval``'s summary."""
     from huggingface_hub import EvalResult
 
@@ -153,7 +153,7 @@ def build_model_card(run_dir: str | Path, repo_id: str | None = None, license: s
     name = repo.split("/")[-1]
     ev_path = Path(eval_results) if eval_results else run / "eval" / "eval_results.json"
     ev = _read_json(ev_path)
-    results = localnews_eval_results(ev, name) if ev else []
+    results = localnews_eval_results(ev) if ev else []
     pcfg_rows = []
     if pcfg_results:
         pr = _read_json(Path(pcfg_results))

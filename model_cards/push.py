@@ -192,14 +192,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and not argv[0].startswith("-"):
         argv = ["--path", argv[0]] + argv[1:]
-    argv = [a.replace("--repo-id", "--repo_id").replace("--dry-run", "--dry_run").replace("--create-pr", "--create_pr") for a in argv]
-    # Bare boolean switches (--dry-run, --private, --create-pr) mean true.
-    out: list[str] = []
-    for i, a in enumerate(argv):
-        out.append(a)
-        if a in ("--dry_run", "--private", "--create_pr") and (i + 1 == len(argv) or argv[i + 1].startswith("--")):
-            out.append("true")
-    (args,) = parse_config([PushArguments], out, prog="metacond push", description=__doc__)
+    # HfArgumentParser already takes --repo-id for --repo_id and a bare --dry-run / --private as true.
+    (args,) = parse_config([PushArguments], argv, prog="metacond push", description=__doc__)
     plan = push(args)
     print(describe(plan))
     if args.dry_run:

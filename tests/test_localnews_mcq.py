@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from metacond.eval_tasks import TASK_DIR
+from metacond.eval_tasks.localnews import utils as u
 
 TASKS = TASK_DIR / "localnews"
 COUNTRY_OF = {"africa": "Nigeria", "america": "Jamaica", "asia": "India", "europe": "Ireland"}
@@ -33,11 +34,6 @@ def write_questions(path, per_continent=6):
 
 
 def test_bad_rows_reported_with_line_numbers_and_strict(tmp_path):
-    sys.path.insert(0, str(TASKS))
-    try:
-        import utils as u
-    finally:
-        sys.path.pop(0)
     n = write_questions(tmp_path / "q.jsonl")
     rows, problems = u.load_questions(tmp_path / "q.jsonl")
     assert len(rows) == n and len(problems) == 5
@@ -79,14 +75,6 @@ def test_real_lmeval_run_on_published_format(tmp_path):
             assert res["n-samples"][f"localnews_mcq_{cond}_{cont}"]["effective"] == n // 4
 
 
-def _utils():
-    sys.path.insert(0, str(TASKS))
-    try:
-        import utils as u
-    finally:
-        sys.path.pop(0)
-    return u
-
 
 @pytest.mark.parametrize("response,expected", [
     ("B", 1), ("B. Lagos", 1), ("(C) the port", 2), ("D) x", 3), ("  A", 0),
@@ -98,12 +86,10 @@ def _utils():
     ("Port Harcourt", 3), ("B: Port Harcourt", 1),  # a leading letter beats the text
 ])
 def test_generative_answer_parsing(response, expected):
-    u = _utils()
     assert u.parse_answer(response, ["Abuja", "Lagos", "Kano", "Port Harcourt"]) == expected
 
 
 def test_generative_prompt_and_scoring(tmp_path):
-    u = _utils()
     write_questions(tmp_path / "q.jsonl")
     rows, _ = u.load_questions(tmp_path / "q.jsonl")
     r = rows[1]
@@ -136,5 +122,5 @@ def test_real_generative_lmeval_run(tmp_path):
     samples = [s for t in res["samples"].values() for s in t]
     assert len(samples) == n
     for s in samples:
-        parsed = _utils().parse_answer(s["filtered_resps"][0], s["doc"]["choices"])
+        parsed = u.parse_answer(s["filtered_resps"][0], s["doc"]["choices"])
         assert s["acc"] == float(parsed == s["doc"]["gold"])

@@ -7,17 +7,10 @@ import pytest
 import torch
 
 from metacond.eval_tasks import TASK_DIR
+from metacond.eval_tasks.localnews import utils as u
 
 TASKS = TASK_DIR / "localnews"
 
-
-def _utils():
-    sys.path.insert(0, str(TASKS))
-    try:
-        import utils
-    finally:
-        sys.path.pop(0)
-    return utils
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +24,6 @@ def test_changing_only_metadata_leaves_scored_tokens_unchanged(news):
     from datasets import Dataset
     from transformers import AutoTokenizer
 
-    u = _utils()
     tok = AutoTokenizer.from_pretrained(news / "tokenizer")
     rows = Dataset.from_parquet(str(news / "global" / "full" / "parquet" / "test.parquet")).to_list()[:10]
     for r in rows:
@@ -71,7 +63,6 @@ def test_lmeval_perplexity_matches_direct_computation(news):
 
     from metacond.modeling.checkpoint import build_model
 
-    u = _utils()
     tok = AutoTokenizer.from_pretrained(news / "tokenizer")
     model = build_model("tiny", tok, seed=0, max_position_embeddings=4096)
     data = str(news / "global" / "full" / "parquet" / "test.parquet")
@@ -100,7 +91,6 @@ def test_long_articles_are_cut_to_the_byte_budget(tmp_path):
     """The harness cannot score a continuation longer than the context: bodies are cut at a word, in bytes."""
     import json
 
-    u = _utils()
     text = " ".join(["naïve café"] * 2000)  # multi-byte characters
     (tmp_path / "a.jsonl").write_text(json.dumps({"url": "dawn.com/x", "country": "pk", "continent": "asia", "title": "T", "text": text}) + "\n")
     doc = u.load_articles(str(tmp_path / "a.jsonl"), condition="full", max_body_bytes=500)["test"][0]

@@ -133,8 +133,7 @@ def metadata_block(row: dict[str, Any], template: str = "full") -> str | None:
     if url and "://" in url:
         parsed = geo.parse_url(url)
         url = parsed.host if parsed else url
-    doc, _, end = Template(template).render({"url": url, "country": code, "continent": row.get("continent") or geo.continent_of(code)}, None, "")
-    return doc[:end]
+    return Template(template).block({"url": url, "country": code, "continent": row.get("continent") or geo.continent_of(code)})
 
 
 def build_sft_dataset(args: SFTArguments) -> tuple[Any, dict[str, Any]]:

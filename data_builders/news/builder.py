@@ -118,11 +118,11 @@ def assign_splits(keys: list[str], cont: np.ndarray, cfg: NewsBuildConfig) -> tu
 SPLITS = ("train", "validation", "test")
 
 
-def plan_experiments(split: np.ndarray, cont: np.ndarray, experiments: list[str]) -> tuple[np.ndarray, dict[str, dict[str, tuple[list[int], int | None]]], dict[int, str]]:
+def plan_experiments(split: np.ndarray, cont: np.ndarray, experiments: list[str]) -> tuple[np.ndarray, dict[str, dict[str, tuple[list[int], int | None]]], dict[int, str], np.ndarray]:
     """Rows grouped into pools (split × continent; one shared test pool) and each experiment split as pools to merge.
 
     Returns (pool id per row, -1 when no experiment uses the row; plan: experiment → split → (pool ids,
-    rows per pool or None for all); pool id → continent). ``global`` and ``leave-one-out`` take the
+    rows per pool or None for all); pool id → continent; rows per pool). ``global`` and ``leave-one-out`` take the
     same number of documents from each continent (the smallest's), interleaved round-robin.
     """
     present = [c for c in MAIN_CONTINENTS if (cont == c).any()]
@@ -167,7 +167,7 @@ def plan_experiments(split: np.ndarray, cont: np.ndarray, experiments: list[str]
             if sum(size[g] if limit is None else limit for g in gids) == 0:
                 del plan[name][s]
     pool_cont[test_pool] = "*"
-    return groups, plan, pool_cont
+    return groups, plan, pool_cont, size
 
 
 # ---------------------------------------------------------------------------------------------- tokenizer
@@ -229,7 +229,7 @@ def build_news(cfg: NewsBuildConfig, progress: bool = True) -> dict[str, Any]:
     del cols
     split, split_info = assign_splits(keys, cont, cfg)
     del keys
-    groups, plan, pool_cont = plan_experiments(split, cont, cfg.experiments)
+    groups, plan, pool_cont, pool_size = plan_experiments(split, cont, cfg.experiments)
     for ename, splits in plan.items():
         if "train" not in splits:
             raise MetacondError(f"experiment {ename} has no training documents (per continent: {dict(Counter(cont.tolist()))})")
@@ -256,7 +256,7 @@ def build_news(cfg: NewsBuildConfig, progress: bool = True) -> dict[str, Any]:
             tokenizer.save_pretrained(str(edir / "tokenizer"))
             sizes, per = {}, {}
             for s, (gids, limit) in splits.items():
-                per[s] = test_counts if s == "test" else {pool_cont[g]: int(limit if limit is not None else (groups == g).sum()) for g in gids}
+                per[s] = test_counts if s == "test" else {pool_cont[g]: int(limit if limit is not None else pool_size[g]) for g in gids}
                 sizes[s] = sum(per[s].values())
             empty = [s for s in SPLITS if s not in splits]
             (edir / "metacond_build.json").write_text(json.dumps({"key": f"news:{ename}:{tname}", "metadata_mode": "remove", "template": tname,

@@ -53,7 +53,7 @@ def text_hash(text: str) -> bytes:
 
 
 # ---------------------------------------------------------------------------------------------- input
-def iter_chunks(cfg, counts: Counter) -> Iterator[list]:
+def iter_chunks(cfg) -> Iterator[list]:
     """Chunks of rows: raw JSON lines (parsed by the workers) or dicts. ``max_rows`` counts non-empty lines/rows."""
     p = Path(cfg.input)
     if p.suffix in (".jsonl", ".json", ".csv", ".parquet"):
@@ -205,7 +205,7 @@ def collect(cfg, keep_codes: set[str] | None, work: Path, progress: bool = True)
     unrecognized: Counter = Counter()
     sources: Counter = Counter()
     per_country: Counter = Counter()
-    chunks = iter_chunks(cfg, counts)
+    chunks = iter_chunks(cfg)
     # The first parsable row decides the column mapping before workers fork.
     head: list[list] = []
     first = None

@@ -51,6 +51,11 @@ class Template:
             if not all("{" + k + "}" in fmt for k in keys):
                 raise MetacondError(f"template format {fmt!r} must contain {{{keys[0]}}}")
 
+    def block(self, values: dict[str, Any]) -> str:
+        """The metadata block alone (with its separator), as it precedes a document; "" without fields."""
+        doc, _, end = self.render(values, None, "")
+        return doc[:end]
+
     def render(self, values: dict[str, Any], title: str | None, text: str, drop: tuple[bool, ...] | None = None) -> tuple[str, list[tuple[int, int]], int]:
         """(document, per-field character spans, end of the metadata block)."""
         parts: list[str] = []

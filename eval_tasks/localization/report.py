@@ -75,27 +75,26 @@ def claims(results: dict[str, Any]) -> list[dict[str, str]]:
     out.append({"claim": "The metadata-trained model does not lose much without metadata at test time",
                 "verdict": _no_worse(bt, wr, ti),
                 "evidence": f"bits/byte without metadata, {g_meta} vs {g_none}: " + "; ".join(txt)})
-    in_better, in_worse, in_tie, ev = [], [], [], []
-    for c in CONTINENTS:
-        reg, glob = _bpb(results, f"{size}-region-{c}-nometa", "none"), _bpb(results, g_none, "none")
-        if c in reg and c in glob:
-            d, noise = glob[c][0] - reg[c][0], reg[c][1] + glob[c][1]
-            (in_better if d > noise else in_worse if d < -noise else in_tie).append(c)
-            cross = [reg[k][0] for k in reg if k != c]
-            ev.append(f"{c}: region model {reg[c][0]:.3f} in-region, {sum(cross) / len(cross):.3f} cross-region; global {glob[c][0]:.3f}" if cross
-                      else f"{c}: region model {reg[c][0]:.3f}, global {glob[c][0]:.3f}")
-    out.append({"claim": "Region-specific models beat the (same-budget) global model on their own region", "verdict": _verdict(in_better, in_worse, in_tie),
+    def own_region(kind: str, cond: str) -> dict[str, tuple[float, float]]:
+        """Each region-c model's score on continent c."""
+        per = {c: _bpb(results, f"{size}-region-{c}-{kind}", cond) for c in CONTINENTS}
+        return {c: v[c] for c, v in per.items() if c in v}
+
+    own, glob = own_region("nometa", "none"), _bpb(results, g_none, "none")
+    bt, wr, ti, _ = _compare(own, glob)
+    ev = []
+    for c in (c for c in CONTINENTS if c in own and c in glob):
+        cross = [v[0] for k, v in _bpb(results, f"{size}-region-{c}-nometa", "none").items() if k != c]
+        ev.append(f"{c}: region model {own[c][0]:.3f} in-region, {sum(cross) / len(cross):.3f} cross-region; global {glob[c][0]:.3f}" if cross
+                  else f"{c}: region model {own[c][0]:.3f}, global {glob[c][0]:.3f}")
+    out.append({"claim": "Region-specific models beat the (same-budget) global model on their own region", "verdict": _verdict(bt, wr, ti),
                 "evidence": "; ".join(ev) or "no region models"})
-    m_b, m_w, m_t, ev = [], [], [], []
-    for c in CONTINENTS:
-        reg, glob = _bpb(results, f"{size}-region-{c}-meta", "full"), _bpb(results, g_meta, "full")
-        if c in reg and c in glob:
-            d, noise = reg[c][0] - glob[c][0], reg[c][1] + glob[c][1]
-            (m_b if d > noise else m_w if d < -noise else m_t).append(c)
-            ev.append(f"{c}: global+metadata {glob[c][0]:.3f} vs region+metadata {reg[c][0]:.3f}")
+    own, glob = own_region("meta", "full"), _bpb(results, g_meta, "full")
+    bt, wr, ti, _ = _compare(glob, own)
     out.append({"claim": "With metadata, the global model matches region-specific models in their region (within noise or better)",
-                "verdict": _no_worse(m_b, m_w, m_t),
-                "evidence": "; ".join(ev) or "no region models"})
+                "verdict": _no_worse(bt, wr, ti),
+                "evidence": "; ".join(f"{c}: global+metadata {glob[c][0]:.3f} vs region+metadata {own[c][0]:.3f}" for c in CONTINENTS
+                                      if c in own and c in glob) or "no region models"})
     tm, tn = results["runs"].get(g_meta, {}).get("training", {}), results["runs"].get(g_none, {}).get("training", {})
     if tm.get("final_train_loss") is not None and tn.get("final_train_loss") is not None:
         d = tn["final_train_loss"] - tm["final_train_loss"]

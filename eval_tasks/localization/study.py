@@ -30,7 +30,7 @@ from typing import Any, Sequence
 
 from metacond import MetacondError
 
-from .grid import CONTINENTS, PRESETS, Run, expand_grid, templates_needed
+from .grid import PRESETS, Run, expand_grid, templates_needed
 
 CPU_EFFECTIVE_FLOPS = 30e9  # tiny models on 2 cores reach ~16% of the ~190 GFLOP/s fp32 peak (benchmarks/bench_pretrain.py)
 GPU_EFFECTIVE_FLOPS = 0.4 * 989e12  # one H100 at 40% MFU (bf16 dense peak 989 TFLOP/s)

@@ -80,30 +80,32 @@ def metadata_block(row, condition: str) -> str:
     """The pretraining template's metadata block (with its closing blank line) for a question's row; "" for none."""
     from metacond.data_builders.news.templates import Template
 
-    if condition == "none":
-        return ""
     url = row.get("url") or _outlet_for_country().get(row["country_code"], "")
-    block = Template(condition).render({"url": url, "country": row["country_code"], "continent": row["continent"]}, None, "")[0]
-    return block[: len(block) - len("CONTENT: ")]
+    return Template(condition).block({"url": url, "country": row["country_code"], "continent": row["continent"]})
 
 
 def context_for(row, condition: str) -> str:
     return f"{metadata_block(row, condition)}Question: {row['question']}\nAnswer:"
 
 
-def load_mcq(data_file=None, condition="none", continent=None, strict=False, **kwargs):
+def _question_docs(task: str, column: str, make_text, data_file, continent, strict) -> dict:
+    """{"test": Dataset} of the valid questions (of one continent) in ``data_file``; ``column`` holds ``make_text(row)``."""
     import datasets
 
     if not data_file:
-        raise ValueError("localnews_mcq needs its data file: --metadata '{\"data_file\": \"questions.jsonl\"}'")
+        raise ValueError(f"{task} needs its data file: --metadata '{{\"data_file\": \"questions.jsonl\"}}'")
     if not Path(data_file).is_file():
-        raise FileNotFoundError(f"localnews_mcq data file {data_file!r} does not exist")
+        raise FileNotFoundError(f"{task} data file {data_file!r} does not exist")
     rows, _ = load_questions(data_file, strict=bool(strict))
-    if continent:
-        rows = [r for r in rows if r["continent"] == continent]
-    docs = [{"context": context_for(r, condition), "choices": list(r["options"]), "gold": r["options"].index(r["correct_answer"]),
-             "country": r["country_code"], "continent": r["continent"]} for r in rows]
-    return {"test": datasets.Dataset.from_list(docs) if docs else datasets.Dataset.from_dict({"context": [], "choices": [], "gold": [], "country": [], "continent": []})}
+    docs = [{column: make_text(r), "choices": list(r["options"]), "gold": r["options"].index(r["correct_answer"]), "country": r["country_code"],
+             "continent": r["continent"]} for r in rows if not continent or r["continent"] == continent]
+    if docs:
+        return {"test": datasets.Dataset.from_list(docs)}
+    return {"test": datasets.Dataset.from_dict({k: [] for k in (column, "choices", "gold", "country", "continent")})}
+
+
+def load_mcq(data_file=None, condition="none", continent=None, strict=False, **kwargs):
+    return _question_docs("localnews_mcq", "context", lambda r: context_for(r, condition), data_file, continent, strict)
 
 
 def doc_to_text(doc) -> str:
@@ -130,17 +132,7 @@ def gen_prompt(row, condition: str) -> str:
 
 
 def load_gen(data_file=None, condition="none", continent=None, strict=False, **kwargs):
-    import datasets
-
-    if not data_file:
-        raise ValueError("localnews_gen needs its data file: --metadata '{\"data_file\": \"questions.jsonl\"}'")
-    if not Path(data_file).is_file():
-        raise FileNotFoundError(f"localnews_gen data file {data_file!r} does not exist")
-    rows, _ = load_questions(data_file, strict=bool(strict))
-    docs = [{"prompt": gen_prompt(r, condition), "choices": list(r["options"]), "gold": r["options"].index(r["correct_answer"]),
-             "country": r["country_code"], "continent": r["continent"]} for r in rows if not continent or r["continent"] == continent]
-    empty = {"prompt": [], "choices": [], "gold": [], "country": [], "continent": []}
-    return {"test": datasets.Dataset.from_list(docs) if docs else datasets.Dataset.from_dict(empty)}
+    return _question_docs("localnews_gen", "prompt", lambda r: gen_prompt(r, condition), data_file, continent, strict)
 
 
 def gen_doc_to_text(doc) -> str:
@@ -189,6 +181,18 @@ def _truncate_bytes(text: str, limit: int) -> str:
     return cut[: cut.rfind(" ")] if " " in cut else cut
 
 
+@functools.lru_cache(maxsize=4)
+def _read_articles(path: str, mtime: float) -> tuple[dict, ...]:
+    """The article fields only (a news build's parquet also holds token ids), read once for all subtasks of a run."""
+    if path.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        have = set(pq.read_schema(path).names)
+        cols = [c for c in ("url", "short_url", "country", "continent", "title", "text") if c in have]
+        return tuple(pq.read_table(path, columns=cols).to_pylist())
+    return tuple(json.loads(line) for line in Path(path).read_text().splitlines() if line.strip())
+
+
 def load_articles(data_file=None, condition="none", continent=None, max_body_bytes=2000, **kwargs):
     """Held-out articles (JSONL or parquet with url, country, continent, title, text; e.g. a news build's
     ``<experiment>/<template>/parquet/test.parquet``), each split into a metadata context and a body.
@@ -203,18 +207,15 @@ def load_articles(data_file=None, condition="none", continent=None, max_body_byt
     p = Path(data_file)
     if not p.is_file():
         raise FileNotFoundError(f"localnews_ppl data file {data_file!r} does not exist")
-    if p.suffix == ".parquet":
-        rows = datasets.Dataset.from_parquet(str(p)).to_list()
-    else:
-        rows = [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
     docs = []
-    for r in rows:
+    for r in _read_articles(str(p.resolve()), p.stat().st_mtime):
         if continent and r.get("continent") != continent:
             continue
-        if max_body_bytes:
-            overhead = len(split_article({**r, "text": ""}, condition)[2].encode("utf-8"))  # the TITLE/CONTENT lines
-            r = {**r, "text": _truncate_bytes(r["text"], max(1, int(max_body_bytes) - overhead))}
         ctx, cont, article = split_article(r, condition)
+        n_bytes = len(article.encode("utf-8"))
+        if max_body_bytes and n_bytes > int(max_body_bytes):
+            overhead = n_bytes - len(r["text"].encode("utf-8"))  # the TITLE/CONTENT lines around the text
+            ctx, cont, article = split_article({**r, "text": _truncate_bytes(r["text"], max(1, int(max_body_bytes) - overhead))}, condition)
         docs.append({"context": ctx, "body": cont, "country": r["country"], "continent": r["continent"], "body_bytes": len(article.encode("utf-8"))})
     return {"test": datasets.Dataset.from_list(docs)}
 
