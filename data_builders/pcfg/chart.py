@@ -102,15 +102,15 @@ def _combine(lo, cnt, factor, ent_sym, ent_val, rdense, bl_ptr, bl_right, bl_par
 
 
 @njit(cache=True)
+def _new_cells(cap):
+    """Cell records: end, entry offset, entry count, log scale, next by start, next by end, start."""
+    return (np.empty(cap, np.int32), np.empty(cap, np.int64), np.empty(cap, np.int32), np.empty(cap, np.float64),
+            np.empty(cap, np.int32), np.empty(cap, np.int32), np.empty(cap, np.int32))
+
+
+@njit(cache=True)
 def _grow_cells(c_end, c_off, c_cnt, c_scale, c_next, c_enext, c_start):
-    cap = 2 * c_end.shape[0]
-    e2 = np.empty(cap, np.int32)
-    o2 = np.empty(cap, np.int64)
-    n2 = np.empty(cap, np.int32)
-    s2 = np.empty(cap, np.float64)
-    x2 = np.empty(cap, np.int32)
-    y2 = np.empty(cap, np.int32)
-    z2 = np.empty(cap, np.int32)
+    e2, o2, n2, s2, x2, y2, z2 = _new_cells(2 * c_end.shape[0])
     m = c_end.shape[0]
     e2[:m] = c_end
     o2[:m] = c_off
@@ -132,14 +132,7 @@ def build_chart(seq, nsym, lex_ptr, lex_sym, lex_prob, bl_ptr, bl_right, bl_pare
     """
     n = seq.shape[0]
     n1 = n + 1
-    cap = 4 * n + 16
-    c_end = np.empty(cap, np.int32)
-    c_off = np.empty(cap, np.int64)
-    c_cnt = np.empty(cap, np.int32)
-    c_scale = np.empty(cap, np.float64)
-    c_next = np.empty(cap, np.int32)
-    c_enext = np.empty(cap, np.int32)
-    c_start = np.empty(cap, np.int32)
+    c_end, c_off, c_cnt, c_scale, c_next, c_enext, c_start = _new_cells(4 * n + 16)
     nc = 0
     head = np.full(n1, -1, np.int32)
     tail = np.full(n1, -1, np.int32)
