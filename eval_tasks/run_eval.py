@@ -207,10 +207,9 @@ def render_summary(summary: list[dict[str, Any]], conditions: list[str], regiona
 
 
 def plot_summary(summary: list[dict[str, Any]], conditions: list[str], path: Path) -> None:
-    import matplotlib
+    from metacond.figures import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     import numpy as np
 
     fams = [f for f in ("mcq", "gen", "ppl") if any(r["family"] == f for r in summary)]

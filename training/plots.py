@@ -7,10 +7,9 @@ from typing import Any
 
 
 def plot_loss_curve(log_history: list[dict[str, Any]], path: str | Path, cooldown_step: int | None = None, title: str = "") -> Path | None:
-    import matplotlib
+    from metacond.figures import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     train = [(h["step"], h["loss"]) for h in log_history if "loss" in h and "step" in h]
     ev = [(h["step"], h["eval_loss"]) for h in log_history if "eval_loss" in h]

@@ -284,10 +284,9 @@ def build_news(cfg: NewsBuildConfig, progress: bool = True) -> dict[str, Any]:
 
 
 def plot_composition(report: dict[str, Any], path: Path) -> None:
-    import matplotlib
+    from metacond.figures import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     pc = report["per_country"]
     if not pc:

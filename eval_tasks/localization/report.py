@@ -130,10 +130,9 @@ def claims(results: dict[str, Any]) -> list[dict[str, str]]:
 
 
 def figures(results: dict[str, Any], out: Path) -> list[str]:
-    import matplotlib
+    from metacond.figures import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     import numpy as np
 
     made = []

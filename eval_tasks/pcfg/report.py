@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from metacond.figures import pyplot
+
 SHORT = {"1", "2", "5"}
 
 
@@ -114,17 +116,8 @@ def findings(results: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no display
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _fig_probing(results, path: Path) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     models = {int(k): v for k, v in results["models"].items()}
     bayes = results["bayes"]
     lengths = bayes["lengths"]
@@ -151,7 +144,7 @@ def _fig_probing(results, path: Path) -> None:
 
 
 def _fig_grammar(results, path: Path) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     models = {int(k): v for k, v in results["models"].items()}
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
     for i, (dm, m) in enumerate(sorted(models.items())):
@@ -174,7 +167,7 @@ def _fig_grammar(results, path: Path) -> None:
 
 
 def _fig_loss(results, path: Path) -> None:
-    plt = _pyplot()
+    plt = pyplot()
     models = {int(k): v for k, v in results["models"].items()}
     dms = sorted(models)
     x = np.arange(len(dms))
