@@ -103,7 +103,10 @@ def main() -> None:
         pool = sample(g, 4000, seed=0)
         lens = pool.lengths()
         cfg, pcfg = nltk_grammars(g)
-        earley = EarleyChartParser(cfg)
+        try:
+            earley = EarleyChartParser(cfg, max_time=None)  # newer NLTK (3.10.4 here) stops a chart_parse after 5 s by default
+        except TypeError:
+            earley = EarleyChartParser(cfg)  # older NLTK: no time limit, no max_time parameter
         inf.accepts([pool.sequence(0)])  # compile outside the timings
         inf.log_prob([pool.sequence(0)])
         per_target[target] = (g, inf, pool, lens, pcfg)

@@ -5,12 +5,14 @@ Subcommands:
   grammar   generate a grammar from size parameters (or a preset) and save it as JSON
   validate  load a grammar file and report it, or name what is wrong in one line
   parse     CYK membership and exact log-probabilities of sequences given on the command line
+  bayes-table  how well the ideal (Bayes) classifier reads each level's metadata from the first L terminals
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import warnings
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -20,6 +22,7 @@ EXAMPLES = {
     "build": "metacond pcfg build --grammar small --metadata_depth 3 --train_size 2000 --output_dir runs/pcfg-small",
     "grammar": "metacond pcfg grammar --preset small --seed 1 --out my_grammar.json",
     "validate": "metacond pcfg validate my_grammar.json",
+    "bayes-table": "metacond pcfg bayes-table --grammar cpu --sequences 1000",
     "parse": "metacond pcfg parse --grammar small 't0 t1 t2 t0' --metadata 1,0",
 }
 
@@ -30,10 +33,40 @@ def main(argv: Sequence[str]) -> int:
         print(__doc__.strip() + "\n\nExamples (CPU-sized):\n" + "\n".join(f"  {v}" for v in EXAMPLES.values()))
         return 0
     sub, rest = argv[0], argv[1:]
-    handlers = {"build": _build, "grammar": _grammar, "validate": _validate, "parse": _parse}
+    handlers = {"build": _build, "grammar": _grammar, "validate": _validate, "parse": _parse, "bayes-table": _bayes_table}
     if sub not in handlers:
         raise MetacondError(f"unknown pcfg subcommand {sub!r}; choose from {', '.join(handlers)}")
     return handlers[sub](rest)
+
+
+@dataclass
+class BayesTableArguments:
+    grammar: str = field(default="cpu", metadata={"help": "Grammar preset or grammar file."})
+    sequences: int = field(default=2000, metadata={"help": "Sequences sampled to estimate each cell."})
+    lengths: list[str] = field(default_factory=lambda: ["1", "2", "5", "10", "20", "50", "full"], metadata={"help": "Prompt lengths L (or 'full')."})
+    seed: int = field(default=0, metadata={"help": "Sampling seed."})
+
+    def __post_init__(self) -> None:
+        if self.sequences < 1:
+            raise MetacondError(f"sequences must be >= 1, got {self.sequences}")
+        for L in self.lengths:
+            if L != "full" and not (L.isdigit() and int(L) >= 0):
+                raise MetacondError(f"a prompt length is a non-negative integer or 'full', got {L!r}")
+
+
+def _bayes_table(argv: list[str]) -> int:
+    from metacond.config import parse_config
+
+    from .grammar import resolve_grammar
+    from .inference import INFORMATIVE_MAX_ACCURACY, INFORMATIVE_MIN_GAIN, bayes_table, format_bayes_table
+
+    (a,) = parse_config([BayesTableArguments], argv, prog="metacond pcfg bayes-table",
+                        description="Bayes probe accuracy of every metadata level against prompt length L.\n\nExample:\n  " + EXAMPLES["bayes-table"])
+    t = bayes_table(resolve_grammar(a.grammar), a.sequences, [L if L == "full" else int(L) for L in a.lengths], a.seed)
+    print(f"{t['grammar']}; {t['sequences']} sampled sequences, length min/mean/max {t['length_min_mean_max']}")
+    print(format_bayes_table(t))
+    print(f"bold: informative cells (Bayes >= chance + {INFORMATIVE_MIN_GAIN:.2f} and <= {INFORMATIVE_MAX_ACCURACY:.2f}); only these enter verdicts")
+    return 0
 
 
 def _build(argv: list[str]) -> int:
@@ -100,11 +133,22 @@ def _validate(argv: list[str]) -> int:
     from .grammar import Grammar
 
     if not argv or argv[0] in ("-h", "--help"):
-        print("usage: metacond pcfg validate GRAMMAR_FILE [...]\n\nLoad grammar files (JSON schema metacond.pcfg/v1, or 'A -> B C [p] | …' text)\n"
-              "and report each, or name the offending rule in one line.\n\nExample:\n  " + EXAMPLES["validate"])
+        print("usage: metacond pcfg validate [--strict] GRAMMAR_FILE [...]\n\nLoad grammar files (JSON schema metacond.pcfg/v1, or 'A -> B C [p] | …' text)\n"
+              "and report each, or name the offending rule in one line. Nonterminals unreachable from the start\n"
+              "symbol of a plain grammar are pruned with a warning; --strict refuses them instead.\n\nExample:\n  " + EXAMPLES["validate"])
         return 0
-    for path in argv:
-        print(f"{path}: ok, {Grammar.load(path).summary()}")
+    strict = "--strict" in argv
+    paths = [a for a in argv if a != "--strict"]
+    if not paths:
+        raise MetacondError("no grammar file given")
+    for path in paths:
+        # Pruning warnings become one plain line each instead of Python's file:line warning format.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            g = Grammar.load(path, strict=strict)
+        for w in caught:
+            print(f"{path}: warning: {w.message}", file=sys.stderr)
+        print(f"{path}: ok, {g.summary()}")
     return 0
 
 

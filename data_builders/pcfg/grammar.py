@@ -28,7 +28,12 @@ JSON schema (``"schema": "metacond.pcfg/v1"``)::
       "generator": {...}                    # optional: the GrammarSpec that made it
     }
 
-For plain grammars ``prob`` may be omitted for all rules of a left-hand side (uniform).
+For plain grammars ``prob`` may be omitted for some or all rules of a left-hand side: those share
+the mass the others leave uniformly, as in the rules-text format.
+
+Nonterminals of a plain grammar that the start symbol cannot reach (published grammars such as
+cfg3e1 carry some) are pruned with their rules and one warning; ``strict=True`` refuses them
+instead. Leveled grammars always refuse them.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import hashlib
 import itertools
 import json
 import math
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -86,6 +92,7 @@ class Grammar:
         levels: Sequence[Level] | None = None,
         name: str = "grammar",
         generator: dict[str, Any] | None = None,
+        strict: bool = False,
     ) -> None:
         self.terminals = list(terminals)
         self.nonterminals = list(nonterminals)
@@ -94,7 +101,7 @@ class Grammar:
         self.levels = [Level(list(lv.symbols), int(lv.variants), None if lv.prior is None else list(lv.prior)) for lv in levels] if levels else None
         self.name = name
         self.generator = generator
-        self._validate()
+        self._validate(strict)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -125,7 +132,7 @@ class Grammar:
         return list(itertools.product(*[range(k) for k in self.num_variants]))
 
     # ------------------------------------------------------------------ validation
-    def _validate(self) -> None:
+    def _validate(self, strict: bool = False) -> None:
         tset, nset = set(self.terminals), set(self.nonterminals)
         if not self.terminals:
             raise GrammarError("grammar has no terminals")
@@ -224,8 +231,26 @@ class Grammar:
 
         reach = self._reachable(self.start, nset) | {self.start}
         unreachable = [s for s in self.nonterminals if s not in reach]
+        if unreachable and (strict or self.levels is not None):
+            hint = f" ({len(unreachable)} unreachable in all; without strict they are pruned)" if self.levels is None else ""
+            raise GrammarError(f"nonterminal {unreachable[0]!r} is unreachable from the start symbol {self.start!r}{hint}")
         if unreachable:
-            raise GrammarError(f"nonterminal {unreachable[0]!r} is unreachable from the start symbol {self.start!r}")
+            # Published plain grammars (cfg3e1) carry dead nonterminals; they cannot affect the
+            # language or its probabilities, so drop them (after their rules passed the checks
+            # above) rather than refuse the file. Terminals stay: the vocabulary and its token ids
+            # do not depend on reachability, and no check requires every terminal to be produced.
+            dead = set(unreachable)
+            n_rules = len(self.rules)
+            self.nonterminals = [s for s in self.nonterminals if s not in dead]
+            self.rules = [r for r in self.rules if r.lhs not in dead]
+            by_lhs = {k: rs for k, rs in by_lhs.items() if k[0] not in dead}
+            self._by_lhs = by_lhs
+            nset -= dead
+            warnings.warn(
+                f"grammar {self.name!r}: pruned {len(dead)} nonterminals unreachable from {self.start!r} "
+                f"(and {n_rules - len(self.rules)} rules)",
+                stacklevel=4,
+            )
 
         # Termination: every nonterminal must derive some terminal string, in every variant.
         done: set[tuple[str, int]] = set()
@@ -332,14 +357,30 @@ class Grammar:
         return text
 
     def fingerprint(self) -> str:
-        """Hash of the grammar's content (not its name): keys dataset caches."""
-        d = self.to_dict()
-        d.pop("name", None)
-        d.pop("generator", None)
+        """Hash of the grammar's canonical content: keys dataset caches.
+
+        The same grammar read from rules text or from JSON (in any rule order) hashes the same:
+        name, generator and rule order are left out, probabilities and priors are rounded to 12
+        significant digits and an omitted prior counts as the uniform one. Terminal and
+        nonterminal order stay in: token ids and label ids follow them.
+        """
+        def num(x: float) -> str:
+            return f"{float(x):.12g}"
+
+        d: dict[str, Any] = {
+            "start": self.start,
+            "terminals": self.terminals,
+            "nonterminals": self.nonterminals,
+            "levels": None if self.levels is None else [
+                {"symbols": lv.symbols, "variants": lv.variants, "prior": [num(p) for p in prior]}
+                for lv, prior in zip(self.levels, self.priors)
+            ],
+            "rules": sorted([r.lhs, r.variant, list(r.rhs), num(r.prob)] for r in self.rules),
+        }
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
     @classmethod
-    def from_dict(cls, d: Any) -> "Grammar":
+    def from_dict(cls, d: Any, strict: bool = False) -> "Grammar":
         if not isinstance(d, dict):
             raise GrammarError(f"grammar must be a JSON object, got {type(d).__name__}")
         schema = d.get("schema", SCHEMA)
@@ -367,34 +408,41 @@ class Grammar:
             if isinstance(rhs, str):
                 rhs = rhs.split()
             raw.append((str(r["lhs"]), tuple(str(s) for s in rhs), r.get("prob"), int(r.get("variant", 0))))
-        # Rules with no probability share their left-hand side's mass uniformly (plain CFG import).
-        counts: dict[tuple[str, int], int] = {}
-        for lhs, _, p, v in raw:
-            counts[(lhs, v)] = counts.get((lhs, v), 0) + 1
-        rules = []
+        probs: list[float | None] = []
         for i, (lhs, rhs, p, v) in enumerate(raw):
-            if p is None:
-                p = 1.0 / counts[(lhs, v)]
             try:
-                p = float(p)
+                probs.append(None if p is None else float(p))
             except (TypeError, ValueError):
                 raise GrammarError(f"rule #{i} '{lhs} -> {' '.join(rhs)}': probability {p!r} is not a number") from None
-            rules.append(Rule(lhs, rhs, p, v))
-        return cls(d["terminals"], d["nonterminals"], d["start"], rules, levels, name=d.get("name", "grammar"), generator=d.get("generator"))
+        # Rules with no probability share the mass their left-hand side's other rules leave,
+        # uniformly, exactly as parse_rules_text does, so both formats load the same numbers.
+        given: dict[tuple[str, int], float] = {}
+        n_free: dict[tuple[str, int], int] = {}
+        for (lhs, _, _, v), p in zip(raw, probs):
+            if p is None:
+                n_free[(lhs, v)] = n_free.get((lhs, v), 0) + 1
+            else:
+                given[(lhs, v)] = given.get((lhs, v), 0.0) + p
+        rules = [
+            Rule(lhs, rhs, p if p is not None else (1.0 - given.get((lhs, v), 0.0)) / n_free[(lhs, v)], v)
+            for (lhs, rhs, _, v), p in zip(raw, probs)
+        ]
+        return cls(d["terminals"], d["nonterminals"], d["start"], rules, levels, name=d.get("name", "grammar"), generator=d.get("generator"),
+                   strict=strict)
 
     @classmethod
-    def load(cls, path: str | Path) -> "Grammar":
+    def load(cls, path: str | Path, strict: bool = False) -> "Grammar":
         path = Path(path)
         if not path.is_file():
             raise GrammarError(f"grammar file {str(path)!r} does not exist")
         text = path.read_text()
         if path.suffix in (".txt", ".cfg"):
-            return parse_rules_text(text, name=path.stem)
+            return parse_rules_text(text, name=path.stem, strict=strict)
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
             raise GrammarError(f"{path}: not valid JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
-        return cls.from_dict(data)
+        return cls.from_dict(data, strict=strict)
 
     def save(self, path: str | Path) -> None:
         self.to_json(path)
@@ -410,12 +458,13 @@ class Grammar:
         return f"Grammar({self.summary()})"
 
 
-def parse_rules_text(text: str, name: str = "grammar", start: str | None = None) -> Grammar:
+def parse_rules_text(text: str, name: str = "grammar", start: str | None = None, strict: bool = False) -> Grammar:
     """Read a plain CFG/PCFG written as lines ``A -> B C [0.5] | d e``.
 
     Symbols that never appear on a left-hand side are terminals. The first left-hand side is the
     start symbol unless ``start`` is given. Alternatives without ``[p]`` share the remaining mass of
-    their left-hand side uniformly. ``#`` starts a comment.
+    their left-hand side uniformly. ``#`` starts a comment. Nonterminals unreachable from the start
+    symbol are pruned with a warning, or refused with ``strict=True``.
     """
     order: list[str] = []
     alts: dict[str, list[tuple[tuple[str, ...], float | None]]] = {}
@@ -458,7 +507,7 @@ def parse_rules_text(text: str, name: str = "grammar", start: str | None = None)
         n_free = sum(1 for _, p in alts[lhs] if p is None)
         for rhs, p in alts[lhs]:
             rules.append(Rule(lhs, rhs, p if p is not None else (1.0 - given) / n_free))
-    return Grammar(terms, nts, start or order[0], rules, None, name=name)
+    return Grammar(terms, nts, start or order[0], rules, None, name=name, strict=strict)
 
 
 # ---------------------------------------------------------------------- generator
@@ -576,6 +625,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     "small": dict(
         depth=5, symbols_per_level=[1, 3, 3, 3, 3], variants_per_level=[2, 2, 2, 2, 2], rules_per_symbol=[2, 3],
         rhs_lengths=[2, 3], rhs_length_weights=[0.8, 0.2], num_terminals=5, prob_style="dirichlet", dirichlet_alpha=2.0, seed=0,
+    ),
+    # The CPU study's grammar: sparse rules (Dirichlet 0.5) over 10 terminals make the latent readable from
+    # short prompts (`metacond pcfg bayes-table --grammar cpu`: Bayes accuracy at L=5 is >= chance + 0.10 on
+    # levels 1-3 and at L=20 >= chance + 0.25), with short sequences (32-58 terminals) that train fast on a CPU.
+    "cpu": dict(
+        depth=5, symbols_per_level=[1, 3, 3, 3, 3], variants_per_level=[2, 2, 2, 2, 2], rules_per_symbol=[2, 3],
+        rhs_lengths=[2, 3], rhs_length_weights=[0.8, 0.2], num_terminals=10, prob_style="dirichlet", dirichlet_alpha=0.5, seed=2,
     ),
     # The paper does not publish its sizes; D=5 as its D_M grid {0,1,3,5} implies, cfg3-like widths,
     # mostly ternary productions so sequences run to a few hundred terminals (mean ~190, max 243).

@@ -173,3 +173,58 @@ class PCFGInference:
         with np.errstate(divide="ignore", invalid="ignore"):
             ll = np.log(np.concatenate([dist[np.arange(n), x], [dist[n, -1]]]))
         return -np.nan_to_num(ll, nan=-np.inf)
+
+
+# ---------------------------------------------------------------------- how readable is the latent?
+FULL = "full"
+# A (level, L) cell can separate models only if the Bayes classifier is clearly above chance and not
+# saturated; fixed before any study run and shared by `metacond pcfg bayes-table` and the study's verdicts.
+INFORMATIVE_MIN_GAIN = 0.10  # Bayes accuracy >= chance + 0.10
+INFORMATIVE_MAX_ACCURACY = 0.97  # ... and <= 0.97
+
+
+def prompt_positions(n: int, lengths: Sequence) -> list[int | None]:
+    """Prompt length for each requested L of a sequence of n terminals ('full' = n; None if n < L)."""
+    return [n if L == FULL else (int(L) if int(L) <= n else None) for L in lengths]
+
+
+def bayes_classifier_correct(inference: PCFGInference, seqs: Sequence[Seq], metadata: np.ndarray, lengths: Sequence) -> np.ndarray:
+    """[levels, len(lengths), N] int8: is argmax_k p(j_d = k | x_1..x_L) the true j_d (-1 where the sequence is shorter than L)."""
+    D = inference.grammar.depth
+    out = np.full((D, len(lengths), len(seqs)), -1, np.int8)
+    for i, t in enumerate(seqs):
+        post = inference.posterior(t)
+        for li, L in enumerate(prompt_positions(len(t), lengths)):
+            if L is not None:
+                for d in range(D):
+                    out[d, li, i] = int(np.argmax(post[d][L]) == metadata[i, d])
+    return out
+
+
+def is_informative(bayes_accuracy: float, chance: float) -> bool:
+    return bayes_accuracy >= chance + INFORMATIVE_MIN_GAIN and bayes_accuracy <= INFORMATIVE_MAX_ACCURACY
+
+
+def bayes_table(grammar: Grammar, sequences: int = 2000, lengths: Sequence = (1, 2, 5, 10, 20, 50, FULL), seed: int = 0) -> dict:
+    """Bayes probe accuracy per (level, L) on freshly sampled sequences, with chance and the informative-cell flags."""
+    from .sampler import sample
+
+    b = sample(grammar, sequences, seed=seed)
+    seqs = [np.asarray(s) for s in np.split(b.tokens, b.offsets[1:-1])]
+    correct = bayes_classifier_correct(PCFGInference(grammar), seqs, b.metadata, lengths)
+    chance = [float(np.max(p)) for p in grammar.priors]
+    acc = [[float(correct[d, li][correct[d, li] >= 0].mean()) if (correct[d, li] >= 0).any() else None for li in range(len(lengths))]
+           for d in range(grammar.depth)]
+    return {"grammar": grammar.summary(), "sequences": sequences, "lengths": [str(L) for L in lengths], "chance": chance, "accuracy": acc,
+            "informative": [[a is not None and is_informative(a, chance[d]) for a in row] for d, row in enumerate(acc)],
+            "length_min_mean_max": [int(b.lengths().min()), round(float(b.lengths().mean()), 1), int(b.lengths().max())]}
+
+
+def format_bayes_table(t: dict) -> str:
+    """Markdown; informative cells are bold."""
+    head = "| level | chance | " + " | ".join(f"L={L}" for L in t["lengths"]) + " |"
+    lines = [head, "|---|---|" + "---|" * len(t["lengths"])]
+    for d, row in enumerate(t["accuracy"]):
+        cells = [("—" if a is None else (f"**{a:.3f}**" if t["informative"][d][li] else f"{a:.3f}")) for li, a in enumerate(row)]
+        lines.append(f"| {d} | {t['chance'][d]:.2f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -62,7 +62,9 @@ def grammar_accuracy(model, grammar, terminals: list[list[int]], metadata: np.nd
         acc = float(accepted.mean())
         row = {"L": L, "n": len(full), "accuracy": acc, "se": float(np.sqrt(acc * (1 - acc) / len(full))),
                "no_eos_or_bad_token": int(sum(f is None for f in full)),
-               "mean_generated_length": float(np.mean([len(f) - L for f in full if f is not None])) if ok_idx else 0.0}
+               "mean_generated_length": float(np.mean([len(f) - L for f in full if f is not None])) if ok_idx else 0.0,
+               # Per prompt (the same prompts for every model), for paired comparisons.
+               "items": {"index": list(map(int, idx)), "accepted": accepted.astype(int).tolist()}}
         if with_metadata and depth:
             row["consistent_with_given_metadata"] = float(consistent.mean())
         rows.append(row)

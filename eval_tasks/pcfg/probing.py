@@ -1,33 +1,76 @@
 """Linear probes that read the metadata ``j_d`` from a frozen model's hidden states.
 
 The model sees a masked prefix and the first L terminals; the hidden state at the last position of
-every layer feeds one multinomial logistic-regression probe per level. The layer is chosen on a
-validation split and test accuracy is reported, beside the Bayes-optimal accuracy (argmax of the
-exact posterior ``p(j_d | x_1..x_L)`` from the inside algorithm) and chance.
+every layer can feed a multinomial logistic-regression probe per level. Three rules keep the probe a
+reading of the *model* rather than a lookup table of prompts:
+
+- probe train and test are split by **prompt identity**: every distinct L-terminal prompt string
+  lies wholly in one split (``prompt_split``), so a test prompt was never seen by the probe;
+- the layer and the L2 strength are chosen by **grouped cross-validation inside the train split**
+  (folds never share a prompt either); the last layer is reported beside the chosen one;
+- every probe test item is also scored by the **Bayes classifier** (argmax of the exact posterior
+  ``p(j_d | x_1..x_L)``), so each cell says how much a perfect reader could get, item by item.
 """
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 
-from metacond.data_builders.pcfg.inference import PCFGInference
+from metacond.data_builders.pcfg.inference import FULL, prompt_positions
 
 from .prompts import PCFGLayout, batched, pad_batch
 
-FULL = "full"
 DEFAULT_LENGTHS: tuple = (1, 2, 5, 10, 20, 50, 100, FULL)
+# Fixed before any study run: the probe's L2 grid (standardized features), CV folds and test share.
+L2_GRID = (1e-4, 1e-3, 1e-2, 1e-1)
+CV_FOLDS = 3
+TEST_FRACTION = 0.4
+# A probe trained on a handful of distinct prompts (L = 1 has one per terminal) cannot generalize to unseen
+# prompts whatever the model knows: such cells report numbers but enter no verdict.
+MIN_TRAIN_PROMPTS = 50
 
 
-def _positions(n: int, lengths: Sequence) -> list[int | None]:
-    return [n if L == FULL else (L if L <= n else None) for L in lengths]
+def prompt_split(terminals: Sequence[Sequence[int]], lengths: Sequence, test_fraction: float = TEST_FRACTION, seed: int = 0) -> np.ndarray:
+    """[len(lengths), N] int8: -1 where the sequence is shorter than L, 0 = probe train, 1 = probe test.
+
+    Distinct prompts (the first L terminals) are ordered by a seeded hash and assigned to test until it
+    holds ``test_fraction`` of the valid sequences; every copy of a prompt follows it.
+    """
+    out = np.full((len(lengths), len(terminals)), -1, np.int8)
+    for li, L in enumerate(lengths):
+        groups: dict[tuple, list[int]] = {}
+        for i, t in enumerate(terminals):
+            p = prompt_positions(len(t), [L])[0]
+            if p is not None:
+                groups.setdefault(tuple(int(x) for x in t[:p]), []).append(i)
+        order = sorted(groups, key=lambda k: hashlib.sha256(f"{seed}/{L}/{k}".encode()).digest())
+        target = test_fraction * sum(len(v) for v in groups.values())
+        in_test = 0
+        for k in order:
+            side = 1 if in_test < target else 0
+            in_test += len(groups[k]) * side
+            out[li, groups[k]] = side
+    return out
+
+
+def prompt_groups(terminals: Sequence[Sequence[int]], L) -> np.ndarray:
+    """[N] integer id of each sequence's L-terminal prompt (-1 if shorter)."""
+    ids: dict[tuple, int] = {}
+    out = np.full(len(terminals), -1, np.int64)
+    for i, t in enumerate(terminals):
+        p = prompt_positions(len(t), [L])[0]
+        if p is not None:
+            out[i] = ids.setdefault(tuple(int(x) for x in t[:p]), len(ids))
+    return out
 
 
 @torch.no_grad()
 def hidden_features(model, layout: PCFGLayout, terminals: Sequence[Sequence[int]], lengths: Sequence = DEFAULT_LENGTHS,
-                    batch_size: int = 32, metadata: Sequence[Sequence[int]] | None = None, depth: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                    batch_size: int = 64, metadata: Sequence[Sequence[int]] | None = None, depth: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Features [layers+1, len(lengths), N, H] (NaN where a sequence is shorter than L) and a validity mask [len(lengths), N].
 
     One forward pass per sequence serves every L: a causal model's state at position t sees tokens <= t only.
@@ -46,7 +89,7 @@ def hidden_features(model, layout: PCFGLayout, terminals: Sequence[Sequence[int]
         out = model(input_ids=torch.from_numpy(ids).to(dev), attention_mask=torch.from_numpy(att).to(dev), output_hidden_states=True)
         hs = torch.stack(out.hidden_states).float().cpu().numpy()  # [layers+1, B, T, H]
         for b, i in enumerate(range(s, e)):
-            for li, L in enumerate(_positions(len(terminals[i]), lengths)):
+            for li, L in enumerate(prompt_positions(len(terminals[i]), lengths)):
                 if L is None:
                     continue
                 feats[:, li, i] = hs[:, b, P - 1 + L]
@@ -54,66 +97,100 @@ def hidden_features(model, layout: PCFGLayout, terminals: Sequence[Sequence[int]
     return feats, valid
 
 
-def _fit_probe(x: np.ndarray, y: np.ndarray, k: int, weight_decay: float = 1e-3, iters: int = 200) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    mu, sd = x.mean(0), x.std(0) + 1e-6
-    xt = torch.from_numpy((x - mu) / sd).double()
-    yt = torch.from_numpy(y).long()
-    w = torch.zeros(x.shape[1], k, dtype=torch.double, requires_grad=True)
-    b = torch.zeros(k, dtype=torch.double, requires_grad=True)
-    opt = torch.optim.LBFGS([w, b], max_iter=iters, line_search_fn="strong_wolfe")
+def _fit_all(x: np.ndarray, ys: np.ndarray, ks: Sequence[int], l2: float, iters: int = 150) -> list[np.ndarray]:
+    """Fit one softmax probe per (layer, level) jointly: x [layers, n, H], ys [n, levels]. Returns weights per level [layers, H+1, k].
+
+    The problems are independent (separate parameters, summed losses), so one L-BFGS run solves them all.
+    """
+    xt = torch.from_numpy(x).double()
+    xt = torch.cat([xt, torch.ones(*xt.shape[:2], 1, dtype=torch.double)], -1)
+    ws = [torch.zeros(x.shape[0], x.shape[2] + 1, k, dtype=torch.double, requires_grad=True) for k in ks]
+    yt = torch.from_numpy(ys).long()
+    opt = torch.optim.LBFGS(ws, max_iter=iters, line_search_fn="strong_wolfe", tolerance_grad=1e-6)
+    n = x.shape[1]
 
     def closure():
         opt.zero_grad()
-        loss = torch.nn.functional.cross_entropy(xt @ w + b, yt) + weight_decay * (w**2).sum()
+        loss = 0.0
+        for d, w in enumerate(ws):
+            logits = torch.bmm(xt, w)  # [layers, n, k]
+            loss = loss + torch.nn.functional.cross_entropy(logits.reshape(-1, w.shape[2]), yt[:, d].repeat(x.shape[0]), reduction="sum") / n
+            loss = loss + l2 * (w[:, :-1] ** 2).sum()
         loss.backward()
         return loss
 
     opt.step(closure)
-    return w.detach().numpy(), b.detach().numpy(), mu, sd
+    return [w.detach().numpy() for w in ws]
 
 
-def _predict(params, x: np.ndarray) -> np.ndarray:
-    w, b, mu, sd = params
-    return np.argmax(((x - mu) / sd) @ w + b, axis=1)
+def _predict(w: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """[layers, n] predicted classes."""
+    return np.argmax(np.einsum("lnh,lhk->lnk", x, w[:, :-1]) + w[:, None, -1], axis=-1)
 
 
-def probe_accuracy(feats: np.ndarray, valid: np.ndarray, metadata: np.ndarray, num_variants: Sequence[int], split: np.ndarray,
-                   lengths: Sequence = DEFAULT_LENGTHS, min_examples: int = 30) -> dict[str, Any]:
-    """``split``: 0 = probe train, 1 = validation (layer choice), 2 = test. Returns accuracies by level and L."""
-    out: dict[str, Any] = {"lengths": [str(L) for L in lengths], "levels": []}
-    for d, k in enumerate(num_variants):
-        rows = []
-        for li, L in enumerate(lengths):
-            m = valid[li]
-            tr, va, te = (m & (split == 0)), (m & (split == 1)), (m & (split == 2))
-            if min(tr.sum(), va.sum(), te.sum()) < min_examples or len(np.unique(metadata[tr, d])) < 2:
-                rows.append(None)
-                continue
-            per_layer = []
-            for layer in range(feats.shape[0]):
-                params = _fit_probe(feats[layer, li, tr], metadata[tr, d], k)
-                per_layer.append((float(np.mean(_predict(params, feats[layer, li, va]) == metadata[va, d])),
-                                  float(np.mean(_predict(params, feats[layer, li, te]) == metadata[te, d]))))
-            best = int(np.argmax([v for v, _ in per_layer]))
-            acc = per_layer[best][1]
-            rows.append({"L": str(L), "test_accuracy": acc, "test_se": float(np.sqrt(acc * (1 - acc) / te.sum())), "layer": best,
-                         "per_layer_test": [t for _, t in per_layer], "n_test": int(te.sum())})
-        out["levels"].append(rows)
+def _standardize(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
+    mu, sd = train.mean(1, keepdims=True), train.std(1, keepdims=True) + 1e-6
+    return [(a - mu) / sd for a in (train, *others)]
+
+
+def _folds(groups: np.ndarray, k: int, seed: int) -> np.ndarray:
+    uniq = np.unique(groups)
+    rng = np.random.default_rng(seed)
+    fold_of = dict(zip(rng.permutation(uniq), np.arange(len(uniq)) % k))
+    return np.array([fold_of[g] for g in groups])
+
+
+def probe_cell(feats: np.ndarray, labels: np.ndarray, ks: Sequence[int], train: np.ndarray, test: np.ndarray, groups: np.ndarray,
+               seed: int = 0, l2_grid: Sequence[float] = L2_GRID, folds: int = CV_FOLDS) -> list[dict[str, Any]]:
+    """Probes for every level at one prompt length. feats [layers, N, H]; labels [N, levels]; masks over N.
+
+    Returns per level: chosen layer and L2 (grouped CV on ``train``), test correctness per item (chosen
+    and last layer), CV accuracy.
+    """
+    n_layers = feats.shape[0]
+    tr_idx, te_idx = np.where(train)[0], np.where(test)[0]
+    fold = _folds(groups[tr_idx], min(folds, len(np.unique(groups[tr_idx]))), seed)
+    cv = np.zeros((len(l2_grid), len(ks), n_layers))
+    for f in range(fold.max() + 1):
+        a, b = tr_idx[fold != f], tr_idx[fold == f]
+        xa, xb = _standardize(feats[:, a], feats[:, b])
+        for gi, l2 in enumerate(l2_grid):
+            ws = _fit_all(xa, labels[a], ks, l2)
+            for d, w in enumerate(ws):
+                cv[gi, d] += (_predict(w, xb) == labels[b, d][None]).sum(1)
+    cv /= len(tr_idx)
+    xa, xt = _standardize(feats[:, tr_idx], feats[:, te_idx])
+    fitted = {gi: _fit_all(xa, labels[tr_idx], ks, l2) for gi, l2 in enumerate(l2_grid)}
+    out = []
+    for d in range(len(ks)):
+        gi, layer = np.unravel_index(np.argmax(cv[:, d]), cv[:, d].shape)
+        g_last = int(np.argmax(cv[:, d, -1]))
+        pred = _predict(fitted[int(gi)][d], xt)
+        pred_last = _predict(fitted[g_last][d], xt)
+        out.append({"layer": int(layer), "l2": float(l2_grid[int(gi)]), "cv_accuracy": float(cv[gi, d, layer]),
+                    "correct": (pred[layer] == labels[te_idx, d]).astype(np.int8),
+                    "correct_last_layer": (pred_last[-1] == labels[te_idx, d]).astype(np.int8), "test_index": te_idx})
     return out
 
 
-def bayes_probe_accuracy(inference: PCFGInference, terminals: Sequence[Sequence[int]], metadata: np.ndarray, test_mask: np.ndarray,
-                         lengths: Sequence = DEFAULT_LENGTHS) -> list[list[float | None]]:
-    """Accuracy of the Bayes classifier argmax_k p(j_d = k | x_1..x_L) on the probe test sequences, [level][L]."""
-    D = inference.grammar.depth
-    hits = np.zeros((D, len(lengths)))
-    count = np.zeros(len(lengths))
-    for i in np.where(test_mask)[0]:
-        post = inference.posterior(terminals[i])
-        for li, L in enumerate(_positions(len(terminals[i]), lengths)):
-            if L is None:
-                continue
-            count[li] += 1
-            for d in range(D):
-                hits[d, li] += float(np.argmax(post[d][L]) == metadata[i, d])
-    return [[(float(hits[d, li] / count[li]) if count[li] else None) for li in range(len(lengths))] for d in range(D)]
+def probe_accuracy(feats: np.ndarray, valid: np.ndarray, metadata: np.ndarray, num_variants: Sequence[int], split: np.ndarray,
+                   groups: Sequence[np.ndarray], lengths: Sequence = DEFAULT_LENGTHS, min_examples: int = 30, seed: int = 0) -> dict[str, Any]:
+    """Probe results by level and L. ``split``/``groups`` come from ``prompt_split``/``prompt_groups``.
+
+    Each cell holds the summary and, under ``items``, per-test-item correctness for paired comparisons.
+    """
+    out: dict[str, Any] = {"lengths": [str(L) for L in lengths], "levels": [[None] * len(lengths) for _ in num_variants]}
+    for li, L in enumerate(lengths):
+        tr, te = valid[li] & (split[li] == 0), valid[li] & (split[li] == 1)
+        if min(tr.sum(), te.sum()) < min_examples or len(np.unique(groups[li][tr])) < 2:
+            continue
+        cells = probe_cell(feats[:, li], metadata, num_variants, tr, te, groups[li], seed=seed)
+        for d, c in enumerate(cells):
+            acc = float(c["correct"].mean())
+            out["levels"][d][li] = {"L": str(L), "test_accuracy": acc, "last_layer_accuracy": float(c["correct_last_layer"].mean()),
+                                    "test_se": float(np.sqrt(acc * (1 - acc) / len(c["correct"]))), "layer": c["layer"], "l2": c["l2"],
+                                    "cv_accuracy": c["cv_accuracy"], "n_test": int(len(c["correct"])),
+                                    "n_train_prompts": int(len(np.unique(groups[li][tr]))), "n_test_prompts": int(len(np.unique(groups[li][te]))),
+                                    "items": {"index": c["test_index"].tolist(), "correct": c["correct"].tolist(),
+                                              "correct_last_layer": c["correct_last_layer"].tolist()}}
+    return out

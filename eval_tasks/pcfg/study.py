@@ -1,14 +1,17 @@
 """``metacond pcfg-study``: the synthetic metadata-conditioning study end to end.
 
-Trains one model per metadata depth D_M in {0, 1, 3, 5} on the same sequences (half of them show
-their first D_M rule-set indices), then evaluates every model against the grammar's exact answers:
-next-token loss with and without metadata beside the Bayes loss, linear probes of j_d against
-prompt length beside the Bayes posterior, and CYK grammar accuracy of sampled continuations.
-Writes results.json, report.md and PNG figures. Stages are cached; --force redoes them.
+Builds the PCFG data once and trains one model per metadata depth D_M on the same sequences (half of
+them show their first D_M rule-set indices), then evaluates every model against the grammar's exact
+answers: next-token loss with and without metadata beside the Bayes loss (per sequence and per
+position), linear probes of j_d on prompts the probe never saw beside the Bayes classifier, and CYK
+grammar accuracy of sampled continuations. Each finding of the paper gets a paired, powered verdict
+(eval_tasks/stats.py) on the cells where the Bayes answer can separate models. Writes results.json,
+report.md, verdicts.txt and PNG figures. Stages are cached; --force redoes them.
 
 Examples:
   metacond pcfg-study --preset smoke --output_dir runs/pcfg-study-smoke     # ~1-2 min, CPU
-  metacond pcfg-study --preset cpu --output_dir runs/pcfg-study-cpu         # <= 25 min on 2 CPU cores
+  metacond pcfg-study --preset cpu --output_dir runs/pcfg-study-cpu         # D_M 0 and 5, <= 25 min on 2 CPU cores
+  metacond pcfg-study --preset cpu-full                                     # D_M 0, 1, 3, 5 (about twice as long)
   metacond pcfg-study --preset paper --output_dir runs/pcfg-study-paper     # one GPU
 """
 
@@ -18,7 +21,7 @@ import json
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -42,6 +45,7 @@ class StudyPreset:
     probe_lengths: tuple
     grammar_lengths: tuple
     grammar_prompts: int
+    metadata_depths: tuple = (0, 1, 3, 5)
     bf16: bool = False
     warmup: float = 0.05
     logging_steps: int = 25
@@ -49,25 +53,30 @@ class StudyPreset:
 
 PRESETS: dict[str, StudyPreset] = {
     # Plumbing at test-suite speed: the numbers are not expected to show the paper's effects.
-    "smoke": StudyPreset(grammar="small", model_size="tiny", train_size=1500, validation_size=150, test_size=150, max_steps=40, batch_size=16,
-                         learning_rate=3e-3, loss_sequences=100, probe_pool=300, probe_lengths=(1, 5, 20, "full"), grammar_lengths=(1, 5, 20),
-                         grammar_prompts=24, logging_steps=10),
-    # 2 CPU cores, <= 25 minutes: a 1M-parameter model, ~1.5M training tokens per D_M (~6.9k tokens/s).
-    "cpu": StudyPreset(grammar="small", model_size="mini", train_size=40_000, validation_size=1_000, test_size=1_000, max_steps=700, batch_size=32,
-                       learning_rate=2e-3, loss_sequences=500, probe_pool=2_000, probe_lengths=(1, 2, 5, 10, 20, 50, "full"),
-                       grammar_lengths=(1, 2, 5, 10, 20, 50), grammar_prompts=100),
+    "smoke": StudyPreset(grammar="cpu", model_size="tiny", train_size=1500, validation_size=200, test_size=200, max_steps=40, batch_size=16,
+                         learning_rate=3e-3, loss_sequences=100, probe_pool=400, probe_lengths=(1, 5, 20, "full"), grammar_lengths=(1, 5, 20),
+                         grammar_prompts=24, metadata_depths=(0, 5), logging_steps=10),
+    # 2 CPU cores, `make demo` <= 25 minutes: the two ends of the D_M grid, each a 1M-parameter model on ~4M tokens of the
+    # `cpu` grammar (short prompts identify the latent); 4,000 held-out sequences give >= 1,000 probe test items per L.
+    "cpu": StudyPreset(grammar="cpu", model_size="mini", train_size=100_000, validation_size=2_000, test_size=2_000, max_steps=2_700, batch_size=32,
+                       learning_rate=3e-3, loss_sequences=1_000, probe_pool=4_000, probe_lengths=(1, 2, 3, 5, 10, 20, "full"),
+                       grammar_lengths=(1, 2, 5, 10, 20), grammar_prompts=300, metadata_depths=(0, 5), logging_steps=50),
+    # The same at every D_M of the paper's grid (about twice as long).
+    "cpu-full": StudyPreset(grammar="cpu", model_size="mini", train_size=100_000, validation_size=2_000, test_size=2_000, max_steps=2_700, batch_size=32,
+                            learning_rate=3e-3, loss_sequences=1_000, probe_pool=4_000, probe_lengths=(1, 2, 3, 5, 10, 20, "full"),
+                            grammar_lengths=(1, 2, 5, 10, 20), grammar_prompts=300, metadata_depths=(0, 1, 3, 5), logging_steps=50),
     # One GPU: the paper-size model (12 x 768) on the `paper` grammar, ~1.3B training tokens per D_M.
-    "paper": StudyPreset(grammar="paper", model_size="pcfg-paper", train_size=500_000, validation_size=2_000, test_size=2_000, max_steps=20_000,
-                         batch_size=64, learning_rate=6e-4, loss_sequences=1_000, probe_pool=3_000, probe_lengths=(1, 2, 5, 10, 20, 50, 100, "full"),
-                         grammar_lengths=(1, 2, 5, 10, 20, 50, 100), grammar_prompts=200, bf16=True, warmup=0.05, logging_steps=50),
+    "paper": StudyPreset(grammar="paper", model_size="pcfg-paper", train_size=500_000, validation_size=3_000, test_size=3_000, max_steps=20_000,
+                         batch_size=64, learning_rate=6e-4, loss_sequences=2_000, probe_pool=6_000, probe_lengths=(1, 2, 3, 5, 10, 20, 50, 100, "full"),
+                         grammar_lengths=(1, 2, 5, 10, 20, 50, 100), grammar_prompts=400, bf16=True, warmup=0.05, logging_steps=50),
 }
 
 
 @dataclass
 class StudyArguments:
-    preset: str = field(default="cpu", metadata={"help": "smoke (tests), cpu (<= 25 min on 2 cores) or paper (one GPU)."})
+    preset: str = field(default="cpu", metadata={"help": "smoke (tests), cpu (D_M 0 and 5, <= 25 min on 2 cores), cpu-full (all four D_M) or paper (one GPU)."})
     output_dir: str | None = field(default=None, metadata={"help": "Study directory (default runs/pcfg-study-<preset>)."})
-    metadata_depths: list[int] = field(default_factory=lambda: [0, 1, 3, 5], metadata={"help": "D_M values, one model each."})
+    metadata_depths: list[int] | None = field(default=None, metadata={"help": "D_M values, one model each (default: the preset's)."})
     force: bool = field(default=False, metadata={"help": "Redo finished models and evaluations."})
     seed: int = field(default=0, metadata={"help": "Seed of data, initialization and sampling."})
     max_steps: int | None = field(default=None, metadata={"help": "Override the preset's training steps (e.g. to split a GPU run)."})
@@ -76,8 +85,10 @@ class StudyArguments:
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
             raise MetacondError(f"unknown preset {self.preset!r}; choose from {', '.join(PRESETS)}")
-        if any(d < 0 for d in self.metadata_depths):
+        if self.metadata_depths is not None and any(d < 0 for d in self.metadata_depths):
             raise MetacondError(f"metadata depths must be >= 0, got {self.metadata_depths}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise MetacondError(f"max_steps must be >= 1, got {self.max_steps}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -86,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     (args,) = parse_config([StudyArguments], argv, prog="metacond pcfg-study", description=__doc__)
     out = run_study(args)
+    print((out / "verdicts.txt").read_text())
     print(f"report: {out / 'report.md'}")
     return 0
 
@@ -96,21 +108,48 @@ def _load(path: Path) -> Any:
 
 def _save(path: Path, obj: Any) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=str))
+    tmp.write_text(json.dumps(obj, default=str))
     tmp.replace(path)
 
 
-def train_model(p: StudyPreset, depth: int, out: Path, seed: int, max_steps: int | None) -> Path:
-    """Train (or find finished) the D_M = ``depth`` model; ``--force`` already wiped the study directory."""
-    from metacond.training.pretrain import parse_args, run_pretraining
+def build_data(p: StudyPreset, seed: int):
+    """One build for every model: the sequences show all D levels; each D_M model masks the levels it must not see."""
+    from metacond.data_builders.pcfg.dataset import PCFGDataConfig, build_pcfg_dataset
+    from metacond.data_builders.pcfg.grammar import resolve_grammar
 
-    argv = ["--pcfg_grammar", p.grammar, "--pcfg_metadata_depth", str(depth), "--pcfg_metadata_fraction", "0.5", "--pcfg_train_size", str(p.train_size),
-            "--pcfg_validation_size", str(p.validation_size), "--pcfg_test_size", str(p.test_size), "--pcfg_seed", str(seed),
-            "--model_size", p.model_size, "--model_seed", str(seed), "--output_dir", str(out), "--per_device_train_batch_size", str(p.batch_size),
-            "--max_steps", str(max_steps or p.max_steps), "--learning_rate", str(p.learning_rate), "--warmup_steps", str(p.warmup),
-            "--logging_steps", str(p.logging_steps), "--save_steps", str(max(50, (max_steps or p.max_steps) // 4)), "--eval_strategy", "no",
-            "--seed", str(seed), "--bf16", str(p.bf16).lower(), "--dataloader_pin_memory", "false"]
-    run_pretraining(*parse_args(argv))
+    depth = resolve_grammar(p.grammar).depth
+    cfg = PCFGDataConfig(grammar=p.grammar, metadata_depth=depth, metadata_fraction=0.5, train_size=p.train_size,
+                         validation_size=p.validation_size, test_size=p.test_size, seed=seed, bayes_sample=0)
+    dd, out, _ = build_pcfg_dataset(cfg, progress=True)
+    return dd, out
+
+
+def base_recipe(p: StudyPreset, dataset_dir: Path, seed: int, max_steps: int | None) -> tuple:
+    """The typed settings every D_M shares; ``recipe_for`` derives each model's with ``dataclasses.replace``."""
+    import torch
+
+    from metacond.training.arguments import DataArguments, MetadataArguments, ModelArguments, PretrainingArguments, RunArguments
+
+    steps = max_steps or p.max_steps
+    train = PretrainingArguments(output_dir=str(dataset_dir / "unused"), per_device_train_batch_size=p.batch_size, max_steps=steps,
+                                 learning_rate=p.learning_rate, warmup_steps=p.warmup, logging_steps=p.logging_steps,
+                                 save_steps=max(50, steps // 4), eval_strategy="no", seed=seed, bf16=p.bf16,
+                                 use_cpu=not torch.cuda.is_available(), dataloader_pin_memory=False)
+    return (ModelArguments(model_size=p.model_size, model_seed=seed), DataArguments(dataset=str(dataset_dir)),
+            MetadataArguments(metadata_mode="mask"), RunArguments(), train)
+
+
+def recipe_for(base: tuple, depth: int, grammar_depth: int, out: Path) -> tuple:
+    """D_M = ``depth``: show the first ``depth`` metadata slots of rows that carry metadata, mask the rest."""
+    model, data, meta, run, train = base
+    meta = replace(meta, metadata_field_dropout=[0.0] * depth + [1.0] * (grammar_depth - depth))
+    return model, data, meta, run, replace(train, output_dir=str(out))
+
+
+def train_model(base: tuple, depth: int, grammar_depth: int, out: Path) -> Path:
+    from metacond.training.pretrain import run_pretraining
+
+    run_pretraining(*recipe_for(base, depth, grammar_depth, out))
     return out
 
 
@@ -125,14 +164,15 @@ def evaluate_model(model_dir: Path, grammar, held, p: StudyPreset, depth: int, i
 
     dev = "cuda" if torch.cuda.is_available() else "cpu"
     model = AutoModelForCausalLM.from_pretrained(model_dir).to(dev)
-    T, M, split = held["terminals"], held["metadata"], held["split"]
-    test_idx = np.where(split == 2)[0]
-    loss_idx = test_idx[: p.loss_sequences]
+    T, M = held["terminals"], held["metadata"]
     res: dict[str, Any] = {"metadata_depth": depth, "model_dir": str(model_dir), "greedy": greedy}
-    res["loss"] = evaluate_loss(model, grammar, [T[i] for i in loss_idx], [M[i].tolist() for i in loss_idx], depth, inference)
+    li = held["loss_index"]
+    res["loss"] = evaluate_loss(model, grammar, [T[i] for i in li], [M[i].tolist() for i in li], depth, inference, bayes_tokens=held["bayes_tokens"])
     feats, valid = hidden_features(model, PCFGLayout(grammar), T, p.probe_lengths)
-    res["probing"] = probe_accuracy(feats, valid, M, grammar.num_variants, split, p.probe_lengths)
-    Tt, Mt = [T[i] for i in test_idx], M[test_idx]
+    res["probing"] = probe_accuracy(feats, valid, M, grammar.num_variants, held["probe_split"], held["probe_groups"], p.probe_lengths, seed=seed)
+    del feats
+    gi = held["grammar_index"]
+    Tt, Mt = [T[i] for i in gi], M[gi]
     res["grammar_masked"] = grammar_accuracy(model, grammar, Tt, Mt, depth, p.grammar_lengths, p.grammar_prompts, greedy=greedy, inference=inference, seed=seed)
     if depth > 0:
         res["grammar_metadata"] = grammar_accuracy(model, grammar, Tt, Mt, depth, p.grammar_lengths, p.grammar_prompts, greedy=greedy,
@@ -140,14 +180,30 @@ def evaluate_model(model_dir: Path, grammar, held, p: StudyPreset, depth: int, i
     return res
 
 
+def held_out(dd, p: StudyPreset, inference, seed: int) -> dict[str, Any]:
+    """The evaluation pool (validation + test, never trained on), its probe splits and the Bayes references."""
+    from metacond.data_builders.pcfg.inference import bayes_classifier_correct
+
+    from .loss import bayes_token_nll
+    from .probing import prompt_groups, prompt_split
+
+    T = [list(x) for part in (dd["validation"], dd["test"]) for x in part["terminals"]][: p.probe_pool]
+    M = np.array([m for part in (dd["validation"], dd["test"]) for m in part["metadata"]][: p.probe_pool])
+    n_val = len(dd["validation"])
+    test_index = np.arange(n_val, len(T))  # loss and grammar prompts come from the test split
+    loss_index = test_index[: p.loss_sequences]
+    return {"terminals": T, "metadata": M, "probe_split": prompt_split(T, p.probe_lengths, seed=seed),
+            "probe_groups": [prompt_groups(T, L) for L in p.probe_lengths], "loss_index": loss_index, "grammar_index": test_index,
+            "bayes_correct": bayes_classifier_correct(inference, T, M, p.probe_lengths),
+            "bayes_tokens": bayes_token_nll(inference, [T[i] for i in loss_index])}
+
+
 def run_study(args: StudyArguments) -> Path:
-    from datasets import load_from_disk
     from tqdm.auto import tqdm
 
     from metacond.data_builders.pcfg import Grammar, PCFGInference
 
     from .loss import unigram_loss
-    from .probing import bayes_probe_accuracy
     from .report import write_report
 
     p = PRESETS[args.preset]
@@ -157,34 +213,22 @@ def run_study(args: StudyArguments) -> Path:
     (out / "models").mkdir(parents=True, exist_ok=True)
     (out / "evals").mkdir(exist_ok=True)
     t0 = time.time()
-    grammar = None
-    depths = sorted(set(args.metadata_depths))
+    dd, ds_dir = build_data(p, args.seed)
+    grammar = Grammar.load(ds_dir / "grammar.json")
+    depths = sorted(set(args.metadata_depths if args.metadata_depths is not None else p.metadata_depths))
+    if max(depths) > grammar.depth:
+        raise MetacondError(f"D_M={max(depths)} exceeds the grammar depth D={grammar.depth}")
+    base = base_recipe(p, ds_dir, args.seed, args.max_steps)
     model_dirs = {}
     for depth in tqdm(depths, desc="training (one model per D_M)", unit="model"):
-        model_dirs[depth] = train_model(p, depth, out / "models" / f"dm{depth}", args.seed, args.max_steps)
-        if grammar is None:
-            ds_dir = Path(json.loads((model_dirs[depth] / "training_summary.json").read_text())["data"]["dataset"])
-            grammar = Grammar.load(ds_dir / "grammar.json")
-            dd = load_from_disk(str(ds_dir / "hf"))
-        if depth > grammar.depth:
-            raise MetacondError(f"D_M={depth} exceeds the grammar depth D={grammar.depth}")
+        model_dirs[depth] = train_model(base, depth, grammar.depth, out / "models" / f"dm{depth}")
 
-    # Held-out pool (never trained on): validation + test sequences, the same for every D_M.
-    pool = [dd["validation"], dd["test"]]
-    T = [list(x) for part in pool for x in part["terminals"]][: p.probe_pool]
-    M = np.array([m for part in pool for m in part["metadata"]][: p.probe_pool])
-    split = np.tile(np.array([0, 0, 0, 1, 2]), len(T) // 5 + 1)[: len(T)]  # 60/20/20: probe train / layer choice / test
-    held = {"terminals": T, "metadata": M, "split": split}
     inference = PCFGInference(grammar)
-
-    bayes_path = out / "evals" / "bayes.json"
-    bayes = _load(bayes_path)
-    if bayes is None:
-        bayes = {"probing": bayes_probe_accuracy(inference, T, M, split == 2, p.probe_lengths),
-                 "unigram_loss": unigram_loss([list(x) for x in dd["train"]["terminals"][:20_000]], [T[i] for i in np.where(split == 2)[0][: p.loss_sequences]],
-                                              len(grammar.terminals)),
-                 "chance": [float(max(pr)) for pr in grammar.priors], "lengths": [str(L) for L in p.probe_lengths]}
-        _save(bayes_path, bayes)
+    held = held_out(dd, p, inference, args.seed)
+    bayes = {"probe_correct": held["bayes_correct"].tolist(), "lengths": [str(L) for L in p.probe_lengths],
+             "chance": [float(max(pr)) for pr in grammar.priors],
+             "unigram_loss": unigram_loss([list(x) for x in dd["train"]["terminals"][:20_000]], [held["terminals"][i] for i in held["loss_index"]],
+                                          len(grammar.terminals))}
     evals = {}
     for depth in tqdm(depths, desc="evaluating", unit="model"):
         path = out / "evals" / f"dm{depth}.json"
@@ -193,17 +237,21 @@ def run_study(args: StudyArguments) -> Path:
             res = evaluate_model(model_dirs[depth], grammar, held, p, depth, inference, args.seed, args.greedy)
             _save(path, res)
         evals[depth] = res
-    results = {"preset": args.preset, "preset_config": asdict(p), "grammar": grammar.summary(), "metadata_depths": depths, "seed": args.seed,
-               "bayes": bayes, "models": {str(k): v for k, v in evals.items()},
-               "training": {str(k): _training_facts(model_dirs[k]) for k in depths}, "wall_time_seconds_this_invocation": round(time.time() - t0, 1)}
+    steps = args.max_steps or p.max_steps
+    results = {"preset": args.preset, "preset_config": asdict(p) | {"max_steps": steps}, "grammar": grammar.summary(), "metadata_depths": depths,
+               "seed": args.seed, "bayes": bayes, "models": {str(k): v for k, v in evals.items()},
+               "training": {str(k): _training_facts(model_dirs[k], out) for k in depths}, "wall_time_seconds_this_invocation": round(time.time() - t0, 1)}
     write_report(out, results)
     return out
 
 
-def _training_facts(model_dir: Path) -> dict[str, Any]:
+def _training_facts(model_dir: Path, study_dir: Path) -> dict[str, Any]:
     s = json.loads((model_dir / "training_summary.json").read_text())
+    losses = [h["loss"] for h in s["loss_curve"] if "loss" in h]
+    window = losses[-max(1, len(losses) // 10):]  # the last tenth of logged steps: the run average hides the end of training
     return {"parameters": s["model"]["parameters"], "tokens": s["tokens_seen"], "wall_time_seconds": s["wall_time_seconds"],
-            "final_train_loss": s["final_train_loss"], "hardware": s["hardware"].get("cuda_devices") or s["hardware"].get("processor")}
+            "steps": s["recipe"]["training"]["max_steps"], "final_window_train_loss": float(np.mean(window)) if window else None,
+            "model_dir": str(model_dir.relative_to(study_dir)), "hardware": s["hardware"].get("cuda_devices") or s["hardware"].get("processor")}
 
 
 if __name__ == "__main__":
