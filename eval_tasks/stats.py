@@ -36,7 +36,8 @@ Z_HALF_ALPHA = 1.959964  # two-sided 5%
 Z_POWER = 0.841621  # 80% power
 MDE_FACTOR = Z_HALF_ALPHA + Z_POWER
 N_BOOTSTRAP = 2000
-MIN_ITEMS = 30  # fewer shared items than this: no verdict
+MIN_ITEMS = 30  # fewer shared items (or clusters) than this: no verdict
+MIN_CELL_ITEMS = 20  # a cell with fewer items than this is left out of the statistic
 
 
 @dataclass
@@ -58,19 +59,26 @@ class PairedDifference:
         return asdict(self) | {"mde": self.mde}
 
 
-def paired_difference(num: np.ndarray, den: np.ndarray | None = None, *, n_boot: int = N_BOOTSTRAP, seed: int = 0) -> PairedDifference:
+def paired_difference(num: np.ndarray, den: np.ndarray | None = None, *, clusters: np.ndarray | None = None, n_boot: int = N_BOOTSTRAP,
+                      seed: int = 0) -> PairedDifference:
     """Bootstrap over items of ``mean_c [sum_i num[c, i] / sum_i den[c, i]]``.
 
     ``num``: [cells, items] (or [items]) per-item differences (model A minus model B, already paired);
     NaN where an item does not belong to a cell. ``den``: per-item weights of the same shape (e.g.
     scored tokens, so a cell's value is a per-token difference); default 1 for every present item.
-    Cells are weighted equally; items are resampled jointly across cells.
+    Cells are weighted equally; items are resampled jointly across cells. ``clusters`` ([items]
+    ids): resample whole clusters instead, for items that are not independent (probe test sequences
+    sharing a prompt get the same prediction). Cells with fewer than ``MIN_CELL_ITEMS`` items are
+    dropped, and a resample that leaves a cell empty is discarded, so every resample estimates the
+    same statistic.
     """
     num = np.atleast_2d(np.asarray(num, dtype=np.float64))
     present = np.isfinite(num)
     den = present.astype(np.float64) if den is None else np.where(present, np.atleast_2d(np.asarray(den, dtype=np.float64)), 0.0)
+    if not np.all(np.isfinite(den)):
+        raise ValueError("weights must be finite where differences are present")
     num = np.where(present, num, 0.0)
-    keep_cells = den.sum(1) > 0
+    keep_cells = (present.sum(1) >= MIN_CELL_ITEMS) & (den.sum(1) > 0)
     num, den, present = num[keep_cells], den[keep_cells], present[keep_cells]
     used = present.any(0)
     num, den = num[:, used], den[:, used]
@@ -78,18 +86,28 @@ def paired_difference(num: np.ndarray, den: np.ndarray | None = None, *, n_boot:
     if C == 0 or N == 0:
         return PairedDifference(float("nan"), float("nan"), float("nan"), float("nan"), 0, 0)
     est = float(np.mean(num.sum(1) / den.sum(1)))
+    if clusters is None:
+        cl = np.arange(N)
+    else:
+        cl = np.unique(np.asarray(clusters)[used], return_inverse=True)[1]
+    K = int(cl.max()) + 1
+    # Sum items into clusters once; resampling clusters then needs [b, K] weights only.
+    cnum, cden = np.zeros((C, K)), np.zeros((C, K))
+    np.add.at(cnum.T, cl, num.T)
+    np.add.at(cden.T, cl, den.T)
     rng = np.random.default_rng(seed)
     stats = np.empty(n_boot)
-    chunk = max(1, min(n_boot, 4_000_000 // max(N, 1)))
+    chunk = max(1, min(n_boot, 4_000_000 // max(K, 1)))
     for s in range(0, n_boot, chunk):
         b = min(chunk, n_boot - s)
-        w = rng.multinomial(N, np.full(N, 1.0 / N), size=b).astype(np.float64)  # [b, N] item counts of each resample
-        d = w @ den.T
+        w = rng.multinomial(K, np.full(K, 1.0 / K), size=b).astype(np.float64)  # [b, K] counts of each resample
+        d = w @ cden.T
         with np.errstate(invalid="ignore", divide="ignore"):
-            stats[s : s + b] = np.nanmean((w @ num.T) / np.where(d > 0, d, np.nan), axis=1)
+            per_cell = (w @ cnum.T) / np.where(d > 0, d, np.nan)
+        stats[s : s + b] = per_cell.mean(1)  # NaN if any cell came out empty
     tail = (1 - CONFIDENCE) / 2
     lo, hi = np.nanquantile(stats, [tail, 1 - tail])
-    return PairedDifference(est, float(lo), float(hi), float(np.nanstd(stats, ddof=1)), int(N), int(C))
+    return PairedDifference(est, float(lo), float(hi), float(np.nanstd(stats, ddof=1)), int(K if clusters is not None else N), int(C))
 
 
 @dataclass
@@ -124,11 +142,18 @@ class Verdict:
 
 
 def superiority(finding: str, diff: PairedDifference, effect: float, units: str, *, informative: bool = True,
-                why_uninformative: str = "no informative data", cells: Sequence[str] = (), **details: Any) -> Verdict:
-    """``diff`` is oriented so that positive = the paper's direction; ``effect`` is the size the paper reports (> 0)."""
+                why_uninformative: str = "no informative data", baseline_signal: bool = True, why_no_signal: str = "the baseline has no signal",
+                cells: Sequence[str] = (), **details: Any) -> Verdict:
+    """``diff`` is oriented so that positive = the paper's direction; ``effect`` is the size the paper reports (> 0).
+
+    ``baseline_signal=False`` (e.g. the reference model's probe is at chance, so it has nothing to lose)
+    turns a would-be "not reproduced" into "inconclusive": the test had no room to show the effect.
+    """
     if effect <= 0:
         raise ValueError("the paper's effect must be positive")
     v = _superiority_word(diff, effect, informative, why_uninformative)
+    if v[0] == "not reproduced" and not baseline_signal:
+        v = ("inconclusive", why_no_signal)
     return Verdict(finding, v[0], "superiority", effect, units, v[1], None if diff is None else diff.to_dict(), list(cells), details)
 
 
@@ -138,6 +163,8 @@ def _superiority_word(diff: PairedDifference | None, effect: float, informative:
     if diff.items < MIN_ITEMS or not np.isfinite(diff.estimate):
         return "inconclusive", f"only {diff.items} paired items (need {MIN_ITEMS})"
     if diff.ci_low > 0:
+        if diff.ci_high < effect:
+            return "reproduced", "significant in the paper's direction, but smaller than the paper's effect (whole interval below it)"
         return "reproduced", "significant in the paper's direction"
     if diff.ci_high < 0:
         return "contradicted", "significant in the opposite direction"

@@ -64,7 +64,7 @@ def pcfg_eval_results(results: dict[str, Any], depth: int):
                                   metric_name=f"loss ({'masked prefix' if cond == 'masked' else 'true metadata prefix'})",
                                   metric_value=float(m["loss"][cond]["model_loss"]), **base))
     levels = m.get("probing", {}).get("levels", [])
-    full = [row for lv in levels for row in lv if row.get("L") == "full"]
+    full = [row for lv in levels for row in lv if row and row.get("L") == "full"]
     if full:
         out.append(EvalResult(task_name="Linear probe of the latent rule-set indices (full sequence)", dataset_config="probing-full",
                               metric_type="accuracy", metric_name="probing accuracy, mean over levels",

@@ -186,3 +186,92 @@ def test_smoke_study_end_to_end(tmp_path):
     mtimes = {p: p.stat().st_mtime for p in (out / "evals").glob("dm*.json")}
     run_study(StudyArguments(preset="smoke", output_dir=str(tmp_path / "study")))
     assert mtimes == {p: p.stat().st_mtime for p in (out / "evals").glob("dm*.json")}
+
+
+def test_study_metadata_bytes_are_the_same_at_train_and_test(tmp_path):
+    """For every D_M, the prefix a training row shows (one build, the study's schedule) is byte for byte the prefix the evaluations render."""
+    from metacond.data_builders.pcfg.dataset import PCFGDataConfig, build_pcfg_dataset
+    from metacond.eval_tasks.pcfg.study import PRESETS, base_recipe, recipe_for
+    from metacond.training.schedule import MetadataSchedule
+
+    g = preset_grammar("cpu")
+    dd, out, _ = build_pcfg_dataset(PCFGDataConfig(grammar="cpu", metadata_depth=g.depth, train_size=200, validation_size=2, test_size=2,
+                                                   bayes_sample=0, output_dir=str(tmp_path / "ds")), progress=False)
+    layout = PCFGLayout(g)
+    base = base_recipe(PRESETS["smoke"], out, 0, None)
+    rows = dd["train"]
+    assert 50 < sum(rows["has_metadata"]) < 150
+    for depth in (0, 1, 3, 5):
+        _, _, meta, _, train = recipe_for(base, depth, g.depth, tmp_path / f"dm{depth}")
+        assert train.output_dir.endswith(f"dm{depth}")
+        sched = MetadataSchedule(fraction=meta.metadata_fraction, field_dropout=meta.metadata_field_dropout, mode=meta.metadata_mode,
+                                 mask_token_id=layout.mask, seed=train.seed)
+        for i in range(len(rows)):
+            ex = sched.apply(rows[i], i)
+            shown = rows[i]["has_metadata"] and depth > 0
+            expected = layout.prefix(rows[i]["metadata"], depth) if shown else layout.prefix(None, 0)
+            assert ex["input_ids"][: layout.prefix_len] == expected, (depth, i)
+            assert ex["has_metadata"] == shown
+            assert ex["input_ids"][layout.prefix_len:] == rows[i]["input_ids"][layout.prefix_len:]
+
+
+def test_per_token_losses_add_up(setup):
+    """Bayes per-token losses sum to -log p(x); the model's early-position sum matches a direct slice."""
+    from metacond.eval_tasks.pcfg.loss import EARLY_POSITIONS, bayes_token_nll, model_token_nll
+
+    g, T, M, inf = setup
+    seqs = T[:15]
+    per_tok = bayes_token_nll(inf, seqs)
+    assert np.allclose([x.sum() for x in per_tok], -inf.log_prob(seqs), rtol=1e-6)
+    assert all(len(x) == len(t) + 1 for x, t in zip(per_tok, seqs))
+    model = build_model("tiny", build_pcfg_tokenizer(g), seed=6)
+    res = evaluate_loss(model, g, seqs, M[:15].tolist(), 2, inf, bayes_tokens=per_tok)
+    mt = model_token_nll(model, PCFGLayout(g), seqs, None, 0)
+    assert np.allclose(res["items"]["model_masked_early"], [x[:EARLY_POSITIONS].sum() for x in mt])
+    assert np.allclose(res["items"]["model_masked"], [x.sum() for x in mt])
+    assert len(res["masked"]["excess_by_position"]) == 40
+
+
+def _synthetic_results(deficit: float, rng) -> dict:
+    """Two models' per-item evaluations with a planted short-prompt probe deficit of D_M=5 (negative: reversed)."""
+    n, lengths = 3000, ["5", "20"]
+    groups = [np.arange(n) // 2, np.arange(n)]  # at L=5 pairs of sequences share a prompt
+    bayes = np.zeros((2, 2, n), np.int8)
+    bayes[:] = (rng.random((2, 2, n)) < 0.8)
+    models = {}
+    base = rng.random((2, 2, n)) < 0.75
+    for dm in (0, 5):
+        levels = []
+        for d in range(2):
+            row = []
+            for li in range(2):
+                idx = np.arange(1500, n)
+                c = base[d, li, idx].copy()
+                if dm == 5 and li == 0 and deficit > 0:
+                    c = c & ~(rng.random(len(idx)) < deficit / 0.75)  # lose some right answers
+                elif dm == 5 and li == 0:
+                    c = c | (rng.random(len(idx)) < -deficit / 0.25)  # gain some wrong ones
+                row.append({"L": lengths[li], "test_accuracy": float(c.mean()), "n_train_prompts": 500, "test_se": 0.01,
+                            "last_layer_accuracy": float(c.mean()), "items": {"index": idx.tolist(), "correct": c.astype(int).tolist()}})
+            levels.append(row)
+        tok = [20] * 200
+        loss_items = {"tokens": tok, "model_masked": (15 + rng.normal(0, 1, 200)).tolist(), "bayes_masked": [12.0] * 200,
+                      "model_masked_early": (6 + rng.normal(0, 0.3, 200)).tolist(), "model_masked_by_position": [[0.5] * 40] * 200}
+        if dm:
+            loss_items |= {"model_metadata": (14 + rng.normal(0, 1, 200)).tolist(), "bayes_metadata": [11.0] * 200}
+        models[str(dm)] = {"probing": {"levels": levels}, "loss": {"items": loss_items, "masked": {"excess_loss": 0.1, "bayes_loss": 0.6}},
+                           "grammar_masked": {"rows": []}}
+    return {"models": models, "bayes": {"probe_correct": bayes.tolist(), "probe_groups": [g.tolist() for g in groups], "chance": [0.5, 0.5],
+                                        "lengths": lengths, "unigram_loss": 1.5}}
+
+
+@pytest.mark.parametrize("deficit,expected", [(0.08, "reproduced"), (-0.08, "contradicted")])
+def test_findings_on_planted_short_prompt_deficits(deficit, expected):
+    from metacond.eval_tasks.pcfg.report import findings
+
+    r = _synthetic_results(deficit, np.random.default_rng(0))
+    short = next(v for v in findings(r) if "short prompts" in v.finding and "probing" in v.finding)
+    assert short.cells == ["d=0, L=5", "d=1, L=5"]
+    assert short.verdict == expected, short.summary()
+    # The prompt clusters (pairs) are what is resampled.
+    assert short.difference["items"] == 750

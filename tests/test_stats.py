@@ -78,11 +78,15 @@ def test_pairing_beats_unpaired_intervals():
 
 def test_ratio_cells_and_missing_items():
     """Per-cell ratios of sums (per-token losses), cells weighted equally, NaN items left out of a cell."""
-    num = np.array([[1.0, 3.0, np.nan], [2.0, np.nan, 4.0]])
-    den = np.array([[2.0, 2.0, 1.0], [1.0, 1.0, 3.0]])
+    rng = np.random.default_rng(12)
+    num = rng.normal(1.0, 0.5, (2, 60))
+    den = rng.integers(1, 5, (2, 60)).astype(float)
+    num[0, 40:] = np.nan  # cell 0 has items 0..39, cell 1 items 20..59
+    num[1, :20] = np.nan
     d = paired_difference(num, den, n_boot=200)
-    assert d.estimate == pytest.approx(np.mean([4.0 / 4.0, 6.0 / 4.0]))
-    assert d.cells == 2 and d.items == 3
+    want = np.mean([num[0, :40].sum() / den[0, :40].sum(), num[1, 20:].sum() / den[1, 20:].sum()])
+    assert d.estimate == pytest.approx(want)
+    assert d.cells == 2 and d.items == 60 and d.ci_low < want < d.ci_high
 
 
 @pytest.mark.parametrize("harm,expected", [(0.001, "reproduced"), (0.05, "contradicted"), (0.0, "reproduced")])
@@ -106,3 +110,53 @@ def test_verdict_vocabulary_is_enforced():
     with pytest.raises(ValueError):
         Verdict("x", "partly reproduced", "superiority", 0.1, "u", "r")
     assert set(VERDICTS) == {"reproduced", "contradicted", "not reproduced", "inconclusive"}
+
+
+def test_superiority_branches_and_size_note():
+    rng = np.random.default_rng(8)
+    # Significant but the whole interval below the paper's effect: still "reproduced", and the reason says smaller.
+    v = superiority("x", paired_difference(0.005 + rng.normal(0, 0.01, 20_000)), 0.05, "u")
+    assert v.verdict == "reproduced" and "smaller" in v.reason
+    # Covers both 0 and the effect, powered enough that the MDE is below the effect.
+    d = paired_difference(0.02 + rng.normal(0, 0.13, 400))
+    v = superiority("x", d, 0.05, "u")
+    if d.ci_low <= 0 <= d.ci_high and d.mde <= 0.05 and d.ci_high >= 0.05:
+        assert v.verdict == "inconclusive" and "covers" in v.reason
+    # A powered null with a baseline that has nothing to lose is inconclusive, not "not reproduced".
+    null = paired_difference(rng.choice([-1.0, 0.0, 1.0], p=[0.02, 0.96, 0.02], size=20_000))
+    assert superiority("x", null, 0.05, "u").verdict == "not reproduced"
+    v = superiority("x", null, 0.05, "u", baseline_signal=False, why_no_signal="at chance")
+    assert v.verdict == "inconclusive" and v.reason == "at chance"
+
+
+def test_non_inferiority_not_reproduced_and_inconclusive_branches():
+    rng = np.random.default_rng(9)
+    # Significantly worse, interval straddling the margin.
+    v = non_inferiority("x", paired_difference(0.01 + rng.normal(0, 0.03, 800)), 0.01, "u")
+    assert v.verdict == "not reproduced"
+    # Interval covering 0 and the margin.
+    v = non_inferiority("x", paired_difference(rng.normal(0, 0.2, 200)), 0.01, "u")
+    assert v.verdict == "inconclusive"
+
+
+def test_clusters_widen_the_interval_of_duplicated_items():
+    """Ten copies of each of 40 items are not 400 independent items."""
+    rng = np.random.default_rng(10)
+    base = rng.normal(0.02, 0.1, 40)
+    x = np.repeat(base, 10)
+    ids = np.repeat(np.arange(40), 10)
+    naive = paired_difference(x)
+    clustered = paired_difference(x, clusters=ids)
+    assert clustered.estimate == pytest.approx(naive.estimate)
+    assert (clustered.ci_high - clustered.ci_low) > 2.5 * (naive.ci_high - naive.ci_low)
+    assert clustered.items == 40 and naive.items == 400
+
+
+def test_small_cells_are_dropped_not_left_to_explode():
+    rng = np.random.default_rng(11)
+    big = rng.normal(0.0, 0.1, 200)
+    m = np.full((2, 203), np.nan)
+    m[0, :200] = big
+    m[1, 200:] = [5.0, -5.0, 4.0]  # a 3-item cell
+    d = paired_difference(m)
+    assert d.cells == 1 and d.ci_high < 0.1

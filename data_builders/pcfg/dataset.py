@@ -65,6 +65,9 @@ def build_key(cfg: PCFGDataConfig, grammar: Grammar) -> str:
     for k in ("num_proc", "output_dir", "overwrite", "bayes_sample"):
         d.pop(k)
     d["grammar"] = grammar.fingerprint()
+    # The fingerprint ignores rule order (the same grammar from JSON or text), but the sampler draws rules
+    # in file order, so the data does depend on it.
+    d["rule_order"] = hashlib.sha256("|".join(f"{r.lhs}/{r.variant}/{' '.join(r.rhs)}" for r in grammar.rules).encode()).hexdigest()[:16]
     d["builder_version"] = BUILDER_VERSION
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 

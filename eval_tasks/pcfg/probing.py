@@ -97,30 +97,33 @@ def hidden_features(model, layout: PCFGLayout, terminals: Sequence[Sequence[int]
     return feats, valid
 
 
-def _fit_all(x: np.ndarray, ys: np.ndarray, ks: Sequence[int], l2: float, iters: int = 150) -> list[np.ndarray]:
+def _fit_all(x: np.ndarray, ys: np.ndarray, ks: Sequence[int], l2: float, iters: int = 100) -> list[np.ndarray]:
     """Fit one softmax probe per (layer, level) jointly: x [layers, n, H], ys [n, levels]. Returns weights per level [layers, H+1, k].
 
-    The problems are independent (separate parameters, summed losses), so one L-BFGS run solves them all.
+    The problems are independent (separate weight columns, summed losses), so one L-BFGS run on one
+    weight tensor solves them all with a single batched matmul per evaluation.
     """
-    xt = torch.from_numpy(x).double()
-    xt = torch.cat([xt, torch.ones(*xt.shape[:2], 1, dtype=torch.double)], -1)
-    ws = [torch.zeros(x.shape[0], x.shape[2] + 1, k, dtype=torch.double, requires_grad=True) for k in ks]
-    yt = torch.from_numpy(ys).long()
-    opt = torch.optim.LBFGS(ws, max_iter=iters, line_search_fn="strong_wolfe", tolerance_grad=1e-6)
+    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    xt = torch.cat([xt, torch.ones(*xt.shape[:2], 1)], -1)
+    bounds = np.concatenate([[0], np.cumsum(ks)])
+    w = torch.zeros(x.shape[0], x.shape[2] + 1, int(bounds[-1]), requires_grad=True)
+    targets = [torch.from_numpy(ys[:, d]).long().repeat(x.shape[0]) for d in range(len(ks))]
+    opt = torch.optim.LBFGS([w], max_iter=iters, line_search_fn="strong_wolfe", tolerance_grad=1e-5, tolerance_change=1e-5)
     n = x.shape[1]
 
     def closure():
         opt.zero_grad()
-        loss = 0.0
-        for d, w in enumerate(ws):
-            logits = torch.bmm(xt, w)  # [layers, n, k]
-            loss = loss + torch.nn.functional.cross_entropy(logits.reshape(-1, w.shape[2]), yt[:, d].repeat(x.shape[0]), reduction="sum") / n
-            loss = loss + l2 * (w[:, :-1] ** 2).sum()
+        logits = torch.bmm(xt, w)  # [layers, n, sum k]
+        loss = l2 * (w[:, :-1] ** 2).sum()
+        for d in range(len(ks)):
+            part = logits[..., bounds[d] : bounds[d + 1]].reshape(-1, ks[d])
+            loss = loss + torch.nn.functional.cross_entropy(part, targets[d], reduction="sum") / n
         loss.backward()
         return loss
 
     opt.step(closure)
-    return [w.detach().numpy() for w in ws]
+    wd = w.detach().numpy()
+    return [wd[..., bounds[d] : bounds[d + 1]] for d in range(len(ks))]
 
 
 def _predict(w: np.ndarray, x: np.ndarray) -> np.ndarray:

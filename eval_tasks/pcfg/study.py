@@ -58,11 +58,11 @@ PRESETS: dict[str, StudyPreset] = {
                          grammar_prompts=24, metadata_depths=(0, 5), logging_steps=10),
     # 2 CPU cores, `make demo` <= 25 minutes: the two ends of the D_M grid, each a 1M-parameter model on ~4M tokens of the
     # `cpu` grammar (short prompts identify the latent); 4,000 held-out sequences give >= 1,000 probe test items per L.
-    "cpu": StudyPreset(grammar="cpu", model_size="mini", train_size=100_000, validation_size=2_000, test_size=2_000, max_steps=2_700, batch_size=32,
+    "cpu": StudyPreset(grammar="cpu", model_size="mini", train_size=100_000, validation_size=2_000, test_size=2_000, max_steps=3_000, batch_size=32,
                        learning_rate=3e-3, loss_sequences=1_000, probe_pool=4_000, probe_lengths=(1, 2, 3, 5, 10, 20, "full"),
                        grammar_lengths=(1, 2, 5, 10, 20), grammar_prompts=300, metadata_depths=(0, 5), logging_steps=50),
     # The same at every D_M of the paper's grid (about twice as long).
-    "cpu-full": StudyPreset(grammar="cpu", model_size="mini", train_size=100_000, validation_size=2_000, test_size=2_000, max_steps=2_700, batch_size=32,
+    "cpu-full": StudyPreset(grammar="cpu", model_size="mini", train_size=100_000, validation_size=2_000, test_size=2_000, max_steps=3_000, batch_size=32,
                             learning_rate=3e-3, loss_sequences=1_000, probe_pool=4_000, probe_lengths=(1, 2, 3, 5, 10, 20, "full"),
                             grammar_lengths=(1, 2, 5, 10, 20), grammar_prompts=300, metadata_depths=(0, 1, 3, 5), logging_steps=50),
     # One GPU: the paper-size model (12 x 768) on the `paper` grammar, ~1.3B training tokens per D_M.
@@ -214,6 +214,7 @@ def run_study(args: StudyArguments) -> Path:
     (out / "evals").mkdir(exist_ok=True)
     t0 = time.time()
     dd, ds_dir = build_data(p, args.seed)
+    _check_study_key(out, {"preset": asdict(p), "seed": args.seed, "max_steps": args.max_steps or p.max_steps, "data": ds_dir.name})
     grammar = Grammar.load(ds_dir / "grammar.json")
     depths = sorted(set(args.metadata_depths if args.metadata_depths is not None else p.metadata_depths))
     if max(depths) > grammar.depth:
@@ -225,7 +226,8 @@ def run_study(args: StudyArguments) -> Path:
 
     inference = PCFGInference(grammar)
     held = held_out(dd, p, inference, args.seed)
-    bayes = {"probe_correct": held["bayes_correct"].tolist(), "lengths": [str(L) for L in p.probe_lengths],
+    bayes = {"probe_correct": held["bayes_correct"].tolist(), "probe_groups": [g.tolist() for g in held["probe_groups"]],
+             "lengths": [str(L) for L in p.probe_lengths],
              "chance": [float(max(pr)) for pr in grammar.priors],
              "unigram_loss": unigram_loss([list(x) for x in dd["train"]["terminals"][:20_000]], [held["terminals"][i] for i in held["loss_index"]],
                                           len(grammar.terminals))}
@@ -243,6 +245,17 @@ def run_study(args: StudyArguments) -> Path:
                "training": {str(k): _training_facts(model_dirs[k], out) for k in depths}, "wall_time_seconds_this_invocation": round(time.time() - t0, 1)}
     write_report(out, results)
     return out
+
+
+def _check_study_key(out: Path, key: dict[str, Any]) -> None:
+    """Cached models and evaluations pair items by index: refuse to mix them with a run of other settings."""
+    path = out / "study_key.json"
+    old = _load(path)
+    key = json.loads(json.dumps(key, default=str))
+    if old is not None and old != key:
+        changed = sorted(k for k in set(old) | set(key) if old.get(k) != key.get(k))
+        raise MetacondError(f"{out} holds a study made with other settings ({', '.join(changed)} differ); pass --force or another --output_dir")
+    _save(path, key)
 
 
 def _training_facts(model_dir: Path, study_dir: Path) -> dict[str, Any]:
