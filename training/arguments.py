@@ -84,3 +84,17 @@ class PretrainingArguments(TrainingArguments):
     report_to: None | str | list[str] = field(default="none", metadata={"help": "Experiment trackers (none by default: runs offline)."})
     remove_unused_columns: bool = field(default=False, metadata={"help": "Keep the collator's inputs (position_ids)."})
     dataloader_num_workers: int = field(default=0, metadata={"help": "Worker processes per device (one torch thread each)."})
+
+    def __post_init__(self) -> None:
+        # Under torchrun / accelerate launch on a machine without CUDA, the Trainer distributes only when it is
+        # told it runs on the CPU (gloo); otherwise every process trains its own copy.
+        import os
+
+        import torch
+
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
+            self.use_cpu = True
+            self.ddp_backend = self.ddp_backend or "gloo"
+        if self.ddp_find_unused_parameters is None:
+            self.ddp_find_unused_parameters = False  # every parameter is used; the search costs a graph traversal per step
+        super().__post_init__()

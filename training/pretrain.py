@@ -44,7 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     result = run_pretraining(model_args, data_args, meta_args, run_args, train_args)
     if result.get("status") == "dry_run":
         return 0
-    print(f"{result['status']}: {result['output_dir']}")
+    if int(os.environ.get("RANK", "0")) == 0:  # one line per run, not per process
+        print(f"{result['status']}: {result['output_dir']}")
     return 0
 
 
@@ -223,6 +224,7 @@ def run_pretraining(model_args, data_args, meta_args, run_args, train_args, call
 
     trainer = MetacondTrainer(model=model, args=train_args, train_dataset=train_ds, eval_dataset=eval_ds, data_collator=collator,
                               processing_class=tokenizer, callbacks=[StepLog(), *(callbacks or [])])
+    _check_distributed(train_args)
     t0 = time.time()
     train_output = trainer.train(resume_from_checkpoint=resume)
     wall = time.time() - t0
@@ -267,6 +269,17 @@ def run_pretraining(model_args, data_args, meta_args, run_args, train_args, call
 
         result["push"] = push(PushArguments(path=str(out), **hub))
     return result
+
+
+def _check_distributed(train_args) -> None:
+    """A launcher started several processes but the Trainer is not data-parallel: each would train its own copy."""
+    import torch.distributed as dist
+    from transformers.training_args import ParallelMode
+
+    launched = int(os.environ.get("WORLD_SIZE", "1"))
+    if launched > 1 and (not dist.is_initialized() or train_args.parallel_mode != ParallelMode.DISTRIBUTED):
+        raise MetacondError(f"{launched} processes were launched but the Trainer is not data-parallel (parallel mode "
+                            f"{train_args.parallel_mode.value}); each would train its own copy: check the launcher and accelerate config")
 
 
 def _read_step_log(path: Path) -> list[dict[str, Any]]:
