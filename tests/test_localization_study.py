@@ -54,6 +54,7 @@ def write_named_fixture(path, per_country=8):
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
 
 
+@pytest.mark.slow
 def test_smoke_study_runs_end_to_end(tmp_path):
     write_named_fixture(tmp_path / "news.jsonl")
     out = run_study(LocalizationStudyArguments(preset="smoke", input=str(tmp_path / "news.jsonl"), output_dir=str(tmp_path / "study")))

@@ -159,6 +159,7 @@ def test_lmeval_run_matches_our_loss(tmp_path):
     assert ours_masked != pytest.approx(ours_meta, rel=1e-6)  # the condition really changes the context
 
 
+@pytest.mark.slow
 def test_smoke_study_end_to_end(tmp_path):
     from metacond.eval_tasks.pcfg.report import LOSS_MARGIN
     from metacond.eval_tasks.pcfg.study import StudyArguments, run_study

@@ -1,5 +1,6 @@
 """The README's quick start: exactly two commands, CI runs the test one, the demo command works."""
 
+import pytest
 import re
 import shlex
 import subprocess
@@ -38,6 +39,7 @@ def test_two_commands_and_ci_uses_the_test_one():
     assert "pytest" in make_recipe("test")[0]
 
 
+@pytest.mark.slow
 def test_demo_command_runs(tmp_path):
     (cmd,) = make_recipe("demo")
     argv = shlex.split(cmd.replace("$(BIN)/", ""))

@@ -23,7 +23,7 @@ EXAMPLES = {
     "grammar": "metacond pcfg grammar --preset small --seed 1 --out my_grammar.json",
     "validate": "metacond pcfg validate my_grammar.json",
     "bayes-table": "metacond pcfg bayes-table --grammar cpu --sequences 1000",
-    "parse": "metacond pcfg parse --grammar small 't0 t1 t2 t0' --metadata 1,0",
+    "parse": "metacond pcfg parse --grammar tiny 't0 t0 t1 t0' --metadata 0,0",
 }
 
 
@@ -141,14 +141,23 @@ def _validate(argv: list[str]) -> int:
     paths = [a for a in argv if a != "--strict"]
     if not paths:
         raise MetacondError("no grammar file given")
+    bad = 0
     for path in paths:
         # Pruning warnings become one plain line each instead of Python's file:line warning format.
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            g = Grammar.load(path, strict=strict)
+            try:
+                g = Grammar.load(path, strict=strict)
+            except MetacondError as e:  # report every file, then fail
+                print(f"{path}: error: {e}", file=sys.stderr)
+                bad += 1
+                continue
         for w in caught:
             print(f"{path}: warning: {w.message}", file=sys.stderr)
         print(f"{path}: ok, {g.summary()}")
+    if bad:
+        print(f"{bad} of {len(paths)} grammar files are invalid", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -157,6 +166,14 @@ class ParseArgs:
     grammar: str = field(default="small", metadata={"help": "Grammar preset or file."})
     metadata: str | None = field(default=None, metadata={"help": "Known leading metadata indices, comma-separated (e.g. 1,0)."})
     file: str | None = field(default=None, metadata={"help": "Read sequences from this file, one per line (space-separated terminals)."})
+
+    def metadata_indices(self) -> tuple[int, ...] | None:
+        if not self.metadata:
+            return None
+        parts = [x.strip() for x in self.metadata.split(",")]
+        if not all(x.isdigit() for x in parts):
+            raise MetacondError(f"--metadata takes comma-separated non-negative integers (e.g. 1,0), got {self.metadata!r}")
+        return tuple(int(x) for x in parts)
 
 
 def _parse(argv: list[str]) -> int:
@@ -181,7 +198,7 @@ def _parse(argv: list[str]) -> int:
         seqs += [line.split() for line in Path(args.file).read_text().splitlines() if line.strip()]
     if not seqs:
         raise MetacondError("no sequences given")
-    meta = tuple(int(x) for x in args.metadata.split(",")) if args.metadata else None
+    meta = args.metadata_indices()
     inf = PCFGInference(g)
     acc = inf.accepts(seqs, meta)
     lp = inf.log_prob(seqs, meta)
