@@ -19,10 +19,23 @@ def parse_config(dataclass_types: Sequence[type], argv: Sequence[str], prog: str
 
     from transformers import HfArgumentParser
 
+    class Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+        """The description (with its example) keeps its lines; every option shows its default."""
+
     argv = list(argv)
-    parser = HfArgumentParser(list(dataclass_types), prog=prog, description=description,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    for dc in dataclass_types:
+        # One titled group per settings class, in the order given (ours first, the Trainer's last).
+        if "_argument_group_name" not in vars(dc):
+            dc._argument_group_name = GROUP_TITLES.get(dc.__name__, f"{dc.__name__} options")
+    # A one-line usage: argparse would otherwise list every option (hundreds with TrainingArguments) before the example.
+    parser = HfArgumentParser(list(dataclass_types), prog=prog, description=description, usage=f"{prog} [--config RECIPE.yaml] [options]",
+                              formatter_class=Formatter)
     parser.add_argument("--config", type=str, default=None, help="YAML recipe; command-line flags override its values.")
+    for action in parser._actions:
+        # HfArgumentParser gives a negated switch (--no_plot) the positive switch's help text.
+        neg = [o for o in action.option_strings if o.startswith("--no_")]
+        if neg and action.help and not action.help.startswith("Turn off"):
+            action.help = f"Turn off --{neg[0][5:]}."
 
     def one_line_error(message: str):
         raise MetacondError(message.splitlines()[0])
@@ -57,6 +70,12 @@ def parse_config(dataclass_types: Sequence[type], argv: Sequence[str], prog: str
     if rest:
         raise MetacondError(f"unknown arguments: {' '.join(rest)}")
     return tuple(objs)
+
+
+GROUP_TITLES = {
+    "ModelArguments": "model", "DataArguments": "data", "MetadataArguments": "metadata schedule", "RunArguments": "run",
+    "PretrainingArguments": "optimization and Trainer (transformers.TrainingArguments)", "SFTConfig": "optimization and Trainer (trl.SFTConfig)",
+}
 
 
 def yaml_to_argv(values: dict[str, Any]) -> list[str]:

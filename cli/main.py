@@ -28,7 +28,7 @@ USAGE = f"""usage: metacond <command> [options]
 metacond {__version__}: metadata-conditioned language-model pretraining.
 
 commands:
-""" + "\n".join(f"  {name:<10} {text}" for name, (_, text) in COMMANDS.items()) + """
+""" + "\n".join(f"  {name:<{max(map(len, COMMANDS))}}  {text}" for name, (_, text) in COMMANDS.items()) + """
 
 Run `metacond <command> --help` for a command's options and a CPU-sized example, e.g.
   metacond pcfg build --grammar small --metadata_depth 3 --train_size 2000 --output_dir runs/pcfg-small

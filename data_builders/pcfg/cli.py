@@ -156,7 +156,8 @@ def _validate(argv: list[str]) -> int:
             print(f"{path}: warning: {w.message}", file=sys.stderr)
         print(f"{path}: ok, {g.summary()}")
     if bad:
-        print(f"{bad} of {len(paths)} grammar files are invalid", file=sys.stderr)
+        if len(paths) > 1:
+            print(f"{bad} of {len(paths)} grammar files are invalid", file=sys.stderr)
         return 2
     return 0
 
