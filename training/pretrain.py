@@ -261,7 +261,7 @@ def run_pretraining(model_args, data_args, meta_args, run_args, train_args, call
     if run_args.plot:
         from .plots import plot_loss_curve
 
-        plot_loss_curve(history, tmp / "loss_curve.png", cd_step, title=f"{model_args.model_size} on {Path(data.source).name}")
+        plot_loss_curve(history, tmp / "loss_curve.png", cd_step, title=run_title(out, model_args, meta_args, data.info))
     finalize(out, tokenizer, summary, max_new_tokens=min(512, max_pos))
     result = {"status": "finished", "output_dir": str(out), "summary": summary}
     if push_requested:
@@ -269,6 +269,16 @@ def run_pretraining(model_args, data_args, meta_args, run_args, train_args, call
 
         result["push"] = push(PushArguments(path=str(out), **hub))
     return result
+
+
+def run_title(out: Path, model_args, meta_args, info: dict[str, Any]) -> str:
+    """What the run is, in words: its directory name (dm5, tiny-global-meta, ...), size, data and metadata scheme
+    (a build's cache hash says nothing to a reader)."""
+    data = info.get("template") or (f"PCFG {info['config'].get('grammar')}" if isinstance(info.get("config"), dict) and "grammar" in info["config"] else "")
+    drop = meta_args.metadata_field_dropout
+    shown = f"metadata slots shown: {sum(p == 0 for p in drop)}/{len(drop)}" if drop and set(drop) <= {0.0, 1.0} else f"metadata fraction {meta_args.metadata_fraction:g}"
+    cool = f", cooldown {meta_args.cooldown_fraction:g}" if meta_args.cooldown_fraction else ""
+    return f"{out.name}: {model_args.model_size}{', ' + data if data else ''}; {shown}{cool}"
 
 
 def _check_distributed(train_args) -> None:
