@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt 2>/dev/null | sha1sum | cut -c1-12)
 PYTEST_WORKERS ?= 2
 
-.PHONY: install demo test test-slow test-all bench clean
+.PHONY: install demo test test-slow test-all bench clean clean-cache
 
 $(STAMP):
 	$(PYTHON) -m venv $(VENV)
@@ -37,5 +37,12 @@ bench: $(STAMP)
 	$(BIN)/pip install -q -c constraints.txt -e ".[bench]"
 	$(BIN)/python benchmarks/bench_pcfg.py
 
+# PCFG builds are cached outside the repository (~180 MB after `make demo`); clean-cache removes them.
+METACOND_CACHE ?= $(HOME)/.cache/metacond
+
 clean:
 	rm -rf $(VENV) runs build *.egg-info
+	@echo "PCFG dataset cache kept at $(METACOND_CACHE) (make clean-cache removes it)"
+
+clean-cache:
+	rm -rf $(METACOND_CACHE)/pcfg
