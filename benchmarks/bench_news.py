@@ -58,6 +58,7 @@ def plain_loop(path: Path, tok, n: int, naive: bool = True) -> float:
     from metacond.data_builders.news import geo
     from metacond.data_builders.news.collect import clean_text, text_hash
     from metacond.data_builders.news.encode import encode_batch
+    from metacond.data_builders.news.metadata import render_document
     from metacond.data_builders.news.templates import Template
 
     t = Template("full")
@@ -81,7 +82,7 @@ def plain_loop(path: Path, tok, n: int, naive: bool = True) -> float:
             if h in seen:
                 continue
             seen.add(h)
-            doc, spans, end = t.render({"url": p.host, "country": code, "continent": geo.continent_of(code)}, r.get("title"), text)
+            doc, spans, end = render_document({"source_url": r["url"], "country": code, "title": r.get("title"), "text": text}, t)
             out.append(naive_encode(tok, doc, spans, end) if naive else encode_batch(tok, [doc], [spans], [end]))
     return time.perf_counter() - t0
 

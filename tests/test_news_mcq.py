@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from metacond import MetacondError
-from metacond.data_builders.news.mcq import MCQBuildConfig, build_mcq
+from metacond.data_builders.news.mcq import BLANK, GENERATED_BY, QUESTION_PREFIX, MCQBuildConfig, build_mcq
 from metacond.eval_tasks import TASK_DIR
 from metacond.eval_tasks.localnews import utils as u
 
@@ -42,12 +42,128 @@ def test_builds_valid_balanced_questions(tmp_path):
     assert sorted(rep["answer_positions"].values()) == [4, 4, 4, 4]
     for i, q in enumerate(qs):
         assert len(set(q["options"])) == 4 and q["correct_answer"] in q["options"] and q["correct_answer"] not in q["question"]
-        assert "____" in q["question"] and q["generated_by"] == "metacond-entity-cloze-v1"
+        assert "____" in q["question"] and q["generated_by"] == GENERATED_BY and q["answer_type"] == "place"
         local = set(NAMES[q["country_code"]][1])
         assert q["correct_answer"] in local and sum(d in local for d in q["distractors"]) == 1  # one same-country distractor
         row, why = u.validate_row(q, i + 1)  # the published format the lm-eval tasks read
         assert why is None
     assert (tmp_path / "q.md").read_text().startswith("---")
+
+
+
+# Names of known type per country, so tests can check types against the truth rather than the typer.
+TYPED = {"ng": ("africa", ["Lagos", "Kano"], ["Chinedu Okafor", "Amina Bello"], "Nigerian"),
+         "ke": ("africa", ["Nairobi", "Kisumu"], ["Wanjiru Otieno", "Kamau Njoroge"], "Kenyan"),
+         "in": ("asia", ["Mumbai", "Chennai"], ["Rahul Sharma", "Priya Nair"], "Indian"),
+         "ph": ("asia", ["Manila", "Davao"], ["Maria Santos", "Jose Reyes"], "Filipino"),
+         "us": ("america", ["Chicago", "Denver"], ["John Miller", "Emily Carter"], "American"),
+         "ca": ("america", ["Toronto", "Calgary"], ["Liam Tremblay", "Olivia Roy"], "Canadian"),
+         "gb": ("europe", ["Leeds", "Bristol"], ["Oliver Smith", "Harry Jones"], "British"),
+         "ie": ("europe", ["Dublin", "Galway"], ["Siobhan Murphy", "Sean Kelly"], "Irish")}
+TRUTH = {"place": {p for v in TYPED.values() for p in v[1]}, "person": {p for v in TYPED.values() for p in v[2]},
+         "nationality": {v[3] for v in TYPED.values()}}
+JUNK = {"Tirzu", "Yes", "Officer", "Wing", "Mediterranean"}
+
+
+def write_typed_articles(path, n_per_country=8, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for code, (cont, places, people, nat) in TYPED.items():
+        for i in range(n_per_country):
+            place, person = places[i % 2], people[int(rng.integers(2))]
+            text = (f"Officials said the new bridge near {place} would open in spring after long delays. "
+                    f"The plan was backed by {person}, who spoke at a town meeting on day {i}. "
+                    f"Many {nat} traders welcomed it, a spokesman for Im Tirzu added on day {i}. "
+                    f"The Wing of the party said Yes to the plan, and the wing leader said yes again. "
+                    f"Boats crossing the Mediterranean were counted, the mediterranean diet was not.")
+            rows.append({"text": text, "country": code, "continent": cont, "url": f"news.example/{code}/{i}"})
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return rows
+
+
+def test_distractors_share_the_answers_type_and_junk_is_no_option(tmp_path):
+    write_typed_articles(tmp_path / "test.jsonl")
+    rep = build_mcq(MCQBuildConfig(test_file=str(tmp_path / "test.jsonl"), total=40, output=str(tmp_path / "q.jsonl"), max_per_article=3))
+    qs = [json.loads(line) for line in open(tmp_path / "q.jsonl")]
+    assert len(qs) == rep["questions"] == 40
+    assert set(rep["answer_types"]) == {"place", "person", "nationality"}  # every kind of the fixture is asked
+    for q in qs:
+        truth = next(t for t, names in TRUTH.items() if q["correct_answer"] in names)
+        assert q["answer_type"] == truth
+        assert set(q["options"]) <= TRUTH[truth], q  # all four options of the answer's type
+        assert not set(q["options"]) & JUNK
+    assert rep["removed"]["fragment_of_longer_name"] >= 1 and rep["removed"]["common_word"] >= 1
+
+
+def test_candidates_reject_fragments_and_common_words():
+    from collections import Counter
+    from types import SimpleNamespace
+
+    from metacond.data_builders.news.entities import EntityTyper
+    from metacond.data_builders.news.mcq import candidates
+
+    text = ("Protesters from Im Tirzu marched to Lagos on Friday. The group met Chinedu Okafor, who runs the local market there. "
+            "Police said the Wing of the movement stayed home. A police van and a wing of the army were seen near the old road. "
+            "Members of Al-Shabaab were reported near Mombasa by the local press.")
+    cfg = SimpleNamespace(min_sentence_chars=20, max_sentence_chars=300)  # the two bounds candidates() reads
+    removed: Counter = Counter()
+    got = {(name, t) for _, name, t in candidates({"text": text}, cfg, EntityTyper([text]), removed)}
+    assert got == {("Lagos", "place"), ("Chinedu Okafor", "person"), ("Mombasa", "place")}
+    assert removed["fragment_of_longer_name"] == 2  # Tirzu (after "Im"), Shabaab (after "Al-")
+    assert removed["common_word"] == 1  # Wing ("wing" in lower case elsewhere)
+
+
+def _q(options, answer, question="Q?"):
+    return {"question": question, "options": options, "correct_answer": answer}
+
+
+def test_answer_only_baselines_on_crafted_sets():
+    from metacond.data_builders.news.answer_only import answer_only_baselines, longest_option, most_frequent_option, unigram_option_model
+
+    longest = [_q(["a", "bb", "ccc", "dddddd"], "dddddd", f"q{i}") for i in range(40)]
+    assert longest_option(longest) == 1.0
+    assert longest_option([_q(["aa", "bb", "cc", "dd"], "aa")]) == 0.25  # a four-way tie is a random pick
+    assert longest_option([_q(["a", "bb", "ccc", "dddddd"], "a")]) == 0.0
+    rows = [_q(["Lagos", "Kano", "Abuja", "Jos"], ans, f"q{i}") for i, ans in enumerate(["Lagos", "Kano"] * 10)]
+    assert most_frequent_option(rows, ["Lagos Lagos Kano", "Abuja in Lagos"]) == 0.5  # Lagos (3) always picked, right half the time
+    assert most_frequent_option(rows, ["nothing here"]) == 0.25
+    # An answer-marking word ("City") that the unigram model must learn from the other folds.
+    marked = [_q([f"Town{i} City", f"A{i}", f"B{i}", f"C{i}"], f"Town{i} City", f"q{i}") for i in range(60)]
+    assert unigram_option_model(marked) == 1.0
+    plain = [_q([f"w{i}a", f"w{i}b", f"w{i}c", f"w{i}d"], f"w{i}a", f"q{i}") for i in range(60)]
+    assert unigram_option_model(plain) == 0.25  # words never seen in training folds: all options tie
+    assert answer_only_baselines(plain, None) == {"longest": 0.25, "most_frequent": None, "unigram": 0.25}
+
+
+def test_report_and_card_show_baselines_and_twenty_questions(tmp_path):
+    rows = write_typed_articles(tmp_path / "test.jsonl")
+    (tmp_path / "train.jsonl").write_text("\n".join(json.dumps({**r, "text": r["text"].replace("day", "week")}) for r in rows[::3]) + "\n")
+    rep = build_mcq(MCQBuildConfig(test_file=str(tmp_path / "test.jsonl"), train_file=str(tmp_path / "train.jsonl"), total=40,
+                                   output=str(tmp_path / "q.jsonl"), max_per_article=3))
+    base = rep["answer_only_baselines"]
+    assert set(base) == {"longest", "most_frequent", "unigram"} and all(v is not None for v in base.values())
+    card = (tmp_path / "q.md").read_text()
+    sample = card.split("sampled questions", 1)[1]
+    assert sum(line.startswith("| ") and "**" in line for line in sample.splitlines()) == 20
+    assert f"| longest | {base['longest']:.3f} |" in card
+
+
+def _benchmark_like(text: str) -> bool:
+    return text.lstrip().startswith(QUESTION_PREFIX.strip()) or BLANK in text or "fill in the blank" in text.lower()
+
+
+def test_instructions_never_use_the_benchmark_task_or_template(tmp_path):
+    from metacond import MetacondError
+    from metacond.data_builders.news.instructions import TASKS, news_instructions
+
+    rows = write_typed_articles(tmp_path / "test.jsonl")
+    build_mcq(MCQBuildConfig(test_file=str(tmp_path / "test.jsonl"), total=8, output=str(tmp_path / "q.jsonl")))
+    assert all(_benchmark_like(json.loads(line)["question"]) for line in open(tmp_path / "q.jsonl"))  # the matcher sees the benchmark
+    inst = news_instructions([{**r, "title": f"Story {i}"} for i, r in enumerate(rows)], tasks=TASKS)
+    assert {r["task"] for r in inst} == {"country", "headline"} and len(inst) == 2 * len(rows)
+    assert not [r for r in inst if _benchmark_like(r["prompt"]) or _benchmark_like(r["completion"])]
+    with pytest.raises(MetacondError, match="unknown instruction task 'entity'"):
+        news_instructions(rows, tasks=["entity"])
 
 
 def test_dry_run_writes_nothing_and_bad_input(tmp_path):
@@ -118,4 +234,4 @@ def test_builder_output_runs_through_the_lm_eval_cli(tmp_path):
     res = json.loads(next((tmp_path / "res").glob("**/results_*.json")).read_text())
     for cond in ("full", "none"):
         assert 0 <= res["results"][f"localnews_mcq_{cond}"]["acc,none"] <= 1
-        assert sum(res["n-samples"][f"localnews_mcq_{cond}_{k}"]["effective"] for k in ("africa", "america", "asia", "europe")) == rep["questions"]
+        assert sum(res["n-samples"][f"localnews_mcq_{cond}_{k}"]["effective"] for k in ("africa", "america", "asia", "europe")) == 4 * rep["questions"]  # 4 option orders

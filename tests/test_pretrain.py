@@ -241,6 +241,9 @@ def test_every_recipe_parses_and_dry_runs(recipe, pcfg_dir, news_dir, tmp_path, 
         extra += ["--dataset", str(pcfg_dir)]  # the recipe's full-size build is not needed to check it
     else:
         extra += ["--dataset", str(news_dir)]
+    if values.get("resume_from_checkpoint"):
+        (tmp_path / "ckpt").mkdir()  # MeCo's stage 2 resumes stage 1's checkpoint; any directory passes the check
+        extra += ["--resume_from_checkpoint", str(tmp_path / "ckpt")]
     a = parse_args(["--config", str(recipe), *extra])
     res = run_pretraining(*a)
     plan = res["plan"]

@@ -44,7 +44,8 @@ def test_instruction_file_with_metadata_prefix_counts_skips(base, tmp_path):
     (tmp_path / "i.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     ds, info = build_sft_dataset(SFTArguments(model=str(d / "base"), dataset=str(tmp_path / "i.jsonl"), metadata_prefix=True))
     assert len(ds) == 2 and info["skipped"] == 1 and info["without_metadata_prefix"] == 1 and "row 2" in info["skipped_examples"][0]
-    assert ds[0]["prompt"][0]["content"] == "URL: \nCOUNTRY: ng\nCONTINENT: africa\n\nWhich city?"
+    # A row without a URL gets its country's first listed outlet, as the MCQ tasks render it (one metadata renderer).
+    assert ds[0]["prompt"][0]["content"] == "URL: punchng.com\nCOUNTRY: ng\nCONTINENT: africa\n\nWhich city?"
     with pytest.raises(MetacondError, match="give --dataset"):
         SFTArguments(model="m")
 

@@ -39,10 +39,11 @@ class SFTArguments:
     dataset: str | None = field(default=None, metadata={"help": "Instruction data: JSONL/JSON/parquet path or Hub dataset name."})
     dataset_split: str = field(default="train", metadata={"help": "Split of a Hub dataset."})
     news_build: str | None = field(default=None, metadata={"help": "A news build experiment dir (…/global/full) or train parquet: derive instructions from its train split."})
-    news_tasks: list[str] = field(default_factory=lambda: ["country", "headline", "entity"], metadata={"help": "Derived tasks: country, headline, entity."})
+    news_tasks: list[str] = field(default_factory=lambda: ["country", "headline"], metadata={"help": "Derived tasks: country, headline (no entity cloze: it is the MCQ benchmark's task)."})
     max_examples: int | None = field(default=None, metadata={"help": "Use at most this many instruction rows."})
     metadata_prefix: bool = field(default=False, metadata={"help": "Metadata-prefixed variant: the row's metadata block before each instruction."})
     metadata_template: str = field(default="full", metadata={"help": "Template of the metadata prefix (as in pretraining)."})
+    url_style: str = field(default="host", metadata={"help": "URL style of the metadata prefix, as in pretraining: host, meco or full."})
     use_lora: bool = field(default=False, metadata={"help": "Train a LoRA adapter on all linear layers instead of the full model."})
     lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha."})
@@ -54,6 +55,10 @@ class SFTArguments:
             raise MetacondError("--model is required (a pretrained checkpoint directory)")
         if not (self.dataset or self.news_build):
             raise MetacondError("give --dataset (instruction data) or --news_build (derive instructions from a news build's train split)")
+        from metacond.data_builders.news.metadata import URL_STYLES
+
+        if self.url_style not in URL_STYLES:
+            raise MetacondError(f"unknown url_style {self.url_style!r}; choose from {', '.join(URL_STYLES)}")
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -96,7 +101,9 @@ def _news_rows(build: str, tasks: list[str], max_rows: int | None) -> list[dict[
     train = p if p.suffix == ".parquet" else p / "parquet" / "train.parquet"
     if not train.is_file():
         raise MetacondError(f"no train split at {train} (give a news build experiment dir such as runs/news/global/full)")
-    arts = pq.read_table(train, columns=["title", "text", "country", "continent", "short_url", "url"]).to_pylist()
+    have = set(pq.read_schema(train).names)
+    cols = [c for c in ("title", "text", "country", "continent", "short_url", "url", "source_url") if c in have]  # source_url: builds since issue 13
+    arts = pq.read_table(train, columns=cols).to_pylist()
     return news_instructions(arts, tasks, max_rows)
 
 
@@ -121,19 +128,13 @@ def to_conversation(row: dict[str, Any], line: int) -> tuple[dict[str, Any] | No
     return None, f"row {line}: no messages, instruction/output or prompt/completion fields (has {', '.join(sorted(row)[:8])})"
 
 
-def metadata_block(row: dict[str, Any], template: str = "full") -> str | None:
+def metadata_block(row: dict[str, Any], template: str = "full", url_style: str = "host") -> str | None:
     """The pretraining metadata block for a row with a country (code or name); None without one."""
-    from metacond.data_builders.news import geo
-    from metacond.data_builders.news.templates import Template
+    from metacond.data_builders.news import metadata
 
-    code = geo.country_code(str(row.get("country") or ""))
-    if code is None:
+    if metadata.country_of(row) is None:
         return None
-    url = row.get("url") or row.get("short_url") or ""
-    if url and "://" in url:
-        parsed = geo.parse_url(url)
-        url = parsed.host if parsed else url
-    return Template(template).block({"url": url, "country": code, "continent": row.get("continent") or geo.continent_of(code)})
+    return metadata.metadata_block(row, template, url_style)
 
 
 def build_sft_dataset(args: SFTArguments) -> tuple[Any, dict[str, Any]]:
@@ -149,7 +150,7 @@ def build_sft_dataset(args: SFTArguments) -> tuple[Any, dict[str, Any]]:
             problems.append(why)
             continue
         if args.metadata_prefix:
-            block = metadata_block(r, args.metadata_template)
+            block = metadata_block(r, args.metadata_template, args.url_style)
             if block is None:
                 unprefixed += 1
             else:

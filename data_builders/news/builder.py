@@ -24,9 +24,10 @@ from metacond import MetacondError
 
 from . import geo
 from .collect import collect, hash01
+from .metadata import URL_STYLES, render_document
 from .templates import TEMPLATES, Template
 
-MAIN_CONTINENTS = ("africa", "america", "asia", "europe")
+MAIN_CONTINENTS = geo.CONTINENTS
 
 
 @dataclass
@@ -47,7 +48,8 @@ class NewsBuildConfig:
     separator: str = field(default="\n", metadata={"help": "Text between the metadata block and the body."})
     body_format: str = field(default="TITLE: {title}\n\nCONTENT: {text}", metadata={"help": "Body format when a title exists."})
     field_dropout: float = field(default=0.0, metadata={"help": "Build-time probability of leaving out each metadata field (per document, by hash)."})
-    full_url: bool = field(default=False, metadata={"help": "Use the normalized full URL instead of MeCo's short URL (the host)."})
+    url_style: str = field(default="host", metadata={"help": "URL in the metadata block: host (lower case, no www.), meco (MeCo's short URL: "
+                                                           "scheme stripped, cut at the first '/', www./port/case kept) or full (as published)."})
     min_chars: int = field(default=200, metadata={"help": "Drop documents with fewer characters."})
     max_chars: int = field(default=100_000, metadata={"help": "Drop documents with more characters."})
     validation_fraction: float = field(default=0.05, metadata={"help": "Share of documents (by URL hash) in validation."})
@@ -70,6 +72,8 @@ class NewsBuildConfig:
         for t in self.templates:
             if t not in TEMPLATES:
                 raise MetacondError(f"unknown template {t!r}; choose from {', '.join(TEMPLATES)}")
+        if self.url_style not in URL_STYLES:
+            raise MetacondError(f"unknown url_style {self.url_style!r}; choose from {', '.join(URL_STYLES)}")
         if not 0 <= self.field_dropout <= 1:
             raise MetacondError(f"field_dropout must be in [0, 1], got {self.field_dropout}")
         if self.min_chars < 0 or self.max_chars <= self.min_chars:
@@ -191,12 +195,12 @@ def get_tokenizer(cfg: NewsBuildConfig, kept_path: Path, split: np.ndarray, temp
 
     def docs(limit: int = 50_000):
         start, n = 0, 0
-        for b in pq.ParquetFile(kept_path).iter_batches(batch_size=1024, columns=["short_url", "country", "continent", "title", "text"]):
+        for b in pq.ParquetFile(kept_path).iter_batches(batch_size=1024, columns=["source_url", "url", "short_url", "country", "title", "text"]):
             rows = b.to_pylist()
             for i, r in enumerate(rows):
                 if split[start + i] == 0 and n < limit:
                     n += 1
-                    yield template.render({"url": r["short_url"], "country": r["country"], "continent": r["continent"]}, r["title"], r["text"])[0]
+                    yield render_document(r, template, cfg.url_style)[0]
             start += len(rows)
             if n >= limit:
                 return

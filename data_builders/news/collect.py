@@ -25,7 +25,8 @@ from .parallel import ordered_map, state
 CHUNK = 1000
 
 KEPT_SCHEMA_FIELDS = (("doc_id", "string"), ("url", "string"), ("short_url", "string"), ("country", "string"), ("country_name", "string"),
-                      ("continent", "string"), ("country_source", "string"), ("title", "string"), ("text", "string"), ("date", "string"))
+                      ("continent", "string"), ("country_source", "string"), ("title", "string"), ("text", "string"), ("date", "string"),
+                      ("source_url", "string"))  # the URL as published: the ``meco`` and ``full`` URL styles render from it
 
 _WS = re.compile(r"[ \t\u00a0]{2,}|[\t\u00a0]")
 _NL = re.compile(r"\n{3,}")
@@ -188,7 +189,8 @@ def prepare_chunk(chunk: list) -> tuple[list[tuple], Counter, Counter, Counter]:
         title = clean_text(title) if isinstance(title, str) else None
         date = row.get(date_col) if date_col else None
         out.append((text_hash(text), parsed.normalized if parsed else "", parsed.host if parsed else "", code, names[code].name,
-                    names[code].continent, source, title or None, text, None if date is None else str(date)))
+                    names[code].continent, source, title or None, text, None if date is None else str(date),
+                    raw_url.strip() if raw_url else ""))
     return out, counts, unresolved, unrecognized
 
 

@@ -28,6 +28,9 @@ HERE = Path(__file__).resolve().parent
 VANITY_CCTLDS = {"tv", "io", "co", "me", "fm", "ai", "ly", "cc", "ws", "gg", "am", "to", "nu", "tk", "la", "so", "sh", "ac", "gl", "im", "vc", "ms", "media"}
 CCTLD_EXCEPTIONS = {"uk": "gb"}
 INTERNATIONAL = "international"
+# The study's four continents, in report order (North and South America are one, as in the reference
+# work). The one definition: builders, task configs, the evaluation and the study import it.
+CONTINENTS = ("africa", "america", "asia", "europe")
 
 PRESETS: dict[str, dict[str, list[str]]] = {
     # "Metadata Conditioned LLMs for Localization": 17 countries on 4 continents.

@@ -1,10 +1,17 @@
 """A localized news multiple-choice benchmark built without an LLM: entity cloze.
 
 From held-out articles, a sentence with a capitalized name (not its first word) becomes the question
-with the name blanked; the answer is that name; distractors are names of the same kind — two from
-other countries' articles and one from another article of the same country — so only knowledge of
-local news separates them. Filters, each counted: the answer must not appear elsewhere in the
-question, four distinct options, the question sentence must not occur in the training split. Answer
+with the name blanked; the answer is that name; distractors are names of the answer's type (person,
+place, organization, facility, nationality: ``entities.py`` says how spans are typed offline and why
+not spaCy) — two from other countries' articles and one from another article of the same country
+(three from other countries when the country has no other name of that type) — so only knowledge of
+local news separates them. Distractors are drawn per occurrence, not per distinct name, so frequent
+names are as likely to be distractors as answers. Filters, each counted: spans of no known type,
+fragments of longer names ("Tirzu" from "Im Tirzu") and common words ("Officer", "Yes") are no
+candidates; the answer must not appear elsewhere in the question, four distinct options none inside
+another, the question sentence must not occur in the training split. The report and the card give
+answer-only baselines (``answer_only.py``: longest option, most frequent in the training split,
+option-only unigram model), each expected near chance (0.25); the card shows 20 sampled questions. Answer
 positions are balanced (the correct option cycles through the four slots). Quotas: an equal number of
 questions per continent (default 800 in all, 200 per continent as in the reference benchmark),
 spread round-robin over the continent's countries. Output: the published benchmark format (JSONL with
@@ -24,13 +31,15 @@ from typing import Any
 from metacond import MetacondError
 
 from . import geo
+from .answer_only import answer_only_baselines
+from .entities import EntityTyper, is_fragment, pieces
+from .metadata import article_url  # stored as published; eval renders it in the training url_style
 
-GENERATED_BY = "metacond-entity-cloze-v1"
+GENERATED_BY = "metacond-entity-cloze-v2"  # v2: typed distractors, fragments rejected
+QUESTION_PREFIX = "Fill in the blank: "  # the benchmark's question template: QUESTION_PREFIX + sentence with BLANK
+BLANK = "____"
 _SENT = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"'])")
 _NAME = re.compile(r"\b([A-Z][a-z]{2,}(?:\s+(?:of\s+|de\s+)?[A-Z][a-z]{2,}){0,3})\b")
-STOP = set("The This That These Those There Their They Then When Where While What Which Who Why How His Her Its Our Your We He She It "
-           "Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March April May June July August September October "
-           "November December Mr Mrs Ms Dr But And Also However After Before During Since Under Over According In On At For From With".split())
 
 
 @dataclass
@@ -81,19 +90,27 @@ def _norm(s: str) -> str:
     return " ".join(s.lower().split())
 
 
-def candidates(article: dict[str, Any], cfg: MCQBuildConfig) -> list[tuple[str, str]]:
-    """(sentence, name) pairs of an article."""
+def candidates(article: dict[str, Any], cfg: MCQBuildConfig, typer: EntityTyper, removed: Counter | None = None) -> list[tuple[str, str, str]]:
+    """(sentence, name, type) triples of an article; rejected spans are counted in ``removed`` by reason."""
+    removed = Counter() if removed is None else removed
     out = []
     for sent in _SENT.split(article["text"].replace("\n", " ")):
         sent = sent.strip()
         if not cfg.min_sentence_chars <= len(sent) <= cfg.max_sentence_chars:
             continue
-        first = sent.split(" ", 1)[0]
         for m in _NAME.finditer(sent):
-            name = m.group(1)
-            if m.start() == 0 or name in STOP or name.split()[0] in STOP or name == first:
-                continue
-            out.append((sent, name))
+            for start, end, after_title in pieces(sent, m.start(), m.end()):
+                if start == 0:  # sentence-initial capitals say nothing about a name
+                    continue
+                name = sent[start:end]
+                if is_fragment(sent, start, end, m.start(), m.end(), typer.lower):
+                    removed["fragment_of_longer_name"] += 1
+                    continue
+                etype = typer.type_of(name, after_title)
+                if etype is None:
+                    removed["common_word" if typer.common_word(name) else "untyped_span"] += 1
+                    continue
+                out.append((sent, name, etype))
     return out
 
 
@@ -103,64 +120,87 @@ def build_mcq(cfg: MCQBuildConfig) -> dict[str, Any]:
     if missing:
         raise MetacondError(f"{cfg.test_file} lacks column {missing[0]!r}")
     train_sents: set[str] = set()
-    if cfg.train_file:
-        for a in _read(cfg.train_file):
-            for s in _SENT.split(str(a.get("text", "")).replace("\n", " ")):
-                train_sents.add(_norm(s))
+    train_texts = [str(a.get("text", "")) for a in _read(cfg.train_file)] if cfg.train_file else []
+    for text in train_texts:
+        for s in _SENT.split(text.replace("\n", " ")):
+            train_sents.add(_norm(s))
     if cfg.generator == "llm":
         from .mcq_llm import llm_questions
 
         by_key, n_cands, removed, generated_by = llm_questions(cfg, arts, train_sents)
-        return finish(cfg, arts, by_key, n_cands, removed, generated_by)
-    by_key, n_cands, removed = cloze_questions(cfg, arts, train_sents)
-    return finish(cfg, arts, by_key, n_cands, removed, GENERATED_BY)
+        return finish(cfg, arts, by_key, n_cands, removed, generated_by, train_texts)
+    by_key, n_cands, removed = cloze_questions(cfg, arts, train_sents, train_texts)
+    return finish(cfg, arts, by_key, n_cands, removed, GENERATED_BY, train_texts)
 
 
-def cloze_questions(cfg: MCQBuildConfig, arts: list[dict[str, Any]], train_sents: set[str]):
+def cloze_questions(cfg: MCQBuildConfig, arts: list[dict[str, Any]], train_sents: set[str], train_texts: list[str] = ()):
     """Entity-cloze questions per (continent, country), in a seeded order; with the count of candidates and removals."""
     removed: Counter = Counter()
-    names_by_country: dict[str, set[str]] = defaultdict(set)
+    typer = EntityTyper([a["text"] for a in arts if isinstance(a.get("text"), str)] + list(train_texts))
     cands: list[dict[str, Any]] = []
     for ai, a in enumerate(arts):
         if not isinstance(a.get("text"), str):
             removed["no_text"] += 1
             continue
-        for sent, name in candidates(a, cfg):
-            names_by_country[a["country"]].add(name)
-            cands.append({"article": ai, "sentence": sent, "name": name, "country": a["country"], "continent": a["continent"],
-                          "url": a.get("url") or a.get("short_url")})
-    countries = sorted(names_by_country)
+        for sent, name, etype in candidates(a, cfg, typer, removed):
+            cands.append({"article": ai, "sentence": sent, "name": name, "type": etype, "country": a["country"], "continent": a["continent"],
+                          "url": article_url(a)})
+    # Every occurrence of a typed name, sorted: drawing from it weights names by frequency, as answers are.
+    pool: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for c in cands:
+        pool[c["type"]].append((c["name"], c["country"]))
+    for v in pool.values():
+        v.sort()
     per_article: Counter = Counter()
     by_key: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for c in sorted(cands, key=lambda c: _h(cfg.seed, c["sentence"], c["name"])):
         if per_article[c["article"]] >= cfg.max_per_article:
             removed["article_quota"] += 1
             continue
-        q = c["sentence"].replace(c["name"], "____", 1)
+        q = re.sub(rf"(?<![\w-]){re.escape(c['name'])}(?!\w)", BLANK, c["sentence"], count=1)
         if c["name"].lower() in q.lower():
             removed["answer_elsewhere_in_question"] += 1
             continue
         if _norm(c["sentence"]) in train_sents:
             removed["sentence_in_training_split"] += 1
             continue
-        others = sorted(n for oc in countries if oc != c["country"] for n in names_by_country[oc]
-                        if n.lower() not in q.lower() and n != c["name"])
-        same = sorted(n for n in names_by_country[c["country"]] if n != c["name"] and n.lower() not in q.lower()
-                      and n not in c["sentence"])
-        if len(others) < 2 or not same:
+        distractors = _distractors(pool[c["type"]], c, q, _h(cfg.seed, q))
+        if distractors is None:
             removed["too_few_distractors"] += 1
             continue
-        k = _h(cfg.seed, q)
-        distractors = [others[k % len(others)], others[(k // 7 + 1) % len(others)], same[(k // 13) % len(same)]]
-        if len({c["name"], *distractors}) < 4:
-            removed["options_not_distinct"] += 1
-            continue
         per_article[c["article"]] += 1
-        by_key[(c["continent"], c["country"])].append({**c, "question": f"Fill in the blank: {q}", "distractors": distractors})
+        by_key[(c["continent"], c["country"])].append({**c, "question": QUESTION_PREFIX + q, "distractors": [d for d, _ in distractors],
+                                                       "same_country_distractor": distractors[2][1] == c["country"]})
     return by_key, len(cands), removed
 
 
-def finish(cfg: MCQBuildConfig, arts, by_key: dict[tuple[str, str], list[dict[str, Any]]], n_cands: int, removed: Counter, generated_by: str) -> dict[str, Any]:
+def _distractors(pool: list[tuple[str, str]], c: dict[str, Any], q: str, k: int, tries: int = 64) -> list[tuple[str, str]] | None:
+    """Two names of the answer's type from other countries, then one from the answer's country (else a third other)."""
+    taken = [c["name"].lower()]
+    ql = q.lower()
+
+    def ok(name: str) -> bool:
+        low = name.lower()
+        # Distinct, not in the question, and neither inside another option ("Buhari" / "Muhammadu Buhari").
+        return low not in ql and all(low not in t and t not in low for t in taken)
+
+    def draw(want_same: bool, salt: int) -> tuple[str, str] | None:
+        for t in range(tries):
+            name, country = pool[_h(k, salt, t) % len(pool)]
+            if (country == c["country"]) == want_same and ok(name) and (not want_same or name not in c["sentence"]):
+                taken.append(name.lower())
+                return name, country
+        return None
+
+    out = [draw(False, 1), draw(False, 2)]
+    if None in out:
+        return None
+    third = draw(True, 3) or draw(False, 4)
+    return None if third is None else [*out, third]
+
+
+def finish(cfg: MCQBuildConfig, arts, by_key: dict[tuple[str, str], list[dict[str, Any]]], n_cands: int, removed: Counter, generated_by: str,
+           train_texts: list[str] | None = None) -> dict[str, Any]:
     """Balanced quotas, answer positions cycled, published format written with a report and a card."""
     made: list[dict[str, Any]] = []
     continents = sorted({k[0] for k in by_key})
@@ -182,10 +222,14 @@ def finish(cfg: MCQBuildConfig, arts, by_key: dict[tuple[str, str], list[dict[st
         opts.insert(i % 4, m["name"])  # the correct answer cycles through the four positions
         rows.append({"question": m["question"], "options": opts, "correct_answer": m["name"], "distractors": m["distractors"],
                      "country": geo.countries()[m["country"]].name, "continent": m["continent"], "generated_by": generated_by,
-                     "country_code": m["country"], "url": m["url"]})
+                     "country_code": m["country"], "url": m["url"], **({"answer_type": m["type"]} if "type" in m else {})})
     report = {"generator": generated_by, "articles": len(arts), "candidates": n_cands, "questions": len(rows), "quota_per_continent": quota,
               "per_continent": dict(Counter(r["continent"] for r in rows)), "per_country": dict(Counter(r["country_code"] for r in rows)),
-              "removed": dict(removed), "answer_positions": dict(Counter(r["options"].index(r["correct_answer"]) for r in rows))}
+              "removed": dict(removed), "answer_positions": dict(Counter(r["options"].index(r["correct_answer"]) for r in rows)),
+              "answer_types": dict(Counter(r["answer_type"] for r in rows if "answer_type" in r)),
+              "same_country_distractor": sum(bool(m.get("same_country_distractor")) for m in made),
+              # Accuracy from the options alone (chance 0.25); a set that is fair to the question keeps each near chance.
+              "answer_only_baselines": answer_only_baselines(rows, train_texts)}
     if not cfg.dry_run:
         out = Path(cfg.output)
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -193,12 +237,19 @@ def finish(cfg: MCQBuildConfig, arts, by_key: dict[tuple[str, str], list[dict[st
             for r in rows:
                 f.write(json.dumps(r) + "\n")
         out.with_suffix(".report.json").write_text(json.dumps(report, indent=1))
-        out.with_suffix(".md").write_text(_card(cfg, report, generated_by))
+        out.with_suffix(".md").write_text(_card(cfg, report, generated_by, rows))
     return report
 
 
-def _card(cfg: MCQBuildConfig, report: dict[str, Any], generated_by: str) -> str:
+CARD_SAMPLE = 20  # questions shown in the card, a seeded sample
+
+
+def _card(cfg: MCQBuildConfig, report: dict[str, Any], generated_by: str, rows: list[dict[str, Any]]) -> str:
     per = "\n".join(f"| {k} | {v} |" for k, v in sorted(report["per_country"].items()))
+    base = "\n".join(f"| {k} | {'n/a (no --train_file)' if v is None else f'{v:.3f}'} |" for k, v in report["answer_only_baselines"].items())
+    shown = sorted(rows, key=lambda r: _h(cfg.seed, "card", r["question"]))[:CARD_SAMPLE]
+    sample = "\n".join(f"| {i + 1} | {_cell(r['question'])} | {' / '.join(f'**{_cell(o)}**' if o == r['correct_answer'] else _cell(o) for o in r['options'])} "
+                       f"| {r.get('answer_type', '')} | {r['country']} |" for i, r in enumerate(shown))
     rem = "\n".join(f"| {k} | {v} |" for k, v in sorted(report["removed"].items(), key=lambda kv: -kv[1]))
     return f"""---
 tags: [multiple-choice, news, localization, metacond]
@@ -208,7 +259,7 @@ language: [en]
 # Localized news MCQ ({generated_by})
 
 {report['questions']} questions from {report['articles']} held-out articles (`{cfg.test_file}`), {report['quota_per_continent']} per continent at most.
-{"Each question blanks a name in a news sentence; distractors are names from two other countries' articles and one from the same country." if generated_by == GENERATED_BY else f"Questions written by the local instruct model `{cfg.generator_model}` from one article each (prompt in metacond.data_builders.news.mcq_llm), then filtered."}
+{"Each question blanks a typed name (person, place, organization, facility, nationality) in a news sentence; distractors are names of the same type from two other countries' articles and one from the same country." if generated_by == GENERATED_BY else f"Questions written by the local instruct model `{cfg.generator_model}` from one article each (prompt in metacond.data_builders.news.mcq_llm), then filtered."}
 Published benchmark format; answer positions are balanced ({report['answer_positions']}).
 
 | country | questions |
@@ -218,4 +269,26 @@ Published benchmark format; answer positions are balanced ({report['answer_posit
 | filtered out | count |
 |---|---|
 {rem}
+
+## Answer-only baselines
+
+Accuracy from the options alone, without the question (chance 0.25; ties count 1/k): the longest
+option, the option written most often in the training split, and a naive-Bayes unigram model of option
+words fit on the other folds (metacond.data_builders.news.answer_only).
+
+| baseline | accuracy |
+|---|---|
+{base}
+
+Answer types: {report['answer_types']}.
+
+## {len(shown)} sampled questions (answer in bold)
+
+| # | question | options | type | country |
+|---|---|---|---|---|
+{sample}
 """
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")

@@ -68,6 +68,7 @@ def llm_questions(cfg, arts: list[dict[str, Any]], train_sents: set[str]):
     from metacond import MetacondError
 
     from . import geo
+    from .metadata import article_url  # stored as published; eval renders it in the training url_style
     from .mcq import _h, _norm
 
     p = Path(cfg.generator_model)
@@ -110,5 +111,5 @@ def llm_questions(cfg, arts: list[dict[str, Any]], train_sents: set[str]):
                 continue
             a = arts[i]
             by_key[(a["continent"], a["country"])].append({**q, "article": i, "country": a["country"], "continent": a["continent"],
-                                                           "url": a.get("url") or a.get("short_url")})
+                                                           "url": article_url(a)})
     return by_key, len(order), removed, f"metacond-llm:{p.name}"

@@ -20,6 +20,7 @@ import numpy as np
 
 from .collect import hash01
 from .encode import encode_arrow
+from .metadata import render_document
 from .parallel import ordered_map, state
 
 BATCH = 1024
@@ -35,12 +36,13 @@ def encode_record_batch(item: tuple[Any, np.ndarray]) -> tuple[bytes, np.ndarray
     template, tokenizer, cfg = st["template"], st["tokenizer"], st["cfg"]
     d = batch.to_pydict()
     docs, spans, ends = [], [], []
+    cols = [k for k in ("source_url", "url", "short_url", "country", "title", "text") if k in d]
     for i in range(batch.num_rows):
-        values = {"url": d["url"][i] if cfg.full_url else d["short_url"][i], "country": d["country"][i], "continent": d["continent"][i]}
+        row = {k: d[k][i] for k in cols}
         drop = None
         if cfg.field_dropout > 0 and template.fields:
             drop = tuple(hash01(f"{d['doc_id'][i]}/{f}", cfg.seed + 1) < cfg.field_dropout for f in template.fields)
-        doc, s, e = template.render(values, d["title"][i], d["text"][i], drop)
+        doc, s, e = render_document(row, template, cfg.url_style, drop)
         docs.append(doc)
         spans.append(s)
         ends.append(e)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-CONTINENTS = ("africa", "america", "asia", "europe")
+from metacond.data_builders.news.geo import CONTINENTS  # re-exported: report.py imports it from here
 
 
 @dataclass(frozen=True)

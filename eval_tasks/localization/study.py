@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -99,23 +99,38 @@ def build_data(args: LocalizationStudyArguments, out: Path) -> dict[str, Any]:
                                       validation_fraction=0.05, num_proc=2, output_dir=str(data), seed=args.seed))
 
 
-def train_run(r: Run, args: LocalizationStudyArguments, out: Path) -> dict[str, Any]:
-    from metacond.modeling.checkpoint import is_finished
-    from metacond.training.pretrain import parse_args, run_pretraining
+def base_recipe(args: LocalizationStudyArguments) -> tuple:
+    """The typed pretraining settings every run of the grid shares; ``recipe_for`` derives each run's with ``dataclasses.replace``."""
+    import torch
+
+    from metacond.training.arguments import DataArguments, MetadataArguments, ModelArguments, PretrainingArguments, RunArguments
 
     p = PRESETS[args.preset]
+    train = PretrainingArguments(output_dir="unset", max_steps=args.max_steps or p.max_steps, per_device_train_batch_size=p.batch_size,
+                                 learning_rate=p.learning_rate, logging_steps=p.logging_steps, save_strategy="no", disable_tqdm=True, bf16=p.bf16,
+                                 use_cpu=not torch.cuda.is_available(), seed=args.seed, warmup_steps=0.05)
+    return (ModelArguments(max_position_embeddings=4096), DataArguments(packing=True, block_size=p.block_size), MetadataArguments(),
+            RunArguments(plot=False), train)
+
+
+def recipe_for(base: tuple, r: Run, dataset: Path, model_dir: Path) -> tuple:
+    model, data, meta, run, train = base
+    return (replace(model, model_size=r.size), replace(data, dataset=str(dataset)), replace(meta, cooldown_fraction=r.cooldown_fraction), run,
+            replace(train, output_dir=str(model_dir)))
+
+
+def train_run(r: Run, args: LocalizationStudyArguments, out: Path) -> dict[str, Any]:
+    from metacond.modeling.checkpoint import is_finished
+    from metacond.training.pretrain import run_pretraining
+
     ds = out / "data" / r.experiment / r.template
     if not (ds / "metacond_build.json").is_file():
         return {"status": "skipped", "reason": f"no data for {r.experiment}/{r.template} (the corpus lacks that continent)"}
     mdir = out / "models" / r.name
     if not is_finished(mdir):
-        run_pretraining(*parse_args(["--dataset", str(ds), "--output_dir", str(mdir), "--model_size", r.size, "--max_steps", str(args.max_steps or p.max_steps),
-                                     "--per_device_train_batch_size", str(p.batch_size), "--learning_rate", str(p.learning_rate), "--packing", "true",
-                                     "--block_size", str(p.block_size), "--cooldown_fraction", str(r.cooldown_fraction), "--logging_steps", str(p.logging_steps),
-                                     "--save_strategy", "no", "--disable_tqdm", "true", "--plot", "false", "--bf16", str(p.bf16).lower(),
-                                     "--seed", str(args.seed), "--max_position_embeddings", "4096", "--warmup_steps", "0.05"]))
+        run_pretraining(*recipe_for(base_recipe(args), r, ds, mdir))
     s = json.loads((mdir / "training_summary.json").read_text())
-    return {"status": "trained", "model_dir": str(mdir), "parameters": s["model"]["parameters"], "tokens_seen": s["tokens_seen"],
+    return {"status": "trained", "model_dir": str(mdir.relative_to(out)), "parameters": s["model"]["parameters"], "tokens_seen": s["tokens_seen"],
             "final_train_loss": s["final_train_loss"], "wall_time_seconds": s["wall_time_seconds"], "loss_curve": s["loss_curve"]}
 
 
@@ -129,7 +144,7 @@ def eval_run(r: Run, args: LocalizationStudyArguments, out: Path) -> dict[str, A
         run_eval(EvalArguments(model=str(mdir), conditions=f"none,{r.eval_condition}", ppl_data=str(out / "data" / "global" / "full" / "parquet" / "test.parquet"),
                                output_dir=str(mdir / "eval"), limit=p.eval_limit, bootstrap_iters=200, batch_size=8))
     ev = json.loads(path.read_text())
-    return {"summary": ev["summary"], "regional": [x for x in ev["regional"] if x["level"] == "continent"]}
+    return {"summary": ev["summary"], "regional": [x for x in ev["regional"] if x["level"] == "continent"], "items": ev.get("items", [])}
 
 
 def mcq_stage(runs: list[Run], args: LocalizationStudyArguments, out: Path) -> dict[str, Any]:
@@ -153,7 +168,8 @@ def mcq_stage(runs: list[Run], args: LocalizationStudyArguments, out: Path) -> d
         mdir, sdir = out / "models" / r.name, out / "sft" / r.name
         before = mdir / "eval_mcq" / "eval_results.json"
         if not before.is_file():
-            run_eval(EvalArguments(model=str(mdir), conditions="none,full", mcq_data=str(q), output_dir=str(before.parent), bootstrap_iters=200))
+            run_eval(EvalArguments(model=str(mdir), conditions="none,full", mcq_data=str(q), output_dir=str(before.parent), bootstrap_iters=200,
+                                   official=True))
         if not (sdir / "sft_summary.json").is_file():
             cfg = SFTConfig(output_dir=str(sdir), max_steps=p.sft_steps, per_device_train_batch_size=p.sft_batch_size, learning_rate=p.sft_learning_rate,
                             logging_steps=max(1, p.sft_steps // 8), save_strategy="no", report_to="none", bf16=p.bf16, max_length=1024,
@@ -162,9 +178,10 @@ def mcq_stage(runs: list[Run], args: LocalizationStudyArguments, out: Path) -> d
         after = sdir / "eval_mcq" / "eval_results.json"
         if not after.is_file():
             run_eval(EvalArguments(model=str(sdir), conditions="none,full", mcq_data=str(q), output_dir=str(after.parent), generative=True,
-                                   apply_chat_template=True, bootstrap_iters=200))
+                                   apply_chat_template=True, bootstrap_iters=200, official=True))
         sft = json.loads((sdir / "sft_summary.json").read_text())
-        res["models"][r.name] = {"before": json.loads(before.read_text())["summary"], "after": json.loads(after.read_text())["summary"],
+        b, a = json.loads(before.read_text()), json.loads(after.read_text())
+        res["models"][r.name] = {"before": b["summary"], "after": a["summary"], "before_items": b.get("items", []), "after_items": a.get("items", []),
                                  "sft": {k: sft[k] for k in ("first_loss", "last_loss", "wall_time_seconds")} | {"rows": sft["data"]["rows"],
                                                                                                             "metadata_prefix": r.metadata}}
     return res

@@ -1,11 +1,16 @@
-"""Helpers of the localnews_mcq tasks.
+"""Helpers of the localnews task families (``mcq``, ``letter``, ``gen``, ``official``, ``ppl``).
 
 Rows use the published benchmark format (JSONL: question, options, correct_answer, distractors,
 country as a full English name, continent in lower case, generated_by); rows from metacond's
-builder may add `url`. The task's metadata condition (`none`, `country`, `continent`, `url`, `full`)
-lives in the task config and is rendered with the same template as pretraining. Without a URL, the
-`url` and `full` conditions use the first outlet listed for the row's country in metacond's outlet
-table. Bad rows are reported with their line number and skipped (or fail the run with strict: true).
+builder add ``url`` (the article's URL as published). A row's metadata — URL, country code,
+continent — comes from ``metacond.data_builders.news.metadata``, the renderer pretraining uses, in the
+task's ``url_style``; the continent is derived from the country, so the gold release's
+'North America' rows (Jamaica, Canada) load as ``america``. Without a URL, the ``url`` and ``full``
+conditions use the first outlet listed for the row's country in metacond's outlet table. Bad rows are
+reported with their line number and skipped (or fail the run with strict: true).
+
+Every question is asked under each cyclic rotation of its options (``scoring.rotate``); docs carry
+``qid`` and ``order`` so accuracy can be averaged per question and a position-bias table built.
 """
 
 from __future__ import annotations
@@ -15,41 +20,35 @@ import json
 import logging
 from pathlib import Path
 
+from metacond.eval_tasks.localnews.conditions import CONTINENTS  # absolute: lm-eval loads this file as a standalone module
+from metacond.eval_tasks.localnews.scoring import rotate, rotated_gold
+
 log = logging.getLogger("metacond.localnews")
-CONTINENTS = ("africa", "america", "asia", "europe")
-REQUIRED = ("question", "options", "correct_answer", "country", "continent")
-
-
-@functools.lru_cache(maxsize=1)
-def _outlet_for_country() -> dict[str, str]:
-    """The first outlet listed for each country in metacond's outlet table."""
-    from metacond.data_builders.news import geo
-
-    first: dict[str, str] = {}
-    for domain, country in geo.outlets().items():
-        first.setdefault(country, domain)
-    return first
+REQUIRED = ("question", "options", "correct_answer", "country")
+LETTERS = "ABCDEFGHIJ"
+INSTRUCTION = "Answer with the correct option."
 
 
 def validate_row(row, lineno: int):
-    """(clean row, None) or (None, reason)."""
-    from metacond.data_builders.news import geo
+    """(clean row, None) or (None, reason). The clean row has ``country_code``, the derived ``continent`` and ``line``."""
+    from metacond.data_builders.news import geo, metadata
 
     missing = [k for k in REQUIRED if k not in row or row[k] in (None, "")]
     if missing:
         return None, f"line {lineno}: missing field {missing[0]!r}"
     opts = row["options"]
-    if not isinstance(opts, list) or len(opts) < 2 or not all(isinstance(o, str) and o for o in opts):
-        return None, f"line {lineno}: needs at least 2 non-empty string options"
+    if not isinstance(opts, list) or not 2 <= len(opts) <= len(LETTERS) or not all(isinstance(o, str) and o for o in opts):
+        return None, f"line {lineno}: needs 2 to {len(LETTERS)} non-empty string options"
     if row["correct_answer"] not in opts:
         return None, f"line {lineno}: correct_answer is not among the options"
-    cont = str(row["continent"]).lower()
-    if cont not in CONTINENTS:
-        return None, f"line {lineno}: unknown continent {row['continent']!r}"
-    code = geo.country_code(str(row["country"]))
+    code = metadata.country_of(row)
     if code is None:
         return None, f"line {lineno}: unknown country {row['country']!r}"
-    return {**row, "continent": cont, "country_code": code}, None
+    cont = geo.continent_of(code)
+    if cont not in CONTINENTS:
+        return None, f"line {lineno}: {row['country']!r} is in {cont}, outside the study's continents ({', '.join(CONTINENTS)})"
+    # The given continent is only a label (the gold release says 'North America' for Jamaica): the country decides.
+    return {**row, "continent": cont, "continent_given": row.get("continent"), "country_code": code, "line": lineno}, None
 
 
 def load_questions(path: str | Path, strict: bool = False):
@@ -76,20 +75,52 @@ def load_questions(path: str | Path, strict: bool = False):
     return rows, problems
 
 
-def metadata_block(row, condition: str) -> str:
+def metadata_block(row, condition: str, url_style: str = "host") -> str:
     """The pretraining template's metadata block (with its closing blank line) for a question's row; "" for none."""
-    from metacond.data_builders.news.templates import Template
+    from metacond.data_builders.news import metadata
 
-    url = row.get("url") or _outlet_for_country().get(row["country_code"], "")
-    return Template(condition).block({"url": url, "country": row["country_code"], "continent": row["continent"]})
-
-
-def context_for(row, condition: str) -> str:
-    return f"{metadata_block(row, condition)}Question: {row['question']}\nAnswer:"
+    return metadata.metadata_block(row, condition, url_style)
 
 
-def _question_docs(task: str, column: str, make_text, data_file, continent, strict) -> dict:
-    """{"test": Dataset} of the valid questions (of one continent) in ``data_file``; ``column`` holds ``make_text(row)``."""
+# ---------------------------------------------------------------------------------------------- prompts
+def context_for(row, condition: str, url_style: str = "host") -> str:
+    """``mcq`` family: metadata block and question; the options are scored as continuations and never shown."""
+    return f"{metadata_block(row, condition, url_style)}Question: {row['question']}\nAnswer:"
+
+
+def gen_prompt(row, condition: str, url_style: str = "host", options=None) -> str:
+    """``gen`` family: metadata block, question, lettered options (in the given order), instruction."""
+    options = row["options"] if options is None else options
+    opts = "\n".join(f"{LETTERS[i]}. {o}" for i, o in enumerate(options))
+    return f"{metadata_block(row, condition, url_style)}Question: {row['question']}\n{opts}\n{INSTRUCTION}"
+
+
+def letter_prompt(row, condition: str, url_style: str = "host", options=None) -> str:
+    """``letter`` family: the generative prompt plus an answer cue; the letters are scored."""
+    return gen_prompt(row, condition, url_style, options) + "\nAnswer:"
+
+
+# The reference work's evaluation prompt (its ``legacy_code`` metadata style, ``question`` layout, no answer
+# cue): a synthetic block naming a fact-checking site per country code, "CONTENT:" alone without metadata.
+OFFICIAL_BASE_URL = "www.globalfactcheck.org"
+
+
+def official_prompt(row, condition: str, options=None) -> str:
+    options = row["options"] if options is None else options
+    opts = "\n".join(f"{LETTERS[i]}: {o}" for i, o in enumerate(options))
+    body = f"CONTENT:\nQuestion: {row['question'].strip()}\n\nOptions:\n{opts}\n\n{INSTRUCTION}"
+    if condition == "none":
+        return body
+    cc, cont = row["country_code"], row["continent"].title()
+    return f"URL: {OFFICIAL_BASE_URL}/{cc}\nCOUNTRY: {cc}\nCONTINENT: {cont}\n\nTITLE: Facts about the country {cc}\n\n{body}"
+
+
+# ---------------------------------------------------------------------------------------------- documents
+DOC_COLUMNS = ("prompt", "choices", "options", "gold", "qid", "order", "gold_in_file", "country", "continent")
+
+
+def _question_docs(task: str, make_text, choices_of, data_file, continent, strict, rotate_options=True) -> dict:
+    """{"test": Dataset}: one doc per (valid question of ``continent``, option order)."""
     import datasets
 
     if not data_file:
@@ -97,19 +128,39 @@ def _question_docs(task: str, column: str, make_text, data_file, continent, stri
     if not Path(data_file).is_file():
         raise FileNotFoundError(f"{task} data file {data_file!r} does not exist")
     rows, _ = load_questions(data_file, strict=bool(strict))
-    docs = [{column: make_text(r), "choices": list(r["options"]), "gold": r["options"].index(r["correct_answer"]), "country": r["country_code"],
-             "continent": r["continent"]} for r in rows if not continent or r["continent"] == continent]
+    docs = []
+    for r in rows:
+        if continent and r["continent"] != continent:
+            continue
+        n, gold = len(r["options"]), r["options"].index(r["correct_answer"])
+        for k in range(n if rotate_options else 1):
+            opts = rotate(r["options"], k)
+            docs.append({"prompt": make_text(r, opts), "choices": choices_of(opts), "options": opts, "gold": rotated_gold(gold, k, n),
+                         "qid": r["line"], "order": k, "gold_in_file": gold, "country": r["country_code"], "continent": r["continent"]})
     if docs:
         return {"test": datasets.Dataset.from_list(docs)}
-    return {"test": datasets.Dataset.from_dict({k: [] for k in (column, "choices", "gold", "country", "continent")})}
+    return {"test": datasets.Dataset.from_dict({k: [] for k in DOC_COLUMNS})}
 
 
-def load_mcq(data_file=None, condition="none", continent=None, strict=False, **kwargs):
-    return _question_docs("localnews_mcq", "context", lambda r: context_for(r, condition), data_file, continent, strict)
+def load_mcq(data_file=None, condition="none", continent=None, strict=False, url_style="host", rotate_options=True, **kwargs):
+    return _question_docs("localnews_mcq", lambda r, o: context_for(r, condition, url_style), list, data_file, continent, strict, rotate_options)
+
+
+def load_letter(data_file=None, condition="none", continent=None, strict=False, url_style="host", rotate_options=True, **kwargs):
+    return _question_docs("localnews_letter", lambda r, o: letter_prompt(r, condition, url_style, o), lambda o: list(LETTERS[: len(o)]),
+                          data_file, continent, strict, rotate_options)
+
+
+def load_gen(data_file=None, condition="none", continent=None, strict=False, url_style="host", rotate_options=True, **kwargs):
+    return _question_docs("localnews_gen", lambda r, o: gen_prompt(r, condition, url_style, o), list, data_file, continent, strict, rotate_options)
+
+
+def load_official(data_file=None, condition="none", continent=None, strict=False, rotate_options=True, **kwargs):
+    return _question_docs("localnews_official", lambda r, o: official_prompt(r, condition, o), list, data_file, continent, strict, rotate_options)
 
 
 def doc_to_text(doc) -> str:
-    return doc["context"]
+    return doc["prompt"]
 
 
 def doc_to_choice(doc):
@@ -121,20 +172,6 @@ def doc_to_target(doc) -> int:
 
 
 # ---------------------------------------------------------------------------------------------- generative MCQ
-LETTERS = "ABCDEFGHIJ"
-INSTRUCTION = "Answer with the correct option."
-
-
-def gen_prompt(row, condition: str) -> str:
-    """Metadata block, question, lettered options (data order), instruction: the user turn under a chat template."""
-    opts = "\n".join(f"{LETTERS[i]}. {o}" for i, o in enumerate(row["options"]))
-    return f"{metadata_block(row, condition)}Question: {row['question']}\n{opts}\n{INSTRUCTION}"
-
-
-def load_gen(data_file=None, condition="none", continent=None, strict=False, **kwargs):
-    return _question_docs("localnews_gen", "prompt", lambda r: gen_prompt(r, condition), data_file, continent, strict)
-
-
 def gen_doc_to_text(doc) -> str:
     return doc["prompt"]
 
@@ -144,7 +181,7 @@ def gen_doc_to_target(doc) -> str:
 
 
 def parse_answer(response: str, choices) -> int | None:
-    """The chosen option's index, or None (counted wrong).
+    """The chosen option's index, or None (unparsed).
 
     In order: a leading letter ("B", "B.", "(B) ...", "B) ..."); "answer is B" / "Answer: B"; else the
     one option whose text appears in the response (case-insensitive; the longest wins when one
@@ -167,8 +204,16 @@ def parse_answer(response: str, choices) -> int | None:
 
 
 def gen_results(doc, results):
+    """``acc``: unparsed counted wrong; ``acc_exclude``: unparsed left out (the reference's rule); ``parsed``: share parsed."""
     idx = parse_answer(results[0], doc["choices"])
-    return {"acc": float(idx == doc["gold"]), "parsed": float(idx is not None)}
+    ok = float(idx == doc["gold"])
+    return {"acc": ok, "acc_exclude": (ok, float(idx is not None)), "parsed": float(idx is not None)}
+
+
+def ratio_of_sums(items) -> float:
+    """Aggregation of ``acc_exclude``: correct answers over parsed answers."""
+    parsed = sum(p for _, p in items)
+    return sum(c for c, _ in items) / parsed if parsed else float("nan")
 
 
 # ---------------------------------------------------------------------------------------------- regional perplexity
@@ -188,12 +233,12 @@ def _read_articles(path: str, mtime: float) -> tuple[dict, ...]:
         import pyarrow.parquet as pq
 
         have = set(pq.read_schema(path).names)
-        cols = [c for c in ("url", "short_url", "country", "continent", "title", "text") if c in have]
+        cols = [c for c in ("source_url", "url", "short_url", "country", "continent", "title", "text") if c in have]
         return tuple(pq.read_table(path, columns=cols).to_pylist())
     return tuple(json.loads(line) for line in Path(path).read_text().splitlines() if line.strip())
 
 
-def load_articles(data_file=None, condition="none", continent=None, max_body_bytes=2000, **kwargs):
+def load_articles(data_file=None, condition="none", continent=None, max_body_bytes=2000, url_style="host", **kwargs):
     """Held-out articles (JSONL or parquet with url, country, continent, title, text; e.g. a news build's
     ``<experiment>/<template>/parquet/test.parquet``), each split into a metadata context and a body.
 
@@ -208,32 +253,33 @@ def load_articles(data_file=None, condition="none", continent=None, max_body_byt
     if not p.is_file():
         raise FileNotFoundError(f"localnews_ppl data file {data_file!r} does not exist")
     docs = []
-    for r in _read_articles(str(p.resolve()), p.stat().st_mtime):
+    for row_index, r in enumerate(_read_articles(str(p.resolve()), p.stat().st_mtime)):
         if continent and r.get("continent") != continent:
             continue
-        ctx, cont, article = split_article(r, condition)
+        ctx, cont, article = split_article(r, condition, url_style)
         n_bytes = len(article.encode("utf-8"))
         if max_body_bytes and n_bytes > int(max_body_bytes):
             overhead = n_bytes - len(r["text"].encode("utf-8"))  # the TITLE/CONTENT lines around the text
-            ctx, cont, article = split_article({**r, "text": _truncate_bytes(r["text"], max(1, int(max_body_bytes) - overhead))}, condition)
-        docs.append({"context": ctx, "body": cont, "country": r["country"], "continent": r["continent"], "body_bytes": len(article.encode("utf-8"))})
+            ctx, cont, article = split_article({**r, "text": _truncate_bytes(r["text"], max(1, int(max_body_bytes) - overhead))}, condition, url_style)
+        # The row's place in the file names the article, so two models' scores pair article by article.
+        docs.append({"context": ctx, "body": cont, "country": r["country"], "continent": r["continent"], "body_bytes": len(article.encode("utf-8")),
+                     "article": row_index})
     return {"test": datasets.Dataset.from_list(docs)}
 
 
-def split_article(r, condition: str) -> tuple[str, str, str]:
+def split_article(r, condition: str, url_style: str = "host") -> tuple[str, str, str]:
     """(context, scored continuation, article).
 
-    The context is the metadata block up to its last non-space character (a harness context never
-    ends in whitespace; lm-eval would move it into the continuation anyway). The continuation is the
-    block's closing blank line plus the article, so metadata conditions score one extra, nearly
-    deterministic separator token; the article itself — and the bytes that normalize the score — are
-    the same under every condition.
+    The document is rendered exactly as pretraining renders it (``metadata.render_document``). The
+    context is the metadata block up to its last non-space character (a harness context never ends in
+    whitespace; lm-eval would move it into the continuation anyway). The continuation is the block's
+    closing blank line plus the article, so metadata conditions score one extra, nearly deterministic
+    separator token; the article itself — and the bytes that normalize the score — are the same under
+    every condition.
     """
-    from metacond.data_builders.news.templates import Template
+    from metacond.data_builders.news.metadata import render_document
 
-    t = Template("none" if condition == "none" else condition)
-    url = r.get("short_url") or r.get("url") or ""
-    doc, _, end = t.render({"url": url, "country": r["country"], "continent": r["continent"]}, r.get("title"), r["text"])
+    doc, _, end = render_document(r, condition, url_style)
     ctx = doc[:end].rstrip()
     return ctx, doc[len(ctx):], doc[end:]
 
