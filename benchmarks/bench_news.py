@@ -149,7 +149,8 @@ def main() -> None:
     res["tokenizer_one_thread_docs_per_s"] = len(docs) / (time.perf_counter() - t0)
     print(f"tokenizer alone, one thread: {res['tokenizer_one_thread_docs_per_s']:,.0f} docs/s on {len(docs):,} rendered documents "
           f"(mean {sum(map(len, docs)) / len(docs):,.0f} characters); {a.num_proc} processes can do at most {a.num_proc}x that")
-    print(f"{a.rows:,} rows: metacond news build (num_proc={a.num_proc}, experiment {a.experiment}, {rep['counts']['kept']:,} kept) {t_build:.1f} s = {res['build_docs_per_s']:,.0f} docs/s")
+    print(f"{a.rows:,} rows: metacond news build (num_proc={a.num_proc}, experiment {a.experiment}, {rep['counts']['kept']:,} kept) "
+          f"{t_build:.1f} s = {res['build_docs_per_s']:,.0f} docs/s")
     print(f"  vs plain per-row loop (transformers call with offsets, Python mask) {res['loop_docs_per_s']:,.0f} docs/s on {a.loop_rows:,} rows "
           f"-> {res['speedup']:.1f}x")
     print(f"  vs per-row loop with metacond's encoder {res['loop_metacond_encoder_docs_per_s']:,.0f} docs/s -> {res['speedup_vs_loop_metacond_encoder']:.1f}x")

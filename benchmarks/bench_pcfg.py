@@ -20,7 +20,6 @@ import numpy as np
 from metacond.data_builders.pcfg import Grammar, GrammarSpec, PCFGInference, generate_grammar, preset_grammar, sample
 from metacond.data_builders.pcfg.grammar import Rule
 
-
 # (depth, weight of length-2 right-hand sides) putting the mean length near each target n.
 SHAPES = {100: (5, 0.5), 200: (6, 0.6), 400: (6, 0.3)}
 

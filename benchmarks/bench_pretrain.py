@@ -42,9 +42,7 @@ def flops_per_token(model, seq_len: float) -> float:
 
 
 def bare_trainer(model, tok, ds, batch, steps, out):
-    from transformers import Trainer, TrainingArguments
-
-    from transformers import DataCollatorForSeq2Seq
+    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments
 
     # The library's standard collator for pre-tokenized inputs with labels (pads labels with -100).
     collate = DataCollatorForSeq2Seq(tok, label_pad_token_id=-100, padding=True)

@@ -27,9 +27,8 @@ from typing import Any, Sequence
 from metacond import MetacondError
 
 from . import TASK_DIR
-from .localnews.scoring import UNPARSED_RULES
-
 from .localnews.conditions import CONTINENTS, FAMILY, MCQ_CONDITIONS, PPL_CONDITIONS, QUESTION_FAMILIES
+from .localnews.scoring import UNPARSED_RULES
 
 CONDITIONS = MCQ_CONDITIONS
 PPL_ONLY_CONDITIONS = tuple(c for c in PPL_CONDITIONS if c not in MCQ_CONDITIONS)  # the study's ablation templates

@@ -17,10 +17,11 @@ TOKEN = "hf_thisIsAFakeTokenForTests0123456789"
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """A tiny news model trained for real (with two checkpoints), evaluated with metacond eval."""
-    from metacond.eval_tasks.run_eval import EvalArguments, run_eval
-    from metacond.training.pretrain import parse_args, run_pretraining
     from test_localnews_mcq import write_questions
     from test_news import small_build
+
+    from metacond.eval_tasks.run_eval import EvalArguments, run_eval
+    from metacond.training.pretrain import parse_args, run_pretraining
 
     d = tmp_path_factory.mktemp("card")
     news = small_build(d, per_country=4)

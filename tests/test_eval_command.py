@@ -5,18 +5,18 @@ import subprocess
 import sys
 
 import pytest
+from test_localnews_mcq import write_questions
 
 from metacond import MetacondError
 from metacond.eval_tasks.run_eval import EvalArguments, run_eval
-from test_localnews_mcq import write_questions
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
+    from test_news import small_build
     from transformers import AutoTokenizer
 
     from metacond.modeling.checkpoint import build_model
-    from test_news import small_build
 
     d = tmp_path_factory.mktemp("eval")
     small_build(d, per_country=5)

@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 
-from metacond.data_builders.pcfg import Grammar, GrammarError, GrammarSpec, generate_grammar, parse_rules_text, preset_grammar, sample
+from metacond.data_builders.pcfg import Grammar, GrammarError, GrammarSpec, parse_rules_text, preset_grammar, sample
 from metacond.data_builders.pcfg.cli import main as pcfg_main
 from metacond.main import run_guarded
 

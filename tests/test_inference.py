@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-
 from bruteforce import all_languages, prior
+
 from metacond.data_builders.pcfg import GrammarError, GrammarSpec, PCFGInference, generate_grammar, parse_rules_text, preset_grammar, sample
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from news_fixture import articles
 
 from metacond.data_builders.news.builder import NewsBuildConfig, build_news
 from metacond.training.pretrain import parse_args, run_pretraining
-from news_fixture import articles
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE_DIR = ROOT / "training" / "recipes" / "localization"

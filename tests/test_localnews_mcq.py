@@ -48,7 +48,8 @@ def test_bad_rows_reported_with_line_numbers_and_strict(tmp_path):
 
 
 def test_tasks_validate():
-    r = subprocess.run([sys.executable, "-m", "lm_eval", "validate", "--tasks", "localnews_mcq_full_africa,localnews_mcq_none_asia,localnews_gen_full_africa,localnews_gen_none_europe",
+    tasks = "localnews_mcq_full_africa,localnews_mcq_none_asia,localnews_gen_full_africa,localnews_gen_none_europe"
+    r = subprocess.run([sys.executable, "-m", "lm_eval", "validate", "--tasks", tasks,
                         "--include_path", str(TASKS)], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
 

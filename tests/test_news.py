@@ -27,7 +27,7 @@ def article(rng, city):
 
 def write_fixture(path: Path, per_country: int = 12) -> dict:
     rng = np.random.default_rng(0)
-    rows, expect_bad = [], {}
+    rows = []
     for cont, codes in PAPER.items():
         for c in codes:
             for i in range(per_country):

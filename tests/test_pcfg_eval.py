@@ -3,17 +3,16 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from metacond.data_builders.pcfg import PCFGInference, preset_grammar, sample
+from metacond.data_builders.pcfg.inference import bayes_classifier_correct, bayes_table
 from metacond.eval_tasks import TASK_DIR
 from metacond.eval_tasks.pcfg.grammar_accuracy import grammar_accuracy
 from metacond.eval_tasks.pcfg.loss import evaluate_loss, model_sequence_nll
-from metacond.data_builders.pcfg.inference import bayes_classifier_correct, bayes_table
 from metacond.eval_tasks.pcfg.probing import hidden_features, probe_accuracy, prompt_groups, prompt_split
 from metacond.eval_tasks.pcfg.prompts import PCFGLayout
 from metacond.modeling.checkpoint import build_model
@@ -121,8 +120,9 @@ def test_grammar_accuracy_counts_cyk_acceptance(setup):
 
 
 def _lmeval_fixture(tmp_path, metadata_depth=3):
-    from metacond.data_builders.pcfg.dataset import PCFGDataConfig, build_pcfg_dataset
     from transformers import AutoTokenizer
+
+    from metacond.data_builders.pcfg.dataset import PCFGDataConfig, build_pcfg_dataset
 
     dd, out, _ = build_pcfg_dataset(PCFGDataConfig(grammar="small", metadata_depth=metadata_depth, train_size=10, validation_size=2, test_size=12,
                                                    bayes_sample=0, output_dir=str(tmp_path / "ds")), progress=False)

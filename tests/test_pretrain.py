@@ -1,12 +1,12 @@
 """metacond pretrain: real tiny runs, loss masks, cooldown, resume, reload parity, packing, bad input."""
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from news_fixture import build_news_fixture
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from metacond import MetacondError
@@ -14,7 +14,6 @@ from metacond.training.collator import MetadataCollator
 from metacond.training.pretrain import parse_args, run_pretraining
 from metacond.training.schedule import MetadataSchedule
 from metacond.training.trainer import StopAtStep
-from news_fixture import build_news_fixture
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,11 +1,12 @@
 """The README's quick start: exactly two commands, CI runs the test one, the demo command works."""
 
-import pytest
 import re
 import shlex
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
-
 from bruteforce import all_languages
+
 from metacond.data_builders.pcfg import PCFGInference, preset_grammar, sample
 
 

@@ -12,10 +12,10 @@ from metacond.training.sft import SFTArguments, build_sft_dataset, metadata_bloc
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
     """A news build and an (untrained) tiny model with the build's tokenizer, saved like a pretrain run."""
+    from test_news import small_build
     from transformers import AutoTokenizer
 
     from metacond.modeling.checkpoint import build_model
-    from test_news import small_build
 
     d = tmp_path_factory.mktemp("sft")
     news = small_build(d, per_country=6)
@@ -82,8 +82,8 @@ def test_lora_sft_learns_and_merge_matches_adapter(base, tmp_path):
 
 
 def test_full_sft_completion_only(base, tmp_path):
-    from trl import SFTTrainer
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTTrainer
 
     d, news = base
     args, cfg = _args(d, news, tmp_path / "full", "--max_steps", "8", "--learning_rate", "1e-3")

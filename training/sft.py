@@ -39,7 +39,7 @@ class SFTArguments:
     dataset: str | None = field(default=None, metadata={"help": "Instruction data: JSONL/JSON/parquet path or Hub dataset name."})
     dataset_split: str = field(default="train", metadata={"help": "Split of a Hub dataset."})
     news_build: str | None = field(default=None, metadata={"help": "A news build experiment dir (…/global/full) or train parquet: derive instructions from its train split."})
-    news_tasks: list[str] = field(default_factory=lambda: ["country", "headline"], metadata={"help": "Derived tasks: country, headline (no entity cloze: it is the MCQ benchmark's task)."})
+    news_tasks: list[str] = field(default_factory=lambda: ["country", "headline"], metadata={"help": "Derived tasks: country, headline (no entity cloze: the benchmark's task)."})
     max_examples: int | None = field(default=None, metadata={"help": "Use at most this many instruction rows."})
     metadata_prefix: bool = field(default=False, metadata={"help": "Metadata-prefixed variant: the row's metadata block before each instruction."})
     metadata_template: str = field(default="full", metadata={"help": "Template of the metadata prefix (as in pretraining)."})

@@ -28,7 +28,7 @@ import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from plan import Plan, Stage, dry_plan, gpu_plan, study_steps  # noqa: E402
+from plan import Plan, dry_plan, gpu_plan, study_steps  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 WHEELS = Path(__file__).resolve().parent / "wheels"

@@ -68,8 +68,8 @@ def llm_questions(cfg, arts: list[dict[str, Any]], train_sents: set[str]):
     from metacond import MetacondError
 
     from . import geo
-    from .metadata import article_url  # stored as published; eval renders it in the training url_style
     from .mcq import _h, _norm
+    from .metadata import article_url  # stored as published; eval renders it in the training url_style
 
     p = Path(cfg.generator_model)
     try:

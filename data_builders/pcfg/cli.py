@@ -79,7 +79,8 @@ def _build(argv: list[str]) -> int:
     dd, out, stats = build_pcfg_dataset(cfg)
     print(f"dataset: {out}{'  (cached)' if stats.get('cached') else ''}")
     for split, s in stats["splits"].items():
-        print(f"  {split:<10} {s['sequences']:>7} sequences, {s['terminals']:>9} terminals, length {s['length_min']}/{s['length_mean']}/{s['length_max']} (min/mean/max), {s['with_metadata']} with metadata")
+        print(f"  {split:<10} {s['sequences']:>7} sequences, {s['terminals']:>9} terminals, "
+              f"length {s['length_min']}/{s['length_mean']}/{s['length_max']} (min/mean/max), {s['with_metadata']} with metadata")
     if "bayes" in stats:
         b = stats["bayes"]
         line = f"  Bayes-optimal loss on {b['sequences']} test sequences: {b['loss_no_metadata']:.4f} nats/token without metadata"
@@ -87,7 +88,7 @@ def _build(argv: list[str]) -> int:
             line += f", {b['loss_with_metadata']:.4f} with D_M={cfg.metadata_depth} metadata"
         print(line)
     print(f"  columns: {', '.join(dd['train'].column_names)}")
-    print(f"  files: hf/ (save_to_disk), parquet/, grammar.json, tokenizer/, README.md")
+    print("  files: hf/ (save_to_disk), parquet/, grammar.json, tokenizer/, README.md")
     return 0
 
 

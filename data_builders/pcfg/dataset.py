@@ -78,7 +78,7 @@ def _split_seed(seed: int, split: str) -> int:
 
 def encode_split(batch: SampleBatch, grammar: Grammar, metadata_depth: int, metadata_fraction: float, seed: int) -> dict[str, list]:
     """Columns for one split, built with array ops over the whole batch."""
-    from metacond.modeling.tokenizer import pcfg_vocab, metadata_token
+    from metacond.modeling.tokenizer import metadata_token, pcfg_vocab
 
     vocab = pcfg_vocab(grammar)
     D = grammar.depth
@@ -173,7 +173,7 @@ def build_pcfg_dataset(cfg: PCFGDataConfig, progress: bool = True) -> tuple[Any,
     for split, size in sizes.items():
         sseed = _split_seed(cfg.seed, split)
         pieces = []
-        lens_all, meta_counts = [], None
+        lens_all = []
         for c0 in range(0, max(size, 1), chunk):
             m = min(chunk, size - c0)
             if m <= 0:

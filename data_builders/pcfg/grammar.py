@@ -49,12 +49,11 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from metacond import MetacondError
+
 SCHEMA = "metacond.pcfg/v1"
 PROB_TOLERANCE = 1e-6
 RESERVED_TOKENS = ("<pad>", "<bos>", "<eos>", "<mask>")
-
-
-from metacond import MetacondError
 
 
 class GrammarError(MetacondError):

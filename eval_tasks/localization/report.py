@@ -83,8 +83,7 @@ def _questions(results: dict[str, Any], path: tuple[str, ...], cond: str, family
 
 
 def claims(results: dict[str, Any]) -> list[Verdict]:
-    size = results["plan"]["preset_config"]["sizes"][-1]
-    big = size
+    size = big = results["plan"]["preset_config"]["sizes"][-1]
     g_meta, g_none = f"{size}-global-meta", f"{size}-global-nometa"
     present = lambda run, cond: {c for c, *_ in _articles(results, run, cond).values()}  # noqa: E731
     out: list[Verdict] = []
@@ -144,7 +143,6 @@ def figures(results: dict[str, Any], out: Path) -> list[str]:
     import numpy as np
 
     made = []
-    size = results["plan"]["preset_config"]["sizes"][-1]
     names = [n for n in results["runs"] if results["runs"][n].get("eval")]
     if names:
         mat = np.full((len(names), len(CONTINENTS)), np.nan)

@@ -12,7 +12,6 @@ from metacond.data_builders.pcfg.inference import PCFGInference
 
 from .prompts import PCFGLayout, batched, pad_batch
 
-
 EARLY_POSITIONS = 10  # positions t <= 10 are "early context" (the paper's mechanism: a deficit there)
 POSITION_PLOT = 40  # positions kept per sequence for the per-position figure
 

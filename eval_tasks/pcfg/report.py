@@ -451,7 +451,8 @@ def render_markdown(r: dict[str, Any], verdicts: list[Verdict]) -> str:
                      f"{t['final_window_train_loss']:.4f} | {held} | {t['hardware']} |")
     lines += ["", "The training loss mixes sequences with and without metadata; the held-out losses separate them.", "",
               "## Next-token loss (nats per terminal/`<eos>`, held-out)", "", f"Unigram baseline: {b['unigram_loss']:.4f}.", "",
-              "| D_M | masked: model | masked: Bayes | masked: excess | excess at t <= 10 | metadata: model | metadata: Bayes | metadata: excess | gain from metadata (model / Bayes) |",
+              "| D_M | masked: model | masked: Bayes | masked: excess | excess at t <= 10 | metadata: model | metadata: Bayes | metadata: excess "
+              "| gain from metadata (model / Bayes) |",
               "|---|---|---|---|---|---|---|---|---|"]
     for d in dms:
         lo = models[d]["loss"]
