@@ -97,12 +97,30 @@ def yaml_to_argv(values: dict[str, Any]) -> list[str]:
     return out
 
 
+def recipe_dir() -> Path:
+    """The installed package's recipes (training/recipes in a checkout)."""
+    import metacond.training
+
+    return Path(metacond.training.__file__).parent / "recipes"
+
+
+def resolve_recipe(path: str | Path) -> Path:
+    """A YAML path, or a recipe name inside the package: ``pcfg/tiny/pretrain`` -> training/recipes/pcfg/tiny/pretrain.yaml."""
+    p = Path(path)
+    if p.is_file():
+        return p
+    name = str(path).removeprefix("training/recipes/")
+    for cand in (recipe_dir() / name, recipe_dir() / f"{name}.yaml"):
+        if cand.is_file():
+            return cand
+    known = sorted(str(q.relative_to(recipe_dir()).with_suffix("")) for q in recipe_dir().rglob("*.yaml"))
+    raise MetacondError(f"config {str(path)!r} is neither a file nor a packaged recipe; recipes: {', '.join(known)}")
+
+
 def load_yaml_config(path: str | Path) -> dict[str, Any]:
     import yaml
 
-    p = Path(path)
-    if not p.is_file():
-        raise MetacondError(f"config file {str(p)!r} does not exist")
+    p = resolve_recipe(path)
     try:
         values = yaml.safe_load(p.read_text()) or {}
     except yaml.YAMLError as e:

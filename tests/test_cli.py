@@ -111,5 +111,36 @@ def test_regular_wheel_holds_only_the_metacond_package(tmp_path):
     assert tops == {"metacond", whl.name.split("-")[0] + "-" + whl.name.split("-")[1] + ".dist-info"}
     for must in ("metacond/main.py", "metacond/data_builders/pcfg/chart.py", "metacond/modeling/tokenizer.py", "metacond/training/__init__.py",
                  "metacond/eval_tasks/localization/study.py", "metacond/model_cards/push.py", "metacond/eval_tasks/localnews/_gen_template_yaml",
-                 "metacond/eval_tasks/localnews/localnews_ppl_url_country_asia.yaml"):
+                 "metacond/eval_tasks/localnews/localnews_ppl_url_country_asia.yaml", "metacond/training/recipes/pcfg/tiny/pretrain.yaml",
+                 "metacond/training/recipes/localization/1b/meco_stage2.yaml", "metacond/training/accelerate/ddp.yaml"):
         assert must in names
+
+
+@pytest.mark.slow
+def test_wheel_installed_elsewhere_runs_a_recipe_by_name(tmp_path):
+    """A non-editable install of the wheel, used from outside the checkout, finds its packaged recipes."""
+    import sysconfig
+
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path / "dist"), str(ROOT)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    (whl,) = (tmp_path / "dist").glob("metacond-*.whl")
+    site = tmp_path / "site"
+    r = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(whl)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    fresh = tmp_path / "fresh"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(fresh)], check=True, timeout=120)
+    # The wheel's copy first; the project venv's site-packages only for third-party dependencies (as a plain path, so its
+    # editable-install hook is not loaded).
+    env = {"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": f"{site}:{sysconfig.get_paths()['purelib']}"}
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    code = "import metacond, metacond.config as c; print(metacond.__file__); print(c.resolve_recipe('pcfg/tiny/pretrain'))"
+    r = subprocess.run([str(fresh / "bin" / "python"), "-c", code], capture_output=True, text=True, cwd=work, env=env, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    where, recipe = r.stdout.split()
+    assert where.startswith(str(site)) and recipe.startswith(str(site))
+    r = subprocess.run([str(fresh / "bin" / "python"), "-m", "metacond", "pretrain", "--config", "pcfg/tiny/pretrain", "--output_dir", "run", "--dry_run", "true"],
+                       capture_output=True, text=True, cwd=work, env={**env, "METACOND_CACHE": str(tmp_path / "cache")}, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert '"dry_run"' in r.stdout and '"model_size": "tiny"' in r.stdout

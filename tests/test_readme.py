@@ -52,3 +52,19 @@ def test_demo_command_runs(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     assert "report:" in r.stdout
     assert (tmp_path / "study" / "report.md").exists() and (tmp_path / "study" / "probing.png").exists()
+
+
+@pytest.mark.parametrize("marker,module,results", [
+    ("pcfg-reference", "metacond.eval_tasks.pcfg.report", "docs/results/pcfg-study-cpu/results.json"),
+    ("localization-reference", "metacond.eval_tasks.localization.report", "docs/results/localization-study-cpu/results.json"),
+])
+def test_reference_run_paragraphs_are_generated_from_results(marker, module, results):
+    """README's numbers on the committed reference runs come from their results.json, whatever the verdicts are."""
+    import importlib
+    import json
+
+    readme = (ROOT / "README.md").read_text()
+    start, end = f"<!-- {marker}:start -->\n", f"<!-- {marker}:end -->"
+    block = readme[readme.index(start) + len(start): readme.index(end)]
+    want = importlib.import_module(module).readme_summary(json.loads((ROOT / results).read_text()))
+    assert block == want

@@ -208,12 +208,34 @@ def _strip_items(obj: Any) -> Any:
     return obj
 
 
+def readme_summary(results: dict[str, Any]) -> str:
+    """The README's paragraph on the reference run, generated from results.json alone (a test keeps them equal)."""
+    st = results.get("stage_seconds", {})
+    trained = [n for n, r in results["runs"].items() if r["training"]["status"] == "trained"]
+    skipped = [n for n, r in results["runs"].items() if r["training"]["status"] != "trained"]
+    lines = [f"**Reference `{results['preset']}` run** ({len(trained)} of {len(results['runs'])} runs trained"
+             + (f"; {len(skipped)} skipped: the corpus lacks their continent" if skipped else "")
+             + f"; stage seconds: {', '.join(f'{k} {v:.0f}' for k, v in st.items())}; full report in `docs/results/localization-study-cpu/`). "
+             "Paired verdicts:", ""]
+    for c in results["claims"]:
+        d = c.get("difference") or {}
+        est = d.get("estimate")
+        num = (f"{est:+.4f} {c['units']} (95% CI {d['ci_low']:+.4f} to {d['ci_high']:+.4f}, {d['items']} paired items)"
+               if est is not None and est == est and d.get("ci_low") == d.get("ci_low") else "no interval")
+        lines.append(f"- **{c['verdict']}**: {c['finding']} — {num}; {c['reason']}.")
+    mcq = results.get("mcq", {})
+    if mcq.get("questions"):
+        lines += ["", f"MCQ: {mcq['questions']} questions from the test split, each asked under 4 option orders (chance 0.25)."]
+    return "\n".join(lines) + "\n"
+
+
 def write_report(results: dict[str, Any], out: Path) -> None:
     verdicts = claims(results)
     results["_verdicts"] = verdicts
     results["claims"] = [v.to_dict() for v in verdicts]
     results["figures"] = figures(results, out)
     (out / "results.json").write_text(json.dumps(_strip_items(results), indent=1, default=str))
+    (out / "readme_summary.md").write_text(readme_summary(json.loads((out / "results.json").read_text())))
     lines = [f"# Localization study ({results['preset']} preset)", "", f"Corpus `{results['input']}`; "
              f"{len(results['runs'])} runs ({results['plan']['paper_runs']} from the paper's grid); stage seconds {results['stage_seconds']}.", "",
              "## Claims", "", "| verdict | claim | test | difference (95% CI) | MDE | paper's effect / margin | cells | why |",

@@ -396,6 +396,27 @@ def write_report(out: Path, results: dict[str, Any]) -> None:
     (out / "results.json").write_text(json.dumps(_strip_items(results), indent=1, default=str))
     (out / "report.md").write_text(render_markdown(results, verdicts))
     (out / "verdicts.txt").write_text(verdict_table(verdicts, results["regime"]))
+    (out / "readme_summary.md").write_text(readme_summary(json.loads((out / "results.json").read_text())))
+
+
+def readme_summary(r: dict[str, Any]) -> str:
+    """The README's paragraph on the reference run, generated from results.json alone (a test keeps them equal)."""
+    reg = r.get("regime") or {}
+    lines = [f"**Reference `{r['preset']}` run** (full report in `docs/results/pcfg-study-{r['preset']}/`; this text is generated from its "
+             "`results.json`)."]
+    if reg:
+        lines[0] += (f" The D_M = 0 model's held-out masked loss is {reg['excess_loss']:.4f} nats/token above Bayes "
+                     f"({'meets' if reg['loss_ok'] else 'misses'} the bound {REGIME_EXCESS_LOSS}) and its probes reach "
+                     f"{_pct(reg['probe_share_of_bayes_margin'])} of the Bayes margin over chance on {reg['cells']} informative cells "
+                     f"({'meets' if reg['probe_ok'] else 'misses'} the bound {REGIME_PROBE_SHARE:.0%}).")
+    lines += ["", "| verdict | finding | difference (95% CI) | MDE | paper's effect / margin |", "|---|---|---|---|---|"]
+    for f in r["findings"]:
+        d = f.get("difference") or {}
+        ok = d.get("estimate") is not None and d["estimate"] == d["estimate"] and d.get("ci_low") == d.get("ci_low")
+        diff = f"{d['estimate']:+.4f} ({d['ci_low']:+.4f}, {d['ci_high']:+.4f}) {f['units']}" if ok else "—"
+        lines.append(f"| **{f['verdict']}** | {f['finding']} | {diff} | {d['mde']:.4f} | {f['threshold']:.4f} |" if ok
+                     else f"| **{f['verdict']}** | {f['finding']} | — | — | {f['threshold']:.4f} |")
+    return "\n".join(lines) + "\n"
 
 
 def verdict_table(verdicts: list[Verdict], reg: dict[str, Any] | None) -> str:
