@@ -34,8 +34,8 @@ def _trainer_tokens_per_second(grammar: str, steps: int, packing: bool, tmp: Pat
     run = replace(run, plot=False, overwrite_output_dir=True)
     train = replace(train, logging_steps=steps, save_steps=10 * steps)
     s = run_pretraining(model, data, meta, run, train)["summary"]
-    return {"grammar": grammar, "packing": packing, "steps": steps, "input_tokens": s["tokens_seen"]["input_tokens"],
-            "seconds": s["train_metrics"]["train_runtime"], "tokens_per_second": s["tokens_seen"]["input_tokens"] / s["train_metrics"]["train_runtime"]}
+    return {"grammar": grammar, "packing": packing, "steps": steps, "input_tokens": s.input_tokens, "seconds": s.train_metrics["train_runtime"],
+            "tokens_per_second": s.input_tokens / s.train_metrics["train_runtime"]}
 
 
 def _bare_loop_tokens_per_second(steps: int) -> dict:

@@ -102,9 +102,9 @@ def main() -> None:
             t0 = time.perf_counter()
             res = run_pretraining(*parse_args(argv))
             t_cmd.append(time.perf_counter() - t0)
-            t_ours.append(res["summary"]["train_metrics"]["train_runtime"])
+            t_ours.append(res["summary"].train_metrics["train_runtime"])
         t_bare, t_ours, t_cmd = min(t_bare), min(t_ours), min(t_cmd)
-        assert res["summary"]["tokens_seen"]["input_tokens"] == tokens, (res["summary"]["tokens_seen"], tokens)
+        assert res["summary"].input_tokens == tokens, (res["summary"].tokens_seen, tokens)
         row = {
             "steps": steps, "batch": a.batch, "tokens": tokens, "mean_seq_len": seq, "params": sum(p.numel() for p in model.parameters()),
             "flops_per_token": fpt, "bare_runtime_s": t_bare, "ours_runtime_s": t_ours, "ours_command_s": t_cmd,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from metacond import MetacondError
+from metacond.modeling.summary import TrainingSummary
 
 CITATIONS = """- *Metadata Conditioned Large Language Models for Localization* (2025) — the geo-tagged news study whose
   experiment grid, metadata template and localized MCQ benchmark format this release follows.
@@ -72,8 +73,8 @@ def pcfg_eval_results(results: dict[str, Any], depth: int):
     return out
 
 
-def _metadata_section(summary: dict[str, Any], config: dict[str, Any], repo: str) -> str:
-    scheme = summary.get("metadata_scheme", {})
+def _metadata_section(summary: TrainingSummary, config: dict[str, Any], repo: str) -> str:
+    scheme = summary.metadata_scheme
     mode = scheme.get("mode")
     load = f"""from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -145,8 +146,8 @@ def build_model_card(run_dir: str | Path, repo_id: str | None = None, license: s
     from huggingface_hub import ModelCard, ModelCardData
 
     run = Path(run_dir)
-    summary = _read_json(run / "training_summary.json")
     config = _read_json(run / "config.json")
+    summary = TrainingSummary.load(run) if (run / TrainingSummary.FILE).is_file() else None
     if summary is None or config is None:
         raise MetacondError(f"{run} is not a finished metacond run (needs config.json and training_summary.json)")
     repo = repo_id or f"<user>/{run.name}"
@@ -159,16 +160,16 @@ def build_model_card(run_dir: str | Path, repo_id: str | None = None, license: s
         pr = _read_json(Path(pcfg_results))
         if pr is None:
             raise MetacondError(f"PCFG results {pcfg_results} do not exist")
-        depth = pcfg_depth if pcfg_depth is not None else (summary.get("metadata_scheme", {}).get("builder") or {}).get("config", {}).get("metadata_depth", 0)
+        depth = pcfg_depth if pcfg_depth is not None else (summary.metadata_scheme.get("builder") or {}).get("config", {}).get("metadata_depth", 0)
         pcfg_rows = pcfg_eval_results(pr, depth)
         results += pcfg_rows
-    mode = summary.get("metadata_scheme", {}).get("mode")
+    mode = summary.metadata_scheme.get("mode")
     data = ModelCardData(license=license, library_name="transformers", pipeline_tag="text-generation", language=None if mode == "mask" else ["en"],
                          tags=["metacond", "metadata-conditioning", "llama"] + (["pcfg", "synthetic"] if mode == "mask" else ["localization", "news"]),
                          datasets=datasets, model_name=name if results else None, eval_results=results or None)
-    tr = summary.get("recipe", {}).get("training", {})
-    tok = summary.get("tokens_seen", {})
-    hw = summary.get("hardware", {})
+    tr = summary.recipe.get("training", {})
+    tok = summary.tokens_seen
+    hw = summary.hardware
     hyper = "\n".join(f"| {k} | {tr.get(k)} |" for k in ("learning_rate", "lr_scheduler_type", "warmup_ratio", "warmup_steps", "weight_decay", "adam_beta1",
                                                           "adam_beta2", "max_grad_norm", "per_device_train_batch_size", "gradient_accumulation_steps",
                                                           "max_steps", "bf16", "seed") if k in tr)
@@ -191,12 +192,12 @@ It loads with plain `from_pretrained` — no `trust_remote_code`.
 | | |
 |---|---|
 | architecture | {arch} |
-| parameters | {summary.get('model', {}).get('parameters'):,} |
+| parameters | {summary.model.get('parameters'):,} |
 | tokens seen | {tok.get('input_tokens', 0):,} input tokens, {tok.get('scored_tokens', 0):,} scored (loss) tokens, {tok.get('examples', 0):,} documents |
-| size preset | {summary.get('model', {}).get('size')} |
+| size preset | {summary.model.get('size')} |
 | hardware | {hw.get('world_size', 1)} process(es); {hw.get('processor') or ''} {hw.get('gpu', '') or ''} {hw.get('platform', '')} |
-| wall time | {summary.get('wall_time_seconds')} s |
-| final training loss | {summary.get('final_train_loss')} |
+| wall time | {summary.wall_time_seconds} s |
+| final training loss | {summary.final_train_loss} |
 
 ## Metadata scheme and how to condition at inference
 
@@ -204,7 +205,7 @@ It loads with plain `from_pretrained` — no `trust_remote_code`.
 
 ## Training data
 
-`{summary.get('data', {}).get('dataset')}` (builder key `{summary.get('data', {}).get('builder')}`, {summary.get('data', {}).get('train_rows')} training rows).
+`{summary.data.get('dataset')}` (builder key `{summary.data.get('builder')}`, {summary.data.get('train_rows')} training rows).
 {'Datasets on the Hub: ' + ', '.join(datasets) if datasets else ''}
 
 ## Training procedure

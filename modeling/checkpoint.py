@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -10,8 +9,9 @@ from typing import Any
 from metacond import MetacondError
 
 from .sizes import llama_config
+from .summary import TrainingSummary
 
-SUMMARY_FILE = "training_summary.json"
+SUMMARY_FILE = TrainingSummary.FILE
 
 
 def build_model(size: str, tokenizer, seed: int = 0, **overrides: Any):
@@ -42,7 +42,7 @@ def staging_dir(directory: str | Path) -> Path:
     return Path(directory) / ".final-tmp"
 
 
-def finalize(directory: str | Path, tokenizer, summary: dict[str, Any], max_new_tokens: int = 512) -> Path:
+def finalize(directory: str | Path, tokenizer, summary: TrainingSummary, max_new_tokens: int = 512) -> Path:
     """Complete a final directory from its staging folder (which already holds the model weights).
 
     Adds the tokenizer and generation config, moves everything in, and writes ``training_summary.json``
@@ -58,6 +58,5 @@ def finalize(directory: str | Path, tokenizer, summary: dict[str, Any], max_new_
     for f in tmp.iterdir():
         os.replace(f, out / f.name)
     tmp.rmdir()
-    (out / (SUMMARY_FILE + ".tmp")).write_text(json.dumps(summary, indent=1, default=str))
-    os.replace(out / (SUMMARY_FILE + ".tmp"), out / SUMMARY_FILE)
+    summary.save(out)
     return out

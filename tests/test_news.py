@@ -199,8 +199,8 @@ def test_news_build_trains_with_metacond_pretrain(built, tmp_path):
                     "--logging_steps", "4", "--disable_tqdm", "true", "--plot", "false"])
     res = run_pretraining(*a)
     s = res["summary"]
-    assert s["metadata_scheme"]["mode"] == "remove"
-    by = s["metadata_scheme"]["examples_with_metadata_by_step"]
+    assert s.metadata_scheme["mode"] == "remove"
+    by = s.metadata_scheme["examples_with_metadata_by_step"]
     assert all(m == 4 for st_, m, _ in by if st_ <= 9) and all(m == 0 for st_, m, _ in by if st_ > 9)
 
 

@@ -143,9 +143,9 @@ def test_news_style_model_with_packing_and_field_dropout(news_dir, tmp_path):
     res = tiny_run(news_dir, tmp_path / "news", "--max_steps", "25", "--packing", "true", "--block_size", "256",
                    "--metadata_field_dropout", "0.5", "--cooldown_fraction", "0.2")
     s = res["summary"]
-    losses = [h["loss"] for h in s["loss_curve"] if "loss" in h]
-    assert losses[-1] < losses[0] - 0.5 and s["metadata_scheme"]["mode"] == "remove"
-    steps = s["metadata_scheme"]["examples_with_metadata_by_step"]
+    losses = s.train_losses()
+    assert losses[-1] < losses[0] - 0.5 and s.metadata_scheme["mode"] == "remove"
+    steps = s.metadata_scheme["examples_with_metadata_by_step"]
     assert all(m == 0 for st, m, _ in steps if st > 20) and sum(m for st, m, _ in steps if st <= 20) > 0
 
 
@@ -186,7 +186,7 @@ def test_schedule_is_deterministic_and_per_field():
 
 def test_streaming_run(pcfg_dir, tmp_path):
     res = tiny_run(pcfg_dir, tmp_path / "stream", "--max_steps", "6", "--streaming", "true")
-    assert res["summary"]["tokens_seen"]["examples"] == 48
+    assert res["summary"].tokens_seen["examples"] == 48
 
 
 @pytest.mark.parametrize("make,msg", [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -11,6 +10,7 @@ import numpy as np
 import torch
 
 from metacond import MetacondError
+from metacond.modeling.summary import BuildManifest
 
 from .schedule import MetadataSchedule
 
@@ -21,7 +21,7 @@ REQUIRED = ("input_ids", "labels", "attention_mask")
 class LoadedData:
     train: Any
     eval: Any | None
-    info: dict[str, Any]  # the builder's metacond_build.json (empty for foreign datasets)
+    info: BuildManifest | None  # the builder's metacond_build.json (None for foreign datasets)
     tokenizer_dir: Path | None
     source: str
 
@@ -34,11 +34,11 @@ def load_training_data(path: str | None, train_split: str = "train", eval_split:
     if not path:
         raise MetacondError("no dataset given: set 'dataset' (a builder output, file or Hub name) or the pcfg_* options")
     p = Path(path)
-    info: dict[str, Any] = {}
+    info: BuildManifest | None = None
     tok_dir = None
     if p.is_dir():
-        if (p / "metacond_build.json").is_file():
-            info = json.loads((p / "metacond_build.json").read_text())
+        if BuildManifest.exists(p):
+            info = BuildManifest.load(p)
             tok_dir = p / "tokenizer" if (p / "tokenizer").is_dir() else None
         hf_dir = p / "hf" if (p / "hf").is_dir() else p
         parquet_dir = p / "parquet"

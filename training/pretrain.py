@@ -83,6 +83,7 @@ def run_pretraining(model_args, data_args, meta_args, run_args, train_args, call
 
     from metacond.modeling.checkpoint import build_model, check_vocab, finalize, is_finished, staging_dir
     from metacond.modeling.sizes import count_parameters
+    from metacond.modeling.summary import TrainingSummary
 
     from .collator import MetadataCollator
     from .data import ScheduledDataset, ScheduledIterable, load_training_data
@@ -128,7 +129,7 @@ def run_pretraining(model_args, data_args, meta_args, run_args, train_args, call
         raise MetacondError("the run has no steps: raise max_steps or num_train_epochs")
     train_args.max_steps = max_steps
     cd_step = cooldown_start_step(max_steps, meta_args.cooldown_fraction)
-    mode = meta_args.metadata_mode if meta_args.metadata_mode != "auto" else data.info.get("metadata_mode", "remove")
+    mode = meta_args.metadata_mode if meta_args.metadata_mode != "auto" else (data.info.metadata_mode if data.info else "remove")
     schedule = MetadataSchedule(fraction=meta_args.metadata_fraction, field_dropout=list(meta_args.metadata_field_dropout),
                                 cooldown_start_position=None if cd_step is None else cd_step * global_batch, mode=mode,
                                 mask_token_id=tokenizer.mask_token_id, seed=train_args.seed)
@@ -240,24 +241,24 @@ def run_pretraining(model_args, data_args, meta_args, run_args, train_args, call
         return {"status": "finished", "output_dir": str(out)}
     steps = _read_step_log(step_log)
     history = trainer.state.log_history
-    summary = {
-        "recipe": {"model": vars(model_args), "data": vars(data_args), "metadata": vars(meta_args),
-                   "training": {k: v for k, v in train_args.to_dict().items() if not k.startswith("_") and "token" not in k}},
-        "model": {"size": model_args.model_size, "init_from": model_args.init_from, "parameters": int(sum(p.numel() for p in model.parameters())),
-                  "config": model.config.to_diff_dict()},
-        "data": {"dataset": data.source, "builder": data.info.get("key"), "train_rows": plan["train_rows"]},
-        "tokens_seen": {"input_tokens": int(trainer.state.num_input_tokens_seen), "scored_tokens": int(sum(s["scored_tokens"] for s in steps)),
-                        "examples": int(sum(s["examples"] for s in steps))},
-        "metadata_scheme": {"mode": mode, "fraction": meta_args.metadata_fraction, "field_dropout": list(meta_args.metadata_field_dropout),
-                            "cooldown_fraction": meta_args.cooldown_fraction, "cooldown_start_step": cd_step,
-                            "builder": {k: data.info.get(k) for k in ("config", "template", "metadata_mode") if k in data.info},
-                            "examples_with_metadata_by_step": [[s["step"], s["with_metadata"], s["examples"]] for s in steps]},
-        "loss_curve": [{k: h[k] for k in ("step", "loss", "eval_loss", "learning_rate", "num_input_tokens_seen") if k in h} for h in history
-                       if "loss" in h or "eval_loss" in h],
-        "final_train_loss": next((h["train_loss"] for h in reversed(history) if "train_loss" in h), None),
-        "wall_time_seconds": round(wall, 2), "train_metrics": train_output.metrics, "resumed_from": resume, "hardware": _hardware(world),
-        "truncated_examples": collator.truncated,
-    }
+    summary = TrainingSummary(
+        recipe={"model": vars(model_args), "data": vars(data_args), "metadata": vars(meta_args),
+                "training": {k: v for k, v in train_args.to_dict().items() if not k.startswith("_") and "token" not in k}},
+        model={"size": model_args.model_size, "init_from": model_args.init_from, "parameters": int(sum(p.numel() for p in model.parameters())),
+               "config": model.config.to_diff_dict()},
+        data={"dataset": data.source, "builder": data.info.key if data.info else None, "train_rows": plan["train_rows"]},
+        tokens_seen={"input_tokens": int(trainer.state.num_input_tokens_seen), "scored_tokens": int(sum(s["scored_tokens"] for s in steps)),
+                     "examples": int(sum(s["examples"] for s in steps))},
+        metadata_scheme={"mode": mode, "fraction": meta_args.metadata_fraction, "field_dropout": list(meta_args.metadata_field_dropout),
+                         "cooldown_fraction": meta_args.cooldown_fraction, "cooldown_start_step": cd_step,
+                         "builder": {"config": data.info.config, "template": data.info.template, "metadata_mode": data.info.metadata_mode} if data.info else {},
+                         "examples_with_metadata_by_step": [[s["step"], s["with_metadata"], s["examples"]] for s in steps]},
+        loss_curve=[{k: h[k] for k in ("step", "loss", "eval_loss", "learning_rate", "num_input_tokens_seen") if k in h} for h in history
+                    if "loss" in h or "eval_loss" in h],
+        final_train_loss=next((h["train_loss"] for h in reversed(history) if "train_loss" in h), None),
+        wall_time_seconds=round(wall, 2), train_metrics=train_output.metrics, resumed_from=resume, hardware=_hardware(world),
+        truncated_examples=collator.truncated,
+    )
     if run_args.plot:
         from .plots import plot_loss_curve
 
@@ -271,10 +272,10 @@ def run_pretraining(model_args, data_args, meta_args, run_args, train_args, call
     return result
 
 
-def run_title(out: Path, model_args, meta_args, info: dict[str, Any]) -> str:
+def run_title(out: Path, model_args, meta_args, info) -> str:
     """What the run is, in words: its directory name (dm5, tiny-global-meta, ...), size, data and metadata scheme
     (a build's cache hash says nothing to a reader)."""
-    data = info.get("template") or (f"PCFG {info['config'].get('grammar')}" if isinstance(info.get("config"), dict) and "grammar" in info["config"] else "")
+    data = "" if info is None else (info.template or (f"PCFG {info.config['grammar']}" if "grammar" in info.config else ""))
     drop = meta_args.metadata_field_dropout
     shown = f"metadata slots shown: {sum(p == 0 for p in drop)}/{len(drop)}" if drop and set(drop) <= {0.0, 1.0} else f"metadata fraction {meta_args.metadata_fraction:g}"
     cool = f", cooldown {meta_args.cooldown_fraction:g}" if meta_args.cooldown_fraction else ""

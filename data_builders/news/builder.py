@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from metacond import MetacondError
+from metacond.modeling.summary import BuildManifest
 
 from . import geo
 from .collect import collect, hash01
@@ -263,9 +264,8 @@ def build_news(cfg: NewsBuildConfig, progress: bool = True) -> dict[str, Any]:
                 per[s] = test_counts if s == "test" else {pool_cont[g]: int(limit if limit is not None else pool_size[g]) for g in gids}
                 sizes[s] = sum(per[s].values())
             empty = [s for s in SPLITS if s not in splits]
-            (edir / "metacond_build.json").write_text(json.dumps({"key": f"news:{ename}:{tname}", "metadata_mode": "remove", "template": tname,
-                                                                   "fields": list(template.fields), "experiment": ename, "splits": sizes,
-                                                                   "empty_splits": empty, "config": asdict(cfg)}, indent=1, default=str))
+            BuildManifest(key=f"news:{ename}:{tname}", metadata_mode="remove", template=tname, config=json.loads(json.dumps(asdict(cfg), default=str)),
+                          extra={"fields": list(template.fields), "experiment": ename, "splits": sizes, "empty_splits": empty}).save(edir)
             experiments_info[f"{ename}/{tname}"] = {"splits": sizes, "continents": per, "empty_splits": empty}
         shutil.rmtree(pool_dir, ignore_errors=True)
         stages[f"write_{tname}"] = time.time() - t2

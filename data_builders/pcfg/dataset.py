@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from metacond.modeling.summary import BuildManifest
+
 from .grammar import Grammar, GrammarError, resolve_grammar
 from .sampler import SampleBatch, sample
 
@@ -154,13 +156,12 @@ def build_pcfg_dataset(cfg: PCFGDataConfig, progress: bool = True) -> tuple[Any,
         raise GrammarError(f"metadata_depth {cfg.metadata_depth} exceeds the grammar depth D={grammar.depth}")
     key = build_key(cfg, grammar)
     out = Path(cfg.output_dir) if cfg.output_dir else cache_root() / "pcfg" / key
-    stamp = out / "metacond_build.json"
-    if stamp.exists() and not cfg.overwrite:
-        info = json.loads(stamp.read_text())
-        if info.get("key") == key:
-            return load_from_disk(str(out / "hf")), out, info["stats"] | {"cached": True}
-        raise GrammarError(f"{out} holds a dataset built from another config (key {info.get('key')}); pass --overwrite or another --output_dir")
-    if out.exists() and any(out.iterdir()) and not stamp.exists() and not cfg.overwrite:
+    if BuildManifest.exists(out) and not cfg.overwrite:
+        found = BuildManifest.load(out)
+        if found.key == key:
+            return load_from_disk(str(out / "hf")), out, found.extra["stats"] | {"cached": True}
+        raise GrammarError(f"{out} holds a dataset built from another config (key {found.key}); pass --overwrite or another --output_dir")
+    if out.exists() and any(out.iterdir()) and not BuildManifest.exists(out) and not cfg.overwrite:
         raise GrammarError(f"{out} exists and is not a metacond PCFG dataset; choose an empty --output_dir or pass --overwrite")
 
     t0 = time.time()
@@ -208,10 +209,10 @@ def build_pcfg_dataset(cfg: PCFGDataConfig, progress: bool = True) -> tuple[Any,
     grammar.save(out / "grammar.json")
     write_lmeval_file(dd["test"], grammar, cfg.metadata_depth, out / "lmeval" / "test.jsonl")
     build_pcfg_tokenizer(grammar).save_pretrained(str(out / "tokenizer"))
-    info = {"key": key, "config": asdict(cfg), "grammar": grammar.summary(), "metadata_mode": "mask", "grammar_fingerprint": grammar.fingerprint(),
-            "depth": grammar.depth, "builder_version": BUILDER_VERSION, "stats": stats}
     (out / "README.md").write_text(dataset_card(cfg, grammar, stats))
-    stamp.write_text(json.dumps(info, indent=1))
+    BuildManifest(key=key, metadata_mode="mask", config=asdict(cfg),
+                  extra={"grammar": grammar.summary(), "grammar_fingerprint": grammar.fingerprint(), "depth": grammar.depth,
+                         "builder_version": BUILDER_VERSION, "stats": stats}).save(out)
     return dd, out, stats | {"cached": False}
 
 

@@ -121,17 +121,19 @@ def recipe_for(base: tuple, r: Run, dataset: Path, model_dir: Path) -> tuple:
 
 def train_run(r: Run, args: LocalizationStudyArguments, out: Path) -> dict[str, Any]:
     from metacond.modeling.checkpoint import is_finished
+    from metacond.modeling.summary import BuildManifest, TrainingSummary
     from metacond.training.pretrain import run_pretraining
 
     ds = out / "data" / r.experiment / r.template
-    if not (ds / "metacond_build.json").is_file():
+    if not BuildManifest.exists(ds):
         return {"status": "skipped", "reason": f"no data for {r.experiment}/{r.template} (the corpus lacks that continent)"}
     mdir = out / "models" / r.name
     if not is_finished(mdir):
         run_pretraining(*recipe_for(base_recipe(args), r, ds, mdir))
-    s = json.loads((mdir / "training_summary.json").read_text())
-    return {"status": "trained", "model_dir": str(mdir.relative_to(out)), "parameters": s["model"]["parameters"], "tokens_seen": s["tokens_seen"],
-            "final_train_loss": s["final_train_loss"], "wall_time_seconds": s["wall_time_seconds"], "loss_curve": s["loss_curve"]}
+    s = TrainingSummary.load(mdir)
+    return {"status": "trained", "model_dir": str(mdir.relative_to(out)), "parameters": s.parameters, "tokens_seen": s.tokens_seen,
+            "final_train_loss": s.final_train_loss, "final_window_train_loss": s.final_window_loss(0.1), "wall_time_seconds": s.wall_time_seconds,
+            "loss_curve": s.loss_curve}
 
 
 def eval_run(r: Run, args: LocalizationStudyArguments, out: Path) -> dict[str, Any]:

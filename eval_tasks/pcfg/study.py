@@ -259,12 +259,11 @@ def _check_study_key(out: Path, key: dict[str, Any]) -> None:
 
 
 def _training_facts(model_dir: Path, study_dir: Path) -> dict[str, Any]:
-    s = json.loads((model_dir / "training_summary.json").read_text())
-    losses = [h["loss"] for h in s["loss_curve"] if "loss" in h]
-    window = losses[-max(1, len(losses) // 10):]  # the last tenth of logged steps: the run average hides the end of training
-    return {"parameters": s["model"]["parameters"], "tokens": s["tokens_seen"], "wall_time_seconds": s["wall_time_seconds"],
-            "steps": s["recipe"]["training"]["max_steps"], "final_window_train_loss": float(np.mean(window)) if window else None,
-            "model_dir": str(model_dir.relative_to(study_dir)), "hardware": s["hardware"].get("cuda_devices") or s["hardware"].get("processor")}
+    from metacond.modeling.summary import TrainingSummary
+
+    s = TrainingSummary.load(model_dir)
+    return {"parameters": s.parameters, "tokens": s.tokens_seen, "wall_time_seconds": s.wall_time_seconds, "steps": s.steps,
+            "final_window_train_loss": s.final_window_loss(0.1), "model_dir": str(model_dir.relative_to(study_dir)), "hardware": s.device}
 
 
 if __name__ == "__main__":
