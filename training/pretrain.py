@@ -21,8 +21,11 @@ import platform
 import shutil
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
+
+from transformers import TrainerCallback
 
 from metacond import MetacondError
 
@@ -75,20 +78,49 @@ def _hardware(world_size: int) -> dict[str, Any]:
     return hw
 
 
+@dataclass
+class RunPlan:
+    """What a run will do, decided before any weight exists (printed by --dry_run)."""
+
+    out: Path
+    max_steps: int
+    global_batch: int
+    world: int
+    cooldown_step: int | None
+    mode: str
+    schedule: Any
+    table: dict[str, Any]
+
+
 def run_pretraining(model_args, data_args, meta_args, run_args, train_args, callbacks: list | None = None) -> dict[str, Any]:
-    """Programmatic entry point (tests pass extra callbacks)."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.trainer_utils import get_last_checkpoint
-
-    from metacond.modeling.checkpoint import build_model, check_vocab, finalize, is_finished, staging_dir
-    from metacond.modeling.sizes import count_parameters
-    from metacond.modeling.summary import TrainingSummary
-
-    from .collator import MetadataCollator
-    from .data import ScheduledDataset, ScheduledIterable, load_training_data
-    from .schedule import MetadataSchedule, cooldown_start_step
+    """Programmatic entry point (tests pass extra callbacks): check, load, plan, build, train, write — in that order."""
     from .trainer import MetacondTrainer
+
+    out, hub = _check_output(train_args, run_args)
+    if out is None:
+        return {"status": "already finished (pass --overwrite_output_dir to retrain)", "output_dir": train_args.output_dir}
+    data, tokenizer = _load_data_and_tokenizer(model_args, data_args)
+    plan = _plan(model_args, data_args, meta_args, train_args, data, tokenizer, out)
+    if run_args.dry_run:
+        return _dry_run(plan, model_args, tokenizer)
+    model = _build_model(model_args, tokenizer)
+    train_ds, eval_ds, collator = _datasets(data, data_args, train_args, plan, tokenizer, model.config.max_position_embeddings)
+    resume = _prepare_output_dir(out, run_args, train_args)
+    step_log = StepLog(out / "steps.jsonl")
+    trainer = MetacondTrainer(model=model, args=train_args, train_dataset=train_ds, eval_dataset=eval_ds, data_collator=collator,
+                              processing_class=tokenizer, callbacks=[step_log, *(callbacks or [])])
+    step_log.trainer = trainer
+    _check_distributed(train_args)
+    t0 = time.time()
+    train_output = trainer.train(resume_from_checkpoint=resume)
+    wall = time.time() - t0
+    return _write_final(trainer, model, tokenizer, plan, data, collator, train_output, wall, resume, hub,
+                        (model_args, data_args, meta_args, run_args, train_args))
+
+
+def _check_output(train_args, run_args) -> tuple[Path | None, dict[str, Any] | None]:
+    """(run directory, push target) — or (None, None) when the run is already finished."""
+    from metacond.modeling.checkpoint import is_finished
 
     if not train_args.output_dir:
         raise MetacondError("output_dir is required")
@@ -96,18 +128,23 @@ def run_pretraining(model_args, data_args, meta_args, run_args, train_args, call
     # Recipes' push_to_hub goes through `metacond push` after the final save (one commit, card, secret
     # checks); the Trainer's own hub sync stays off so nothing talks to the Hub mid-run.
     hub = {"repo_id": train_args.hub_model_id, "private": bool(train_args.hub_private_repo), "revision": getattr(train_args, "hub_revision", None)}
-    push_requested = bool(train_args.push_to_hub)
-    if push_requested and not hub["repo_id"]:
+    if train_args.push_to_hub and not hub["repo_id"]:
         raise MetacondError("push_to_hub needs hub_model_id (USER/NAME)")
+    push = bool(train_args.push_to_hub)
     train_args.push_to_hub = False
     if train_args.resume_from_checkpoint and not Path(train_args.resume_from_checkpoint).is_dir():
         raise MetacondError(f"resume_from_checkpoint {train_args.resume_from_checkpoint!r} does not exist")
     if is_finished(out) and not run_args.overwrite_output_dir and not run_args.dry_run:
-        return {"status": "already finished (pass --overwrite_output_dir to retrain)", "output_dir": str(out)}
+        return None, None
+    return out, hub if push else None
 
-    # ---------------------------------------------------------------- data and tokenizer
-    dataset_path = _resolve_dataset(data_args)
-    data = load_training_data(dataset_path, data_args.train_split, data_args.eval_split, data_args.streaming, data_args.dataset_config)
+
+def _load_data_and_tokenizer(model_args, data_args):
+    from transformers import AutoTokenizer
+
+    from .data import load_training_data
+
+    data = load_training_data(_resolve_dataset(data_args), data_args.train_split, data_args.eval_split, data_args.streaming, data_args.dataset_config)
     tok_path = model_args.tokenizer or (str(data.tokenizer_dir) if data.tokenizer_dir else None) or model_args.init_from
     if tok_path is None:
         raise MetacondError("no tokenizer: the dataset has none; pass --tokenizer DIR")
@@ -116,6 +153,14 @@ def run_pretraining(model_args, data_args, meta_args, run_args, train_args, call
     tokenizer = AutoTokenizer.from_pretrained(tok_path)
     if tokenizer.pad_token_id is None:
         raise MetacondError(f"tokenizer at {tok_path} has no pad token")
+    return data, tokenizer
+
+
+def _plan(model_args, data_args, meta_args, train_args, data, tokenizer, out: Path) -> RunPlan:
+    """Steps, global batch, cooldown start and the metadata schedule (a function of the stream position alone)."""
+    from metacond.modeling.sizes import count_parameters
+
+    from .schedule import MetadataSchedule, cooldown_start_step
 
     world = max(1, train_args.world_size)
     global_batch = train_args.per_device_train_batch_size * train_args.gradient_accumulation_steps * world
@@ -133,52 +178,68 @@ def run_pretraining(model_args, data_args, meta_args, run_args, train_args, call
     schedule = MetadataSchedule(fraction=meta_args.metadata_fraction, field_dropout=list(meta_args.metadata_field_dropout),
                                 cooldown_start_position=None if cd_step is None else cd_step * global_batch, mode=mode,
                                 mask_token_id=tokenizer.mask_token_id, seed=train_args.seed)
-
-    n_params = None
-    if model_args.init_from is None:
-        n_params = count_parameters(model_args.model_size, len(tokenizer), model_args.tie_word_embeddings)
-    plan = {
+    n_params = count_parameters(model_args.model_size, len(tokenizer), model_args.tie_word_embeddings) if model_args.init_from is None else None
+    table = {
         "dataset": data.source, "train_rows": None if data_args.streaming else len(data.train),
         "model_size": model_args.model_size if model_args.init_from is None else f"init_from {model_args.init_from}",
         "parameters": n_params, "vocab_size": len(tokenizer), "max_steps": max_steps, "global_batch_examples": global_batch,
         "world_size": world, "cooldown_start_step": cd_step, "metadata_mode": mode, "metadata_fraction": meta_args.metadata_fraction,
         "packing": data_args.packing, "block_size": data_args.block_size, "output_dir": str(out),
     }
-    if run_args.dry_run:
-        from metacond.modeling.sizes import llama_config
+    return RunPlan(out, max_steps, global_batch, world, cd_step, mode, schedule, table)
 
-        if model_args.init_from is None:
-            llama_config(model_args.model_size, len(tokenizer))  # validates the size
-        print(json.dumps({"dry_run": plan}, indent=1))
-        return {"status": "dry_run", "plan": plan}
 
-    # ---------------------------------------------------------------- model
-    overrides = dict(max_position_embeddings=model_args.max_position_embeddings, rope_theta=model_args.rope_theta,
-                     tie_word_embeddings=model_args.tie_word_embeddings, attn_implementation=model_args.attn_implementation)
+def _dry_run(plan: RunPlan, model_args, tokenizer) -> dict[str, Any]:
+    from metacond.modeling.sizes import llama_config
+
+    if model_args.init_from is None:
+        llama_config(model_args.model_size, len(tokenizer))  # validates the size
+    print(json.dumps({"dry_run": plan.table}, indent=1))
+    return {"status": "dry_run", "plan": plan.table}
+
+
+def _build_model(model_args, tokenizer):
+    from transformers import AutoModelForCausalLM
+
+    from metacond.modeling.checkpoint import build_model, check_vocab
+
     if model_args.init_from:
         if not Path(model_args.init_from).is_dir():
             raise MetacondError(f"init_from {model_args.init_from!r} does not exist")
         model = AutoModelForCausalLM.from_pretrained(model_args.init_from)
         check_vocab(model, tokenizer)
     else:
-        model = build_model(model_args.model_size, tokenizer, seed=model_args.model_seed, **overrides)
+        model = build_model(model_args.model_size, tokenizer, seed=model_args.model_seed, max_position_embeddings=model_args.max_position_embeddings,
+                            rope_theta=model_args.rope_theta, tie_word_embeddings=model_args.tie_word_embeddings,
+                            attn_implementation=model_args.attn_implementation)
     # Packed rows rely on position_ids-derived masks, which transformers builds only without a KV cache.
     model.config.use_cache = False
-    max_pos = model.config.max_position_embeddings
+    return model
 
-    total_examples = max_steps * global_batch
-    if data_args.streaming:
-        train_ds = ScheduledIterable(data.train, schedule, total_examples, seed=train_args.seed)
-    else:
-        train_ds = ScheduledDataset(data.train, schedule, total_examples, seed=train_args.seed)
+
+def _datasets(data, data_args, train_args, plan: RunPlan, tokenizer, max_pos: int):
+    """The scheduled training stream (the run's whole example order), the evaluation set and the collator."""
+    from .collator import MetadataCollator
+    from .data import ScheduledDataset, ScheduledIterable
+    from .schedule import MetadataSchedule
+
+    total_examples = plan.max_steps * plan.global_batch
+    stream = ScheduledIterable if data_args.streaming else ScheduledDataset
+    train_ds = stream(data.train, plan.schedule, total_examples, seed=train_args.seed)
     eval_ds = None
     if data.eval is not None and not data_args.streaming and train_args.eval_strategy != "no":
         ev = data.eval.select(range(min(data_args.eval_examples, len(data.eval))))
-        eval_ds = ScheduledDataset(ev, MetadataSchedule(mode=mode, mask_token_id=tokenizer.mask_token_id), len(ev), shuffle=False)
-    collator = MetadataCollator(pad_token_id=tokenizer.pad_token_id, packing=data_args.packing, block_size=data_args.block_size,
-                                max_length=data_args.max_length or max_pos)
+        eval_ds = ScheduledDataset(ev, MetadataSchedule(mode=plan.mode, mask_token_id=tokenizer.mask_token_id), len(ev), shuffle=False)
     if data_args.block_size and data_args.block_size > max_pos:
         raise MetacondError(f"block_size {data_args.block_size} exceeds the model's max_position_embeddings {max_pos}")
+    collator = MetadataCollator(pad_token_id=tokenizer.pad_token_id, packing=data_args.packing, block_size=data_args.block_size,
+                                max_length=data_args.max_length or max_pos)
+    return train_ds, eval_ds, collator
+
+
+def _prepare_output_dir(out: Path, run_args, train_args) -> str | None:
+    """Create (or wipe, with --overwrite_output_dir) the run directory; return the checkpoint to resume from."""
+    from transformers.trainer_utils import get_last_checkpoint
 
     train_args.include_num_input_tokens_seen = "non_padding"
     if out.exists() and run_args.overwrite_output_dir:
@@ -187,50 +248,55 @@ def run_pretraining(model_args, data_args, meta_args, run_args, train_args, call
     if resume is None and out.is_dir():
         resume = get_last_checkpoint(str(out))
     out.mkdir(parents=True, exist_ok=True)
-    step_log = out / "steps.jsonl"
+    return resume
 
-    from transformers import TrainerCallback
 
-    class StepLog(TrainerCallback):
-        """Per-step record of examples, metadata and scored tokens (summed over processes).
+class StepLog(TrainerCallback):
+    """Per-step record of examples, metadata and scored tokens (summed over processes) in ``steps.jsonl``.
 
-        Records are buffered and written at every checkpoint and at the end: steps after the last
-        checkpoint of a killed run are re-run on resume anyway.
-        """
+    Records are buffered and written at every checkpoint and at the end: steps after the last
+    checkpoint of a killed run are re-run on resume anyway. ``trainer`` is set right after the
+    Trainer that owns this callback is built.
+    """
 
-        def __init__(self):
-            self.buffer: list[str] = []
+    def __init__(self, path: Path):
+        self.path = path
+        self.trainer = None
+        self.buffer: list[str] = []
 
-        def on_step_end(self, args, state, control, **kw):
-            rec = trainer.examples_by_step.pop(state.global_step - 1, [0, 0])
-            t = torch.stack([torch.as_tensor(rec[0]), torch.as_tensor(rec[1]), torch.as_tensor(trainer.scored_tokens)]).to(torch.long)
-            if trainer.accelerator.num_processes > 1:
-                t = trainer.accelerator.reduce(t.to(trainer.args.device), reduction="sum").cpu()
-            trainer.scored_tokens = 0
-            if state.is_world_process_zero:
-                self.buffer.append(json.dumps({"step": state.global_step, "examples": int(t[0]), "with_metadata": int(t[1]),
-                                               "scored_tokens": int(t[2]), "input_tokens": int(state.num_input_tokens_seen)}))
+    def on_step_end(self, args, state, control, **kw):
+        import torch
 
-        def flush(self):
-            if self.buffer:
-                with open(step_log, "a") as f:
-                    f.write("\n".join(self.buffer) + "\n")
-                self.buffer = []
+        tr = self.trainer
+        rec = tr.examples_by_step.pop(state.global_step - 1, [0, 0])
+        t = torch.stack([torch.as_tensor(rec[0]), torch.as_tensor(rec[1]), torch.as_tensor(tr.scored_tokens)]).to(torch.long)
+        if tr.accelerator.num_processes > 1:
+            t = tr.accelerator.reduce(t.to(tr.args.device), reduction="sum").cpu()
+        tr.scored_tokens = 0
+        if state.is_world_process_zero:
+            self.buffer.append(json.dumps({"step": state.global_step, "examples": int(t[0]), "with_metadata": int(t[1]),
+                                           "scored_tokens": int(t[2]), "input_tokens": int(state.num_input_tokens_seen)}))
 
-        def on_save(self, args, state, control, **kw):
-            self.flush()
+    def flush(self):
+        if self.buffer:
+            with open(self.path, "a") as f:
+                f.write("\n".join(self.buffer) + "\n")
+            self.buffer = []
 
-        def on_train_end(self, args, state, control, **kw):
-            self.flush()
+    def on_save(self, args, state, control, **kw):
+        self.flush()
 
-    trainer = MetacondTrainer(model=model, args=train_args, train_dataset=train_ds, eval_dataset=eval_ds, data_collator=collator,
-                              processing_class=tokenizer, callbacks=[StepLog(), *(callbacks or [])])
-    _check_distributed(train_args)
-    t0 = time.time()
-    train_output = trainer.train(resume_from_checkpoint=resume)
-    wall = time.time() - t0
+    def on_train_end(self, args, state, control, **kw):
+        self.flush()
 
-    # ---------------------------------------------------------------- final directory
+
+def _write_final(trainer, model, tokenizer, plan: RunPlan, data, collator, train_output, wall: float, resume, hub, recipe) -> dict[str, Any]:
+    """Gather the weights on every rank; on rank 0 write the summary, loss curve and final directory, then push if asked."""
+    from metacond.modeling.checkpoint import finalize, staging_dir
+    from metacond.modeling.summary import TrainingSummary
+
+    model_args, data_args, meta_args, run_args, train_args = recipe
+    out = plan.out
     tmp = staging_dir(out)
     if trainer.is_world_process_zero():
         shutil.rmtree(tmp, ignore_errors=True)
@@ -239,33 +305,34 @@ def run_pretraining(model_args, data_args, meta_args, run_args, train_args, call
     trainer.save_model(str(tmp))  # every rank: FSDP/DeepSpeed gather here
     if not trainer.is_world_process_zero():
         return {"status": "finished", "output_dir": str(out)}
-    steps = _read_step_log(step_log)
+    steps = _read_step_log(out / "steps.jsonl")
     history = trainer.state.log_history
+    info = data.info
     summary = TrainingSummary(
         recipe={"model": vars(model_args), "data": vars(data_args), "metadata": vars(meta_args),
                 "training": {k: v for k, v in train_args.to_dict().items() if not k.startswith("_") and "token" not in k}},
         model={"size": model_args.model_size, "init_from": model_args.init_from, "parameters": int(sum(p.numel() for p in model.parameters())),
                "config": model.config.to_diff_dict()},
-        data={"dataset": data.source, "builder": data.info.key if data.info else None, "train_rows": plan["train_rows"]},
+        data={"dataset": data.source, "builder": info.key if info else None, "train_rows": plan.table["train_rows"]},
         tokens_seen={"input_tokens": int(trainer.state.num_input_tokens_seen), "scored_tokens": int(sum(s["scored_tokens"] for s in steps)),
                      "examples": int(sum(s["examples"] for s in steps))},
-        metadata_scheme={"mode": mode, "fraction": meta_args.metadata_fraction, "field_dropout": list(meta_args.metadata_field_dropout),
-                         "cooldown_fraction": meta_args.cooldown_fraction, "cooldown_start_step": cd_step,
-                         "builder": {"config": data.info.config, "template": data.info.template, "metadata_mode": data.info.metadata_mode} if data.info else {},
+        metadata_scheme={"mode": plan.mode, "fraction": meta_args.metadata_fraction, "field_dropout": list(meta_args.metadata_field_dropout),
+                         "cooldown_fraction": meta_args.cooldown_fraction, "cooldown_start_step": plan.cooldown_step,
+                         "builder": {"config": info.config, "template": info.template, "metadata_mode": info.metadata_mode} if info else {},
                          "examples_with_metadata_by_step": [[s["step"], s["with_metadata"], s["examples"]] for s in steps]},
         loss_curve=[{k: h[k] for k in ("step", "loss", "eval_loss", "learning_rate", "num_input_tokens_seen") if k in h} for h in history
                     if "loss" in h or "eval_loss" in h],
         final_train_loss=next((h["train_loss"] for h in reversed(history) if "train_loss" in h), None),
-        wall_time_seconds=round(wall, 2), train_metrics=train_output.metrics, resumed_from=resume, hardware=_hardware(world),
+        wall_time_seconds=round(wall, 2), train_metrics=train_output.metrics, resumed_from=resume, hardware=_hardware(plan.world),
         truncated_examples=collator.truncated,
     )
     if run_args.plot:
         from .plots import plot_loss_curve
 
-        plot_loss_curve(history, tmp / "loss_curve.png", cd_step, title=run_title(out, model_args, meta_args, data.info))
-    finalize(out, tokenizer, summary, max_new_tokens=min(512, max_pos))
+        plot_loss_curve(history, tmp / "loss_curve.png", plan.cooldown_step, title=run_title(out, model_args, meta_args, info))
+    finalize(out, tokenizer, summary, max_new_tokens=min(512, model.config.max_position_embeddings))
     result = {"status": "finished", "output_dir": str(out), "summary": summary}
-    if push_requested:
+    if hub:
         from metacond.model_cards.push import PushArguments, push
 
         result["push"] = push(PushArguments(path=str(out), **hub))
