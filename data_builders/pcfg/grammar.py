@@ -132,6 +132,20 @@ class Grammar:
 
     # ------------------------------------------------------------------ validation
     def _validate(self, strict: bool = False) -> None:
+        """Every check a grammar file must pass, in order; each raises one GrammarError line naming the problem."""
+        tset, nset = self._check_symbols()
+        self._check_levels(nset)
+        by_lhs = self._check_rules(tset, nset)
+        self._check_rule_sets(by_lhs)
+        self._by_lhs = by_lhs
+        by_lhs, nset = self._prune_unreachable(by_lhs, nset, strict)
+        self._check_termination(by_lhs, tset)
+        self._check_unit_cycles(nset)
+        if self.levels is None:
+            self._check_consistent()
+
+    def _check_symbols(self) -> tuple[set[str], set[str]]:
+        """Names: non-empty, unique, not both kinds, not a reserved token; the start symbol is declared."""
         tset, nset = set(self.terminals), set(self.nonterminals)
         if not self.terminals:
             raise GrammarError("grammar has no terminals")
@@ -155,6 +169,10 @@ class Grammar:
         if self.start not in nset:
             raise GrammarError(f"start symbol {self.start!r} is not a declared nonterminal")
 
+        return tset, nset
+
+    def _check_levels(self, nset: set[str]) -> None:
+        """Leveled grammars: level 0 is the start symbol, priors are distributions, every nonterminal has one level."""
         self._level: dict[str, int] = {}
         if self.levels is not None:
             if len(self.levels) == 0:
@@ -179,6 +197,9 @@ class Grammar:
             if missing:
                 raise GrammarError(f"nonterminal {sorted(missing)[0]!r} is in no level")
 
+
+    def _check_rules(self, tset: set[str], nset: set[str]) -> dict[tuple[str, int], list[Rule]]:
+        """Each rule on its own: defined symbols, non-empty right side, probability in (0, 1], level structure."""
         by_lhs: dict[tuple[str, int], list[Rule]] = {}
         for idx, r in enumerate(self.rules):
             where = f"rule #{idx} {r.describe()}"
@@ -208,6 +229,10 @@ class Grammar:
                 raise GrammarError(f"{where}: variant {r.variant} given but the grammar declares no levels")
             by_lhs.setdefault((r.lhs, r.variant), []).append(r)
 
+        return by_lhs
+
+    def _check_rule_sets(self, by_lhs: dict[tuple[str, int], list[Rule]]) -> None:
+        """Each (nonterminal, variant) has rules whose probabilities sum to 1, none listed twice."""
         for s in self.nonterminals:
             nvar = self.levels[self._level[s]].variants if self.levels is not None else 1
             for v in range(nvar):
@@ -226,8 +251,9 @@ class Grammar:
                     if r.rhs in seen_rhs:
                         raise GrammarError(f"rule {r.describe()} is listed twice")
                     seen_rhs.add(r.rhs)
-        self._by_lhs = by_lhs
 
+    def _prune_unreachable(self, by_lhs: dict[tuple[str, int], list[Rule]], nset: set[str], strict: bool):
+        """Refuse (strict, or leveled) or drop nonterminals the start symbol never reaches."""
         reach = self._reachable(self.start, nset) | {self.start}
         unreachable = [s for s in self.nonterminals if s not in reach]
         if unreachable and (strict or self.levels is not None):
@@ -248,9 +274,12 @@ class Grammar:
             warnings.warn(
                 f"grammar {self.name!r}: pruned {len(dead)} nonterminals unreachable from {self.start!r} "
                 f"(and {n_rules - len(self.rules)} rules)",
-                stacklevel=4,
+                stacklevel=5,
             )
 
+        return by_lhs, nset
+
+    def _check_termination(self, by_lhs: dict[tuple[str, int], list[Rule]], tset: set[str]) -> None:
         # Termination: every nonterminal must derive some terminal string, in every variant.
         done: set[tuple[str, int]] = set()
         term_any: set[str] = set()
@@ -274,6 +303,8 @@ class Grammar:
             lhs, v = min(stuck, key=lambda k: len(self._reachable(k[0], stuck_syms) - {k[0]}))
             raise GrammarError(f"nonterminal {lhs!r} cannot derive any terminal string (non-terminating rules, e.g. {by_lhs[(lhs, v)][0].describe()})")
 
+
+    def _check_unit_cycles(self, nset: set[str]) -> None:
         # Unit cycles (A =>+ A through one-symbol rules) make parses ambiguous without bound.
         unit = {}
         for r in self.rules:
@@ -295,8 +326,6 @@ class Grammar:
             if a not in color:
                 visit(a, [a])
 
-        if self.levels is None:
-            self._check_consistent()
 
     def _reachable(self, a: str, within: set[str]) -> set[str]:
         """Symbols of ``within`` reachable from ``a`` through right-hand sides."""
