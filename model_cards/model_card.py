@@ -140,6 +140,31 @@ def _eval_tables(eval_payload: dict[str, Any] | None, pcfg_rows: list) -> str:
     return "\n\n".join(parts) if parts else "No evaluation results were found next to this run (run `metacond eval` or `metacond pcfg-study`)."
 
 
+def _pcfg_rows(summary: TrainingSummary, pcfg_results: str | Path | None, pcfg_depth: int | None) -> list:
+    """The PCFG study's results for the D_M this run was trained with (from its build config unless given)."""
+    if not pcfg_results:
+        return []
+    pr = _read_json(Path(pcfg_results))
+    if pr is None:
+        raise MetacondError(f"PCFG results {pcfg_results} do not exist")
+    depth = pcfg_depth if pcfg_depth is not None else (summary.metadata_scheme.get("builder") or {}).get("config", {}).get("metadata_depth", 0)
+    return pcfg_eval_results(pr, depth)
+
+
+def _hyperparameter_rows(summary: TrainingSummary) -> str:
+    tr = summary.recipe.get("training", {})
+    keys = ("learning_rate", "lr_scheduler_type", "warmup_ratio", "warmup_steps", "weight_decay", "adam_beta1", "adam_beta2", "max_grad_norm",
+            "per_device_train_batch_size", "gradient_accumulation_steps", "max_steps", "bf16", "seed")
+    return "\n".join(f"| {k} | {tr.get(k)} |" for k in keys if k in tr)
+
+
+def _architecture(config: dict[str, Any]) -> str:
+    rope = config.get("rope_theta", (config.get("rope_parameters") or {}).get("rope_theta"))
+    return (f"`LlamaForCausalLM`, {config.get('num_hidden_layers')} layers, {config.get('num_attention_heads')} heads "
+            f"({config.get('num_key_value_heads')} KV), hidden {config.get('hidden_size')}, MLP {config.get('intermediate_size')}, "
+            f"RoPE θ={rope}, context {config.get('max_position_embeddings')}, vocabulary {config.get('vocab_size')}")
+
+
 def build_model_card(run_dir: str | Path, repo_id: str | None = None, license: str = "apache-2.0", eval_results: str | Path | None = None,
                      pcfg_results: str | Path | None = None, pcfg_depth: int | None = None, datasets: list[str] | None = None):
     """A ``ModelCard`` for a finished ``metacond pretrain`` run directory."""
@@ -152,31 +177,17 @@ def build_model_card(run_dir: str | Path, repo_id: str | None = None, license: s
         raise MetacondError(f"{run} is not a finished metacond run (needs config.json and training_summary.json)")
     repo = repo_id or f"<user>/{run.name}"
     name = repo.split("/")[-1]
-    ev_path = Path(eval_results) if eval_results else run / "eval" / "eval_results.json"
-    ev = _read_json(ev_path)
-    results = localnews_eval_results(ev) if ev else []
-    pcfg_rows = []
-    if pcfg_results:
-        pr = _read_json(Path(pcfg_results))
-        if pr is None:
-            raise MetacondError(f"PCFG results {pcfg_results} do not exist")
-        depth = pcfg_depth if pcfg_depth is not None else (summary.metadata_scheme.get("builder") or {}).get("config", {}).get("metadata_depth", 0)
-        pcfg_rows = pcfg_eval_results(pr, depth)
-        results += pcfg_rows
+    ev = _read_json(Path(eval_results) if eval_results else run / "eval" / "eval_results.json")
+    pcfg_rows = _pcfg_rows(summary, pcfg_results, pcfg_depth)
+    results = (localnews_eval_results(ev) if ev else []) + pcfg_rows
     mode = summary.metadata_scheme.get("mode")
     data = ModelCardData(license=license, library_name="transformers", pipeline_tag="text-generation", language=None if mode == "mask" else ["en"],
                          tags=["metacond", "metadata-conditioning", "llama"] + (["pcfg", "synthetic"] if mode == "mask" else ["localization", "news"]),
                          datasets=datasets, model_name=name if results else None, eval_results=results or None)
-    tr = summary.recipe.get("training", {})
     tok = summary.tokens_seen
     hw = summary.hardware
-    hyper = "\n".join(f"| {k} | {tr.get(k)} |" for k in ("learning_rate", "lr_scheduler_type", "warmup_ratio", "warmup_steps", "weight_decay", "adam_beta1",
-                                                          "adam_beta2", "max_grad_norm", "per_device_train_batch_size", "gradient_accumulation_steps",
-                                                          "max_steps", "bf16", "seed") if k in tr)
-    arch = (f"`LlamaForCausalLM`, {config.get('num_hidden_layers')} layers, {config.get('num_attention_heads')} heads "
-            f"({config.get('num_key_value_heads')} KV), hidden {config.get('hidden_size')}, MLP {config.get('intermediate_size')}, "
-            f"RoPE θ={config.get('rope_theta', (config.get('rope_parameters') or {}).get('rope_theta'))}, context {config.get('max_position_embeddings')}, "
-            f"vocabulary {config.get('vocab_size')}")
+    hyper = _hyperparameter_rows(summary)
+    arch = _architecture(config)
     content = f"""---
 {data.to_yaml()}
 ---
