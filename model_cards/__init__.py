@@ -1,1 +1,1 @@
-"""Model and dataset cards and Hub publishing (later issues)."""
+"""Model cards (model-index from evaluations) and Hub publishing of runs and dataset builds in one commit."""

@@ -28,3 +28,19 @@ def _one_torch_thread():
 def _isolated_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("METACOND_CACHE", str(tmp_path / "metacond-cache"))
     monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf-datasets-cache"))
+
+
+@pytest.fixture
+def stop_at_step():
+    """A callback class that interrupts training at a step (tests kill runs mid-way with it)."""
+    from transformers import TrainerCallback
+
+    class StopAtStep(TrainerCallback):
+        def __init__(self, step: int):
+            self.step = step
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step >= self.step:
+                raise KeyboardInterrupt(f"stopped at step {state.global_step}")
+
+    return StopAtStep

@@ -13,7 +13,6 @@ from metacond import MetacondError
 from metacond.training.collator import MetadataCollator
 from metacond.training.pretrain import parse_args, run_pretraining
 from metacond.training.schedule import MetadataSchedule
-from metacond.training.trainer import StopAtStep
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -121,10 +120,10 @@ def test_cooldown_switches_at_the_right_step_and_keeps_lr_schedule(pcfg_dir, tmp
     assert lr(sa) == lr(sb)
 
 
-def test_killed_run_resumes_and_matches(pcfg_dir, tmp_path):
+def test_killed_run_resumes_and_matches(pcfg_dir, tmp_path, stop_at_step):
     full = tiny_run(pcfg_dir, tmp_path / "full", "--max_steps", "20")
     with pytest.raises(KeyboardInterrupt):
-        tiny_run(pcfg_dir, tmp_path / "killed", "--max_steps", "20", callbacks=[StopAtStep(15)])
+        tiny_run(pcfg_dir, tmp_path / "killed", "--max_steps", "20", callbacks=[stop_at_step(15)])
     assert not (tmp_path / "killed" / "training_summary.json").exists() and not (tmp_path / "killed" / "model.safetensors").exists()
     resumed = tiny_run(pcfg_dir, tmp_path / "killed", "--max_steps", "20")
     s_full = json.loads((Path(full["output_dir"]) / "training_summary.json").read_text())

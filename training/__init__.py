@@ -1,1 +1,1 @@
-"""Pretraining, cooldown and instruction tuning (later issues)."""
+"""Pretraining (metadata schedules, MeCo cooldown, data-parallel launch), instruction tuning with TRL, and their recipes."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 import torch
-from transformers import Trainer, TrainerCallback
+from transformers import Trainer
 
 
 class MetacondTrainer(Trainer):
@@ -35,14 +35,3 @@ class MetacondTrainer(Trainer):
             rec[1] += int(n_meta.sum()) if n_meta is not None else 0
             self.scored_tokens += (inputs["labels"][..., 1:] != -100).sum()
         return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)
-
-
-class StopAtStep(TrainerCallback):
-    """Interrupt training at a step (tests use it to kill a run mid-way)."""
-
-    def __init__(self, step: int):
-        self.step = step
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step >= self.step:
-            raise KeyboardInterrupt(f"stopped at step {state.global_step}")

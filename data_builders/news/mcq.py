@@ -82,11 +82,13 @@ def _read(path: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in p.read_text().splitlines() if line.strip()]
 
 
-def _h(*parts) -> int:
+def stable_hash(*parts) -> int:
+    """A seed-like integer from any parts, the same in every process (Python's hash() is salted)."""
     return int.from_bytes(hashlib.blake2b("/".join(map(str, parts)).encode(), digest_size=8).digest(), "little")
 
 
-def _norm(s: str) -> str:
+def normalize_text(s: str) -> str:
+    """Lower case, single spaces: how questions and options are compared."""
     return " ".join(s.lower().split())
 
 
@@ -123,7 +125,7 @@ def build_mcq(cfg: MCQBuildConfig) -> dict[str, Any]:
     train_texts = [str(a.get("text", "")) for a in _read(cfg.train_file)] if cfg.train_file else []
     for text in train_texts:
         for s in _SENT.split(text.replace("\n", " ")):
-            train_sents.add(_norm(s))
+            train_sents.add(normalize_text(s))
     if cfg.generator == "llm":
         from .mcq_llm import llm_questions
 
@@ -153,7 +155,7 @@ def cloze_questions(cfg: MCQBuildConfig, arts: list[dict[str, Any]], train_sents
         v.sort()
     per_article: Counter = Counter()
     by_key: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for c in sorted(cands, key=lambda c: _h(cfg.seed, c["sentence"], c["name"])):
+    for c in sorted(cands, key=lambda c: stable_hash(cfg.seed, c["sentence"], c["name"])):
         if per_article[c["article"]] >= cfg.max_per_article:
             removed["article_quota"] += 1
             continue
@@ -161,10 +163,10 @@ def cloze_questions(cfg: MCQBuildConfig, arts: list[dict[str, Any]], train_sents
         if c["name"].lower() in q.lower():
             removed["answer_elsewhere_in_question"] += 1
             continue
-        if _norm(c["sentence"]) in train_sents:
+        if normalize_text(c["sentence"]) in train_sents:
             removed["sentence_in_training_split"] += 1
             continue
-        distractors = _distractors(pool[c["type"]], c, q, _h(cfg.seed, q))
+        distractors = _distractors(pool[c["type"]], c, q, stable_hash(cfg.seed, q))
         if distractors is None:
             removed["too_few_distractors"] += 1
             continue
@@ -186,7 +188,7 @@ def _distractors(pool: list[tuple[str, str]], c: dict[str, Any], q: str, k: int,
 
     def draw(want_same: bool, salt: int) -> tuple[str, str] | None:
         for t in range(tries):
-            name, country = pool[_h(k, salt, t) % len(pool)]
+            name, country = pool[stable_hash(k, salt, t) % len(pool)]
             if (country == c["country"]) == want_same and ok(name) and (not want_same or name not in c["sentence"]):
                 taken.append(name.lower())
                 return name, country
@@ -247,7 +249,7 @@ CARD_SAMPLE = 20  # questions shown in the card, a seeded sample
 def _card(cfg: MCQBuildConfig, report: dict[str, Any], generated_by: str, rows: list[dict[str, Any]]) -> str:
     per = "\n".join(f"| {k} | {v} |" for k, v in sorted(report["per_country"].items()))
     base = "\n".join(f"| {k} | {'n/a (no --train_file)' if v is None else f'{v:.3f}'} |" for k, v in report["answer_only_baselines"].items())
-    shown = sorted(rows, key=lambda r: _h(cfg.seed, "card", r["question"]))[:CARD_SAMPLE]
+    shown = sorted(rows, key=lambda r: stable_hash(cfg.seed, "card", r["question"]))[:CARD_SAMPLE]
     sample = "\n".join(f"| {i + 1} | {_cell(r['question'])} | {' / '.join(f'**{_cell(o)}**' if o == r['correct_answer'] else _cell(o) for o in r['options'])} "
                        f"| {r.get('answer_type', '')} | {r['country']} |" for i, r in enumerate(shown))
     rem = "\n".join(f"| {k} | {v} |" for k, v in sorted(report["removed"].items(), key=lambda kv: -kv[1]))

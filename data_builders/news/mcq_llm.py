@@ -68,7 +68,7 @@ def llm_questions(cfg, arts: list[dict[str, Any]], train_sents: set[str]):
     from metacond import MetacondError
 
     from . import geo
-    from .mcq import _h, _norm
+    from .mcq import normalize_text, stable_hash
     from .metadata import article_url  # stored as published; eval renders it in the training url_style
 
     p = Path(cfg.generator_model)
@@ -85,7 +85,7 @@ def llm_questions(cfg, arts: list[dict[str, Any]], train_sents: set[str]):
         if isinstance(a.get("text"), str) and a["text"].strip():
             queues[a["country"]].append(i)
     for c in queues:
-        queues[c].sort(key=lambda i: _h(cfg.seed, i))
+        queues[c].sort(key=lambda i: stable_hash(cfg.seed, i))
     order: list[int] = []
     while any(queues.values()):
         for c in sorted(queues):
@@ -106,7 +106,7 @@ def llm_questions(cfg, arts: list[dict[str, Any]], train_sents: set[str]):
             if q is None:
                 removed[why] += 1
                 continue
-            if _norm(q["question"]) in train_sents:
+            if normalize_text(q["question"]) in train_sents:
                 removed["sentence_in_training_split"] += 1
                 continue
             a = arts[i]
