@@ -75,7 +75,7 @@ def test_every_row_is_kept_or_counted(built):
     assert c["input_rows"] == 17 * 12 + 12
     assert c["kept"] + sum(rep["dropped"].values()) - c.get("bad_json_line", 0) == c["input_rows"]
     assert c["bad_json_line"] == 1
-    for reason, n in {"international_outlet": 1, "unresolved_domain": 1, "malformed_url": 2, "outside_regions": 1, "duplicate": 1,
+    for reason, n in {"international_outlet": 1, "unresolved_domain": 1, "malformed_url": 1, "missing_url": 1, "outside_regions": 1, "duplicate": 1,
                       "too_short": 1, "too_long": 1, "empty_text": 1, "non_string_text": 1, "non_string_url": 1}.items():
         assert c[reason] == n, (reason, c)
     assert rep["country_source"] == {"outlet_table": 17 * 12, "cctld": 1}
@@ -281,3 +281,21 @@ def test_parallel_streaming_build_matches_serial(tmp_path):
     assert ids_out == [t for ids in g["input_ids"] for t in ids]
     assert labels_out == [l for labs in g["labels"] for l in labs]  # the first label (bos) is already -100
     assert max(len(x) for x in g["input_ids"]) > 64  # some documents were cut into pieces
+
+
+def test_console_counts_every_line_and_warns_about_empty_splits(tmp_path):
+    """Rows read includes unparseable lines; a tiny input says on the console that splits came out empty."""
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(1)
+    lines = [json.dumps({"url": f"https://www.{OUTLET['ng']}/news/{i}", "text": article(rng, "lagos")}) for i in range(3)]
+    lines += ["{not json", json.dumps({"url": None, "text": article(rng, "abuja")})]
+    (tmp_path / "tiny.jsonl").write_text("\n".join(lines) + "\n")
+    r = subprocess.run([sys.executable, "-m", "metacond", "news", "build", "--input", str(tmp_path / "tiny.jsonl"), "--regions", "paper17",
+                        "--experiments", "global", "--templates", "full", "--output_dir", str(tmp_path / "out"), "--vocab_size", "300"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "rows read 5 (1 unparseable lines), kept 3" in r.stdout
+    assert "missing_url 1" in r.stdout and "malformed_url" not in r.stdout
+    assert "warning: global/full has no" in r.stdout

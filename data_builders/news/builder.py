@@ -303,9 +303,10 @@ def plot_composition(report: dict[str, Any], path: Path) -> None:
     ax.set_xticks(range(len(order)), order, rotation=90, fontsize=7)
     ax.set_ylabel("documents kept")
     ax.set_title("Regional composition of the build")
-    for k, c in colors.items():
-        ax.bar([], [], color=c, label=k)
-    ax.legend(fontsize=7)
+    from matplotlib.patches import Patch
+
+    # Explicit handles: empty bar containers all take the default colour in a legend.
+    ax.legend(handles=[Patch(color=c, label=k) for k, c in colors.items()], fontsize=7, title="continent")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

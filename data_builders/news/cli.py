@@ -45,12 +45,17 @@ def main(argv: Sequence[str]) -> int:
     rep = build_news(cfg)
     c = rep["counts"]
     print(f"build: {cfg.output_dir}  ({rep['wall_seconds']} s)")
-    print(f"  rows read {c.get('input_rows', 0)}, kept {c.get('kept', 0)}, resolved fraction {rep['resolved_fraction']:.1%}")
+    bad = c.get("bad_json_line", 0)
+    print(f"  rows read {c.get('input_rows', 0) + bad}{f' ({bad} unparseable lines)' if bad else ''}, kept {c.get('kept', 0)}, "
+          f"resolved fraction {rep['resolved_fraction']:.1%}")
     print("  dropped: " + ", ".join(f"{k} {v}" for k, v in sorted(rep["dropped"].items(), key=lambda kv: -kv[1])))
     print("  per continent: " + ", ".join(f"{k} {v}" for k, v in rep["per_continent"].items()))
     print("  per country: " + ", ".join(f"{k} {v}" for k, v in rep["per_country"].items()))
     for name, e in rep["experiments"].items():
         print(f"  {name}: " + ", ".join(f"{s} {n}" for s, n in e["splits"].items()))
+    for name, e in rep["experiments"].items():
+        if e.get("empty_splits"):
+            print(f"  warning: {name} has no {' / '.join(e['empty_splits'])} rows (too few articles for the split fractions)")
     print("  files: <experiment>/<template>/{hf,parquet,tokenizer}, tokenizer/, build_report.json, composition.png, README.md")
     return 0
 

@@ -178,6 +178,8 @@ def prepare_chunk(chunk: list) -> tuple[list[tuple], Counter, Counter, Counter]:
             unrecognized[cval.strip()[:40]] += 1
         code, source = geo.resolve(parsed, cval, user_map)
         if code is None:
+            if source == "malformed_url" and (raw_url is None or not raw_url.strip()):
+                source = "missing_url"  # absent is not malformed: README promises a missing-field reason
             counts[source] += 1
             if source in ("unresolved_domain", "international_outlet") and parsed is not None:
                 unresolved[f"{parsed.registered} ({source})"] += 1
