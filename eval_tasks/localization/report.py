@@ -202,7 +202,8 @@ def figures(results: dict[str, Any], out: Path) -> list[str]:
 def _strip_items(obj: Any) -> Any:
     """results.json keeps summaries; per-article and per-question scores stay in each run's eval_results.json."""
     if isinstance(obj, dict):
-        return {k: _strip_items(v) for k, v in obj.items() if k not in ("items", "before_items", "after_items", "_verdicts")}
+        # Per-item arrays go; scalars named "items" (a difference's item count) stay.
+        return {k: _strip_items(v) for k, v in obj.items() if k not in ("items", "before_items", "after_items", "_verdicts") or not isinstance(v, (list, dict))}
     if isinstance(obj, list):
         return [_strip_items(v) for v in obj]
     return obj

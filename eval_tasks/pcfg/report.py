@@ -377,7 +377,8 @@ def _fig_loss(results, path: Path) -> None:
 def _strip_items(obj: Any) -> Any:
     """results.json keeps summaries; per-item arrays stay in evals/dm*.json."""
     if isinstance(obj, dict):
-        return {k: _strip_items(v) for k, v in obj.items() if k not in ("items", "probe_correct", "probe_groups")}
+        # Per-item arrays go; scalars named "items" (a difference's item count) stay.
+        return {k: _strip_items(v) for k, v in obj.items() if k not in ("items", "probe_correct", "probe_groups") or not isinstance(v, (list, dict))}
     if isinstance(obj, list):
         return [_strip_items(v) for v in obj]
     return obj
