@@ -10,3 +10,17 @@ def pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def finish(fig, ax, path, *, xlabel: str, ylabel: str, title: str, legend_size: int = 7) -> None:
+    """Label one-panel figures the same way everywhere, write the PNG and free the figure."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=legend_size)
+    fig.tight_layout()
+    fig.savefig(path)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)

@@ -17,18 +17,24 @@ NAMES = {"ng": ("africa", ["Lagos", "Abuja", "Kano", "Ibadan"]), "ke": ("africa"
          "gb": ("europe", ["London", "Leeds", "Bristol", "Glasgow"]), "ie": ("europe", ["Dublin", "Cork", "Galway", "Limerick"])}
 
 
-def write_articles(path, n_per_country=6, seed=0):
+def _write(path, table, n_per_country, seed, text_of):
+    """One article per (country, i) of ``table`` (code -> (continent, *names)); ``text_of(rng, names, i)`` writes the text."""
     rng = np.random.default_rng(seed)
-    rows = []
-    for code, (cont, names) in NAMES.items():
-        for i in range(n_per_country):
-            a, b = rng.choice(names, 2, replace=False)
-            text = (f"Officials said the new bridge near {a} would open in spring after long delays. "
-                    f"Residents of {b} welcomed the plan at a meeting on day {i}. "
-                    f"the council added that funding from {a} was already approved.")
-            rows.append({"text": text, "country": code, "continent": cont, "url": f"news.example/{code}/{i}"})
+    rows = [{"text": text_of(rng, names, i), "country": code, "continent": cont, "url": f"news.example/{code}/{i}"}
+            for code, (cont, *names) in table.items() for i in range(n_per_country)]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     return rows
+
+
+def _plain_text(rng, names, i):
+    a, b = rng.choice(names[0], 2, replace=False)
+    return (f"Officials said the new bridge near {a} would open in spring after long delays. "
+            f"Residents of {b} welcomed the plan at a meeting on day {i}. "
+            f"the council added that funding from {a} was already approved.")
+
+
+def write_articles(path, n_per_country=6, seed=0):
+    return _write(path, NAMES, n_per_country, seed, _plain_text)
 
 
 def test_builds_valid_balanced_questions(tmp_path):
@@ -65,20 +71,18 @@ TRUTH = {"place": {p for v in TYPED.values() for p in v[1]}, "person": {p for v 
 JUNK = {"Tirzu", "Yes", "Officer", "Wing", "Mediterranean"}
 
 
+def _typed_text(rng, names, i):
+    places, people, nat = names
+    place, person = places[i % 2], people[int(rng.integers(2))]
+    return (f"Officials said the new bridge near {place} would open in spring after long delays. "
+            f"The plan was backed by {person}, who spoke at a town meeting on day {i}. "
+            f"Many {nat} traders welcomed it, a spokesman for Im Tirzu added on day {i}. "
+            f"The Wing of the party said Yes to the plan, and the wing leader said yes again. "
+            f"Boats crossing the Mediterranean were counted, the mediterranean diet was not.")
+
+
 def write_typed_articles(path, n_per_country=8, seed=0):
-    rng = np.random.default_rng(seed)
-    rows = []
-    for code, (cont, places, people, nat) in TYPED.items():
-        for i in range(n_per_country):
-            place, person = places[i % 2], people[int(rng.integers(2))]
-            text = (f"Officials said the new bridge near {place} would open in spring after long delays. "
-                    f"The plan was backed by {person}, who spoke at a town meeting on day {i}. "
-                    f"Many {nat} traders welcomed it, a spokesman for Im Tirzu added on day {i}. "
-                    f"The Wing of the party said Yes to the plan, and the wing leader said yes again. "
-                    f"Boats crossing the Mediterranean were counted, the mediterranean diet was not.")
-            rows.append({"text": text, "country": code, "continent": cont, "url": f"news.example/{code}/{i}"})
-    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    return rows
+    return _write(path, TYPED, n_per_country, seed, _typed_text)
 
 
 def test_distractors_share_the_answers_type_and_junk_is_no_option(tmp_path):

@@ -137,7 +137,7 @@ def claims(results: dict[str, Any]) -> list[Verdict]:
 
 
 def figures(results: dict[str, Any], out: Path) -> list[str]:
-    from metacond.figures import pyplot
+    from metacond.figures import finish, pyplot
 
     plt = pyplot()
     import numpy as np
@@ -187,14 +187,7 @@ def figures(results: dict[str, Any], out: Path) -> list[str]:
             continue
         per_step = t["tokens_seen"]["input_tokens"] / max(1, curve[-1]["step"])
         ax.plot([p.get("num_input_tokens_seen") or p["step"] * per_step for p in curve], [p["loss"] for p in curve], label=n)
-    ax.set_xlabel("input tokens")
-    ax.set_ylabel("training loss (article tokens)")
-    ax.set_title("Learning curves")
-    ax.legend(fontsize=7)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out / "learning_curves.png")
-    plt.close(fig)
+    finish(fig, ax, out / "learning_curves.png", xlabel="input tokens", ylabel="training loss (article tokens)", title="Learning curves")
     made.append("learning_curves.png")
     return made
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from metacond.data_builders.pcfg.inference import is_informative
 from metacond.eval_tasks.stats import PairedDifference, Verdict, forest_plot, non_inferiority, paired_difference, superiority
-from metacond.figures import pyplot
+from metacond.figures import finish, pyplot
 
 from .loss import EARLY_POSITIONS
 from .probing import MIN_TRAIN_PROMPTS
@@ -299,14 +299,8 @@ def _fig_grammar(results, path: Path) -> None:
     ax.axhline(GRAMMAR_SIGNAL, color="gray", ls=":", lw=1, label=f"signal threshold ({GRAMMAR_SIGNAL})")
     if ys:
         ax.set_ylim(max(0.0, min(ys) - 0.08), min(1.0, max(ys) + 0.08))
-    ax.set_xlabel("prompt length L (terminals)")
-    ax.set_ylabel("fraction accepted by CYK (95% CI)")
-    ax.set_title("Grammar accuracy of sampled continuations")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    finish(fig, ax, path, xlabel="prompt length L (terminals)", ylabel="fraction accepted by CYK (95% CI)",
+           title="Grammar accuracy of sampled continuations")
 
 
 def _fig_loss_by_position(results, path: Path) -> None:
