@@ -17,8 +17,7 @@ TOKEN = "hf_thisIsAFakeTokenForTests0123456789"
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """A tiny news model trained for real (with two checkpoints), evaluated with metacond eval."""
-    from test_localnews_mcq import write_questions
-    from test_news import small_build
+    from news_fixture import small_build, write_questions
 
     from metacond.eval_tasks.run_eval import EvalArguments, run_eval
     from metacond.training.pretrain import parse_args, run_pretraining

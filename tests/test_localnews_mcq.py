@@ -5,34 +5,12 @@ import subprocess
 import sys
 
 import pytest
+from news_fixture import COUNTRY_OF, write_questions  # noqa: F401
 
 from metacond.eval_tasks import TASK_DIR
 from metacond.eval_tasks.localnews import utils as u
 
 TASKS = TASK_DIR / "localnews"
-COUNTRY_OF = {"africa": "Nigeria", "america": "Jamaica", "asia": "India", "europe": "Ireland"}
-
-
-def write_questions(path, per_continent=6):
-    rows = []
-    for cont, country in COUNTRY_OF.items():
-        for i in range(per_continent):
-            opts = [f"{country} answer {i}", f"other {i} a", f"other {i} b", f"other {i} c"]
-            rows.append({"question": f"Which place in {country} opened story {i}?", "options": opts, "correct_answer": opts[i % 4],
-                         "distractors": [o for o in opts if o != opts[i % 4]], "country": country, "continent": cont, "generated_by": "fixture"})
-    bad = [
-        {"question": "q", "options": ["only one"], "correct_answer": "only one", "country": "Kenya", "continent": "africa"},
-        {"question": "q", "options": ["a", "b"], "correct_answer": "c", "country": "Kenya", "continent": "africa"},
-        {"question": "q", "options": ["a", "b"], "correct_answer": "a", "country": "Atlantis", "continent": "africa"},
-        {"options": ["a", "b"], "correct_answer": "a", "country": "Kenya", "continent": "africa"},
-    ]
-    with open(path, "w") as f:
-        for r in rows + bad:
-            f.write(json.dumps(r) + "\n")
-        f.write("{not json\n")
-    return len(rows)
-
-
 def test_bad_rows_reported_with_line_numbers_and_strict(tmp_path):
     n = write_questions(tmp_path / "q.jsonl")
     rows, problems = u.load_questions(tmp_path / "q.jsonl")

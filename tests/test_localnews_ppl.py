@@ -15,7 +15,7 @@ TASKS = TASK_DIR / "localnews"
 
 @pytest.fixture(scope="module")
 def news(tmp_path_factory):
-    from test_news import small_build
+    from news_fixture import small_build
 
     return small_build(tmp_path_factory.mktemp("ppl"), per_country=6)
 

@@ -46,7 +46,7 @@ def test_published_rows_with_non_canonical_continents_load(tmp_path):
 def build(request, tmp_path_factory):
     """A news build in one URL style, and one published-format question per test article with the URL the MCQ builders store."""
     import pyarrow.parquet as pq
-    from test_news import write_fixture
+    from news_fixture import write_fixture
 
     from metacond.data_builders.news.builder import NewsBuildConfig, build_news
 

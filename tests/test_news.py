@@ -1,63 +1,18 @@
 """The news builder on fixtures the tests write: resolution, cleaning, splits, experiments, templates, masks."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from news_fixture import OUTLET, PAPER, article, write_fixture
 
 from metacond import MetacondError
 from metacond.data_builders.news import geo
 from metacond.data_builders.news.builder import NewsBuildConfig, build_news
 from metacond.data_builders.news.encode import encode_batch
 from metacond.data_builders.news.templates import TEMPLATES, Template
-
-PAPER = geo.PRESETS["paper17"]
-OUTLET = {"in": "thehindu.com", "pk": "dawn.com", "bd": "thedailystar.net", "lk": "dailymirror.lk", "hk": "scmp.com", "my": "thestar.com.my",
-          "ph": "inquirer.net", "us": "nytimes.com", "ca": "cbc.ca", "jm": "jamaica-gleaner.com", "gb": "bbc.co.uk", "ie": "irishtimes.com",
-          "ng": "punchng.com", "za": "news24.com", "ke": "nation.africa", "gh": "myjoyonline.com", "tz": "thecitizen.co.tz"}
-WORDS = "market council election rainfall harvest bank school port festival minister court league".split()
-
-
-def article(rng, city):
-    return " ".join(f"The {rng.choice(WORDS)} in {city} {rng.choice(['rose', 'fell', 'opened', 'met'])} on day {rng.integers(1, 999)}." for _ in range(12))
-
-
-def write_fixture(path: Path, per_country: int = 12) -> dict:
-    rng = np.random.default_rng(0)
-    rows = []
-    for cont, codes in PAPER.items():
-        for c in codes:
-            for i in range(per_country):
-                rows.append({"url": f"https://www.{OUTLET[c]}/news/{c}-{i}", "title": f"Story {i} from {c}", "text": article(rng, c),
-                             "date": "2024-01-01", "domain": OUTLET[c]})
-    rows.append({"url": "https://www.example.ng/a1", "title": "cctld", "text": article(rng, "lagos")})  # ccTLD .ng
-    rows.append({"url": "https://sky.example.com/x", "title": None, "text": article(rng, "x")})  # unresolved
-    rows.append({"url": "https://allafrica.com/stories/1", "text": article(rng, "y")})  # international outlet
-    rows.append({"url": "not a url", "text": article(rng, "z")})
-    rows.append({"url": None, "text": article(rng, "z2")})
-    rows.append({"url": "https://www.lemonde.fr/x", "text": article(rng, "paris")})  # outside paper17
-    rows.append({"url": "https://www.dawn.com/dup", "text": rows[13]["text"].upper()})  # duplicate (normalized)
-    rows.append({"url": "https://www.dawn.com/short", "text": "too short"})
-    rows.append({"url": "https://www.dawn.com/huge", "text": "word " * 30_000})
-    rows.append({"url": "https://www.dawn.com/empty", "text": "   "})
-    rows.append({"url": "https://www.dawn.com/num", "text": 12345})
-    rows.append({"url": 42, "text": article(rng, "q")})
-    with open(path, "w") as f:
-        for r in rows:
-            f.write(json.dumps(r) + "\n")
-        f.write("{broken json\n")
-    return {"rows": len(rows) + 1}
-
-
-def small_build(d: Path, per_country: int) -> Path:
-    """A news build of the fixture with only the global experiment (for evaluation tests)."""
-    write_fixture(d / "news.jsonl", per_country=per_country)
-    build_news(NewsBuildConfig(input=str(d / "news.jsonl"), output_dir=str(d / "news"), experiments=["global"], vocab_size=500, test_fraction=0.3),
-               progress=False)
-    return d / "news"
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from metacond.training.sft import SFTArguments, build_sft_dataset, metadata_bloc
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
     """A news build and an (untrained) tiny model with the build's tokenizer, saved like a pretrain run."""
-    from test_news import small_build
+    from news_fixture import small_build
     from transformers import AutoTokenizer
 
     from metacond.modeling.checkpoint import build_model
