@@ -34,6 +34,9 @@ LIMIT_MIB = 60.0
 # - dill <0.4.2 and multiprocess <0.70.20: datasets 5.0.1's own caps; neither is in the image.
 # - fsspec 2026.6.0: datasets 5.0.1 caps fsspec at <=2026.6.0 and the image's version is unknown, so a
 #   pinned copy shadows it in the target dir (it is pure Python, ~0.2 MiB).
+# - requests (+ urllib3, charset-normalizer) and xxhash: imported by datasets at import time and absent from
+#   the image (transformers 5 talks to the Hub through httpx). Found by installing these wheels into a bare
+#   CPython 3.12 venv with exactly torch 2.11 + transformers 5.17 + the image's listed packages.
 # - setuptools, wheel: build metacond itself offline (`pip install --no-index --find-links`), whatever
 #   setuptools the image has (pyproject asks for >=69).
 PINNED = [
@@ -41,6 +44,10 @@ PINNED = [
     "dill==0.4.1",
     "multiprocess==0.70.19",
     "fsspec==2026.6.0",
+    "requests==2.34.2",
+    "urllib3==2.8.0",
+    "charset-normalizer==3.5.3",
+    "xxhash==4.1.0",
     "setuptools==80.9.0",
     "wheel==0.45.1",
 ]
