@@ -144,3 +144,23 @@ def test_wheel_installed_elsewhere_runs_a_recipe_by_name(tmp_path):
                        capture_output=True, text=True, cwd=work, env={**env, "METACOND_CACHE": str(tmp_path / "cache")}, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     assert '"dry_run"' in r.stdout and '"model_size": "tiny"' in r.stdout
+
+
+def test_help_reads_top_down_and_negated_switches_say_what_they_do(tmp_path):
+    r = run("pretrain", "--help", cwd=tmp_path)
+    lines = r.stdout.splitlines()
+    assert lines[0] == "usage: metacond pretrain [--config RECIPE.yaml] [options]"
+    assert any("metacond pretrain --config" in ln for ln in lines[:12])  # the example comes before the options
+    groups = [ln for ln in lines[lines.index("options:"):] if ln and not ln.startswith(" ") and ln.endswith(":")]
+    assert groups[:4] == ["options:", "model:", "data:", "metadata schedule:"] and groups[-1].startswith("optimization and Trainer")
+    neg = next(ln for ln in lines if ln.strip().startswith("--no_plot"))
+    assert "Turn off --plot" in neg and "Write loss_curve" not in neg
+    assert "(default: " in r.stdout
+
+
+def test_top_level_help_is_aligned_and_exits_zero(tmp_path):
+    r = run(cwd=tmp_path)
+    assert r.returncode == 0
+    rows = [ln for ln in r.stdout.splitlines() if ln.startswith("  ") and not ln.startswith("   ") and "metacond " not in ln]
+    starts = {len(ln) - len(ln[2:].split("  ", 1)[1].lstrip()) for ln in rows if "  " in ln[2:]}
+    assert len(rows) >= 9 and len(starts) == 1, rows

@@ -137,7 +137,7 @@ def claims(results: dict[str, Any]) -> list[Verdict]:
 
 
 def figures(results: dict[str, Any], out: Path) -> list[str]:
-    from metacond.figures import finish, pyplot
+    from metacond.figures import finish, pyplot, save
 
     plt = pyplot()
     import numpy as np
@@ -162,9 +162,7 @@ def figures(results: dict[str, Any], out: Path) -> list[str]:
                     ax.text(j, i, f"{mat[i, j]:.2f}", ha="center", va="center", fontsize=6, color="w")
         fig.colorbar(im, label="bits per byte (metadata not scored)")
         ax.set_title("In-region vs cross-region perplexity (each model with its own metadata)")
-        fig.tight_layout()
-        fig.savefig(out / "region_matrix.png")
-        plt.close(fig)
+        save(fig, out / "region_matrix.png")
         made.append("region_matrix.png")
     from metacond.eval_tasks.stats import forest_plot
 
@@ -174,10 +172,7 @@ def figures(results: dict[str, Any], out: Path) -> list[str]:
         for ax, v in zip(np.atleast_1d(axes), vs):
             forest_plot(ax, [(v.verdict, v.difference)], threshold=v.threshold, threshold_label="paper's effect" if v.test == "superiority" else "margin")
             ax.set_title(f"{v.finding} [{v.units}; positive = {'paper' if v.test == 'superiority' else 'worse'}]", fontsize=7, loc="left")
-        fig.suptitle("Paired differences (same articles / questions) with 95% bootstrap intervals", fontsize=9)
-        fig.tight_layout()
-        fig.savefig(out / "paired_differences.png")
-        plt.close(fig)
+        save(fig, out / "paired_differences.png", suptitle="Paired differences (same articles / questions) with 95% bootstrap intervals")
         made.append("paired_differences.png")
     fig, ax = plt.subplots(figsize=(7, 3.6), dpi=110)
     for n, r in results["runs"].items():

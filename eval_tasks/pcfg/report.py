@@ -30,7 +30,7 @@ import numpy as np
 
 from metacond.data_builders.pcfg.inference import is_informative
 from metacond.eval_tasks.stats import PairedDifference, Verdict, forest_plot, non_inferiority, paired_difference, superiority
-from metacond.figures import finish, pyplot
+from metacond.figures import finish, pyplot, save
 
 from .loss import EARLY_POSITIONS
 from .probing import MIN_TRAIN_PROMPTS
@@ -242,10 +242,7 @@ def _fig_verdicts(verdicts: list[Verdict], path: Path) -> None:
         ax.set_xlim(lo - pad, hi + pad)
         title = f"{v.finding} [{v.units}; {'positive = paper' if v.test == 'superiority' else 'positive = worse'}]"
         ax.set_title(textwrap.fill(title, 130), fontsize=7, loc="left")
-    fig.suptitle("Paired differences with 95% bootstrap intervals", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save(fig, path, suptitle="Paired differences with 95% bootstrap intervals")
 
 
 def _fig_probing(results, path: Path) -> None:
@@ -276,10 +273,7 @@ def _fig_probing(results, path: Path) -> None:
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("probe accuracy on unseen prompts")
     axes[-1].legend(fontsize=6, loc="lower right")
-    fig.suptitle("Linear probing of j_d from a masked prefix (green: informative cells that enter verdicts)", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save(fig, path, suptitle="Linear probing of j_d from a masked prefix (green: informative cells that enter verdicts)")
 
 
 def _fig_grammar(results, path: Path) -> None:
@@ -338,9 +332,7 @@ def _fig_loss_by_position(results, path: Path) -> None:
         axes[1].set_ylabel("loss difference (nats)")
         axes[1].grid(alpha=0.3)
         axes[1].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save(fig, path)
 
 
 def _fig_loss(results, path: Path) -> None:
@@ -362,9 +354,7 @@ def _fig_loss(results, path: Path) -> None:
     ax.set_title("Held-out loss above the Bayes bound")
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3, axis="y")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save(fig, path)
 
 
 # ---------------------------------------------------------------------- writing
