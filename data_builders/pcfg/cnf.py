@@ -49,48 +49,78 @@ class CompiledGrammar:
         return int(self.bl_right.shape[0])
 
 
+class _Symbols:
+    """Chart symbol ids, assigned on first use, with their readable names."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.ids: dict[tuple, int] = {}
+
+    def __call__(self, key: tuple) -> int:
+        if key not in self.ids:
+            self.ids[key] = len(self.names)
+            self.names.append(_name(key))
+        return self.ids[key]
+
+
 def compile_grammar(g: Grammar) -> CompiledGrammar:
-    D = g.depth
-    K = g.num_variants
+    """Leveled rules -> variant-annotated CNF with unit rules folded, as CSR tables the numba kernels read."""
     tindex = {t: i for i, t in enumerate(g.terminals)}
-    names: list[str] = []
-    sym_id: dict[tuple, int] = {}
-
-    def sid(key: tuple) -> int:
-        if key not in sym_id:
-            sym_id[key] = len(names)
-            names.append(_name(key))
-        return sym_id[key]
-
-    def suffixes(level: int):
-        return itertools.product(*[range(K[e]) for e in range(level, D)])
-
-    # Annotated rules: (lhs_key, rhs_keys (NT keys or ('T', term)), prob)
-    ann: list[tuple[tuple, tuple, float]] = []
-    if D == 0:
-        for r in g.rules:
-            ann.append((("N", r.lhs, ()), tuple(("N", s, ()) if s not in tindex else ("T", s) for s in r.rhs), r.prob))
-    else:
-        for r in g.rules:
-            d = g.level_of(r.lhs)
-            for rest in suffixes(d + 1):
-                suf = (r.variant,) + tuple(rest)
-                lhs = ("N", r.lhs, suf)
-                rhs = tuple(("T", s) if s in tindex else ("N", s, tuple(rest)) for s in r.rhs)
-                ann.append((lhs, rhs, r.prob))
-
-    # Roots.
-    if D == 0:
-        roots = [(("N", g.start, ()), 1.0, ())]
-    else:
-        priors = g.priors
-        roots = []
-        for j in itertools.product(*[range(k) for k in K]):
-            p = float(np.prod([priors[d][j[d]] for d in range(D)]))
-            roots.append((("N", g.start, tuple(j)), p, tuple(j)))
+    sid = _Symbols()
+    roots = _roots(g)
     for key, _, _ in roots:
         sid(key)
+    lex, binary, unit = _binarize(_annotate(g, tindex), sid, tindex)
+    if unit:
+        lex, binary = _fold_units(len(sid.names), unit, lex, binary)
+    nsym, nterm = len(sid.names), len(g.terminals)
+    # CSR tables: lexical rules by terminal, binary rules by left child, left-corner weights by child.
+    lex_ptr, (lex_sym, lex_prob) = _csr(nterm, [(t, (a, p)) for (a, t), p in lex.items()], (np.int32, np.float64))
+    bl_ptr, (bl_right, bl_parent, bl_prob) = _csr(nsym, [(b, (c, a, p)) for (a, b, c), p in binary.items()], (np.int32, np.int32, np.float64))
+    lc: dict[tuple[int, int], float] = {}
+    for (a, b, _), p in binary.items():
+        lc[(b, a)] = lc.get((b, a), 0.0) + p
+    lc_ptr, (lc_parent, lc_prob) = _csr(nsym, [(b, (a, p)) for (b, a), p in lc.items()], (np.int32, np.float64))
+    rank, left_recursive = _left_corner_rank(nsym, lc_ptr, lc_parent)
+    root_meta = np.array([m for _, _, m in roots], np.int64).reshape(len(roots), max(g.depth, 0))
+    return CompiledGrammar(
+        nsym=nsym, nterm=nterm, sym_names=sid.names,
+        lex_ptr=lex_ptr, lex_sym=lex_sym, lex_prob=lex_prob,
+        bl_ptr=bl_ptr, bl_right=bl_right, bl_parent=bl_parent, bl_prob=bl_prob,
+        lc_ptr=lc_ptr, lc_parent=lc_parent, lc_prob=lc_prob, rank=rank, left_recursive=left_recursive,
+        root_sym=np.array([sid.ids[k] for k, _, _ in roots], np.int32),
+        root_prior=np.array([p for _, p, _ in roots], np.float64),
+        root_meta=root_meta, terminal_index=tindex,
+    )
 
+
+def _annotate(g: Grammar, tindex: dict[str, int]) -> list[tuple[tuple, tuple, float]]:
+    """(lhs key, rhs keys, prob): each leveled rule copied once per setting of the levels below its own,
+    so a symbol carries the variant indices of every level from its own down (``('N', name, suffix)``)."""
+    D, K = g.depth, g.num_variants
+    if D == 0:
+        return [(("N", r.lhs, ()), tuple(("N", s, ()) if s not in tindex else ("T", s) for s in r.rhs), r.prob) for r in g.rules]
+    ann = []
+    for r in g.rules:
+        d = g.level_of(r.lhs)
+        for rest in itertools.product(*[range(K[e]) for e in range(d + 1, D)]):
+            lhs = ("N", r.lhs, (r.variant,) + tuple(rest))
+            rhs = tuple(("T", s) if s in tindex else ("N", s, tuple(rest)) for s in r.rhs)
+            ann.append((lhs, rhs, r.prob))
+    return ann
+
+
+def _roots(g: Grammar) -> list[tuple[tuple, float, tuple]]:
+    """(start key, prior probability, j) for every full metadata vector j (one root for a plain grammar)."""
+    if g.depth == 0:
+        return [(("N", g.start, ()), 1.0, ())]
+    priors = g.priors
+    return [(("N", g.start, tuple(j)), float(np.prod([priors[d][j[d]] for d in range(g.depth)])), tuple(j))
+            for j in itertools.product(*[range(k) for k in g.num_variants])]
+
+
+def _binarize(ann, sid: _Symbols, tindex: dict[str, int]):
+    """Lexical, binary and unit rule weights; terminals inside longer rules get preterminals, long rules are right-binarized."""
     lex: dict[tuple[int, int], float] = {}
     binary: dict[tuple[int, int, int], float] = {}
     unit: dict[int, dict[int, float]] = {}
@@ -120,20 +150,11 @@ def compile_grammar(g: Grammar) -> CompiledGrammar:
             _add_binary(binary, (cur, kids[0], y), prob, inter)
             cur, kids, prob, inter = y, list(tail), 1.0, True
         _add_binary(binary, (cur, kids[0], kids[1]), prob, inter)
+    return lex, binary, unit
 
-    if unit:
-        lex, binary = _fold_units(len(names), unit, lex, binary)
 
-    nsym, nterm = len(names), len(g.terminals)
-    # CSR tables: lexical rules by terminal, binary rules by left child, left-corner weights by child.
-    lex_ptr, (lex_sym, lex_prob) = _csr(nterm, [(t, (a, p)) for (a, t), p in lex.items()], (np.int32, np.float64))
-    bl_ptr, (bl_right, bl_parent, bl_prob) = _csr(nsym, [(b, (c, a, p)) for (a, b, c), p in binary.items()], (np.int32, np.int32, np.float64))
-    lc: dict[tuple[int, int], float] = {}
-    for (a, b, _), p in binary.items():
-        lc[(b, a)] = lc.get((b, a), 0.0) + p
-    lc_ptr, (lc_parent, lc_prob) = _csr(nsym, [(b, (a, p)) for (b, a), p in lc.items()], (np.int32, np.float64))
-
-    # Kahn's algorithm over left-corner edges child -> parent.
+def _left_corner_rank(nsym: int, lc_ptr: np.ndarray, lc_parent: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Topological rank of symbols along left-corner edges child -> parent (Kahn); a cycle means left recursion."""
     indeg = np.bincount(lc_parent, minlength=nsym).astype(np.int64)
     order = [s for s in range(nsym) if indeg[s] == 0]
     head = 0
@@ -145,21 +166,9 @@ def compile_grammar(g: Grammar) -> CompiledGrammar:
             indeg[a] -= 1
             if indeg[a] == 0:
                 order.append(int(a))
-    left_recursive = len(order) < nsym
     rank = np.zeros(nsym, np.int64)
     rank[np.array(order, np.int64)] = np.arange(len(order))
-
-    D_ = max(D, 0)
-    root_meta = np.array([m for _, _, m in roots], np.int64).reshape(len(roots), D_)
-    return CompiledGrammar(
-        nsym=nsym, nterm=nterm, sym_names=names,
-        lex_ptr=lex_ptr, lex_sym=lex_sym, lex_prob=lex_prob,
-        bl_ptr=bl_ptr, bl_right=bl_right, bl_parent=bl_parent, bl_prob=bl_prob,
-        lc_ptr=lc_ptr, lc_parent=lc_parent, lc_prob=lc_prob, rank=rank, left_recursive=left_recursive,
-        root_sym=np.array([sym_id[k] for k, _, _ in roots], np.int32),
-        root_prior=np.array([p for _, p, _ in roots], np.float64),
-        root_meta=root_meta, terminal_index=tindex,
-    )
+    return rank, len(order) < nsym
 
 
 def _csr(n_rows: int, items: list[tuple[int, tuple]], dtypes: tuple) -> tuple[np.ndarray, list[np.ndarray]]:
