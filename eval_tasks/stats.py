@@ -112,7 +112,7 @@ def paired_difference(num: np.ndarray, den: np.ndarray | None = None, *, cluster
         stats[s : s + b] = per_cell.mean(1)  # NaN if any cell came out empty
     tail = (1 - CONFIDENCE) / 2
     lo, hi = np.nanquantile(stats, [tail, 1 - tail])
-    return PairedDifference(est, float(lo), float(hi), float(np.nanstd(stats, ddof=1)), int(K if clusters is not None else N), int(C))
+    return PairedDifference(est, float(lo), float(hi), float(np.nanstd(stats, ddof=1)), int(K), int(C))
 
 
 @dataclass

@@ -172,9 +172,9 @@ def build_model_card(run_dir: str | Path, repo_id: str | None = None, license: s
 
     run = Path(run_dir)
     config = _read_json(run / "config.json")
-    summary = TrainingSummary.load(run) if (run / TrainingSummary.FILE).is_file() else None
-    if summary is None or config is None:
+    if config is None or not (run / TrainingSummary.FILE).is_file():
         raise MetacondError(f"{run} is not a finished metacond run (needs config.json and training_summary.json)")
+    summary = TrainingSummary.load(run)
     repo = repo_id or f"<user>/{run.name}"
     name = repo.split("/")[-1]
     ev = _read_json(Path(eval_results) if eval_results else run / "eval" / "eval_results.json")

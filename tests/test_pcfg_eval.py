@@ -45,15 +45,6 @@ def test_prompt_split_keeps_every_prompt_on_one_side(setup):
             assert len({tuple(T[i][: L if L != "full" else len(T[i])]) for i in members}) == 1
 
 
-def test_prompt_split_check_fails_on_a_leak(setup):
-    """The check above is not vacuous: an i.i.d. split at L=2 puts the same prompt on both sides."""
-    g, T, M, inf = setup
-    iid = np.arange(len(T)) % 2
-    train = {tuple(T[i][:2]) for i in np.where(iid == 0)[0]}
-    test = {tuple(T[i][:2]) for i in np.where(iid == 1)[0]}
-    assert train & test
-
-
 def test_probe_reads_metadata_given_explicitly_on_unseen_prompts_and_not_noise(setup):
     g, T, M, inf = setup
     torch.manual_seed(0)
@@ -181,8 +172,8 @@ def test_smoke_study_end_to_end(tmp_path):
     short = next(x for k, x in f.items() if "short prompts" in k and "probing" in k)
     informative = {c["name"] for c in r["probe_cells"] if c["informative"] and c["L"] not in ("full",) and int(c["L"]) <= 5}
     assert set(short["cells"]) == informative
-    if not informative:
-        assert short["verdict"] == "inconclusive"
+    # An empty cell set gives no verdict, and only an empty one says so.
+    assert (not informative) == short["reason"].startswith("no informative")
     # Cached: a rerun trains and evaluates nothing new.
     mtimes = {p: p.stat().st_mtime for p in (out / "evals").glob("dm*.json")}
     run_study(StudyArguments(preset="smoke", output_dir=str(tmp_path / "study")))

@@ -28,8 +28,6 @@ from .collect import collect, hash01
 from .metadata import URL_STYLES, render_document
 from .templates import TEMPLATES, Template
 
-MAIN_CONTINENTS = geo.CONTINENTS
-
 
 @dataclass
 class NewsBuildConfig:
@@ -107,7 +105,7 @@ def assign_splits(keys: list[str], cont: np.ndarray, cfg: NewsBuildConfig) -> tu
     """
     u = np.array([hash01(k, cfg.seed) for k in keys])
     split = np.where(u < cfg.test_fraction, 2, np.where(u < cfg.test_fraction + cfg.validation_fraction, 1, 0)).astype(np.int8)
-    present = [c for c in MAIN_CONTINENTS if (cont == c).any()] or sorted(set(cont.tolist()))
+    present = [c for c in geo.CONTINENTS if (cont == c).any()] or sorted(set(cont.tolist()))
     test_by = {c: np.nonzero((split == 2) & (cont == c))[0] for c in present}
     per = min(cfg.test_cap // max(1, len(present)), min((len(v) for v in test_by.values()), default=0))
     moved = 0
@@ -130,7 +128,7 @@ def plan_experiments(split: np.ndarray, cont: np.ndarray, experiments: list[str]
     rows per pool or None for all); pool id → continent; rows per pool). ``global`` and ``leave-one-out`` take the
     same number of documents from each continent (the smallest's), interleaved round-robin.
     """
-    present = [c for c in MAIN_CONTINENTS if (cont == c).any()]
+    present = [c for c in geo.CONTINENTS if (cont == c).any()]
     P = len(present)
     groups = np.full(len(split), -1, np.int32)
     pool_cont: dict[int, str] = {}
@@ -264,7 +262,7 @@ def build_news(cfg: NewsBuildConfig, progress: bool = True) -> dict[str, Any]:
                 per[s] = test_counts if s == "test" else {pool_cont[g]: int(limit if limit is not None else pool_size[g]) for g in gids}
                 sizes[s] = sum(per[s].values())
             empty = [s for s in SPLITS if s not in splits]
-            BuildManifest(key=f"news:{ename}:{tname}", metadata_mode="remove", template=tname, config=json.loads(json.dumps(asdict(cfg), default=str)),
+            BuildManifest(key=f"news:{ename}:{tname}", metadata_mode="remove", template=tname, config=asdict(cfg),
                           extra={"fields": list(template.fields), "experiment": ename, "splits": sizes, "empty_splits": empty}).save(edir)
             experiments_info[f"{ename}/{tname}"] = {"splits": sizes, "continents": per, "empty_splits": empty}
         shutil.rmtree(pool_dir, ignore_errors=True)

@@ -62,17 +62,13 @@ def _paired_bpb(pairs: list[tuple[str, dict, dict]]) -> PairedDifference | None:
     if not ids:
         return None
     col = {i: k for k, i in enumerate(ids)}
-    num, den = np.full((len(pairs), len(ids)), np.nan), np.full((len(pairs), len(ids)), np.nan)
+    num, den = np.full((len(pairs), len(ids)), np.nan), np.zeros((len(pairs), len(ids)))
     for r, (c, a, b) in enumerate(pairs):
         for i, v in a.items():
             if v[0] == c and i in b:
                 num[r, col[i]] = v[1] - b[i][1]
                 den[r, col[i]] = v[2]
-    return paired_difference(num, np.nan_to_num(den))
-
-
-def _neg(d: PairedDifference | None) -> PairedDifference | None:
-    return None if d is None else PairedDifference(-d.estimate, -d.ci_high, -d.ci_low, d.se, d.items, d.cells)
+    return paired_difference(num, den)
 
 
 def _questions(results: dict[str, Any], path: tuple[str, ...], cond: str, family: str = "mcq") -> dict[str, float]:
@@ -83,7 +79,7 @@ def _questions(results: dict[str, Any], path: tuple[str, ...], cond: str, family
 
 
 def claims(results: dict[str, Any]) -> list[Verdict]:
-    size = big = results["plan"]["preset_config"]["sizes"][-1]
+    size = results["plan"]["preset_config"]["sizes"][-1]
     g_meta, g_none = f"{size}-global-meta", f"{size}-global-nometa"
     present = lambda run, cond: {c for c, *_ in _articles(results, run, cond).values()}  # noqa: E731
     out: list[Verdict] = []
@@ -109,16 +105,16 @@ def claims(results: dict[str, Any]) -> list[Verdict]:
     d = _paired_bpb(region_meta_pairs)
     out.append(non_inferiority("With metadata, the global model is no worse than region-specific metadata models in their region", d, PPL_MARGIN,
                                "bits/byte", informative=d is not None, why_uninformative="no region models", cells=[c for c, *_ in region_meta_pairs]))
-    loo = [(c, _articles(results, f"{big}-loo-{c}-nometa", "none"), _articles(results, f"{big}-global-nometa", "none")) for c in conts]
+    loo = [(c, _articles(results, f"{size}-loo-{c}-nometa", "none"), _articles(results, f"{size}-global-nometa", "none")) for c in conts]
     loo = [x for x in loo if x[1]]
     d = _paired_bpb(loo)
     out.append(superiority("A leave-one-out model is worse than the global model on the continent it never saw", d, PPL_EFFECT, "bits/byte",
                            informative=d is not None, why_uninformative="no leave-one-out models", cells=[c for c, *_ in loo]))
-    url = _articles(results, f"{big}-global-url", "url")
+    url = _articles(results, f"{size}-global-url", "url")
     d = _paired_bpb([(c, none_none, url) for c in conts]) if url else None
     out.append(superiority("URL-only metadata already gives part of the gain (URL-only model with its URL vs no metadata)", d, URL_EFFECT, "bits/byte",
                            informative=d is not None, why_uninformative="no URL-only model", cells=conts))
-    cd = _articles(results, f"{big}-global-meta-cooldown", "none")
+    cd = _articles(results, f"{size}-global-meta-cooldown", "none")
     d = _paired_bpb([(c, cd, none_none) for c in conts]) if cd else None
     out.append(non_inferiority("Beyond the paper: after a MeCo cooldown (last 10% without metadata) the model is no worse than the no-metadata model "
                                "when none is given", d, PPL_MARGIN, "bits/byte", informative=d is not None, why_uninformative="no cooldown model",
@@ -197,6 +193,21 @@ def _strip_items(obj: Any) -> Any:
     return obj
 
 
+def mcq_lines(mcq: dict[str, Any]) -> list[str]:
+    """MCQ accuracy before/after instruction tuning beside its trivial baselines (chance, answer-only heuristics)."""
+    lines: list[str] = []
+    if mcq.get("questions"):
+        base = mcq.get("answer_only_baselines") or {}
+        lines += ["", f"MCQ: {mcq['questions']} questions from the test split, each asked under 4 option orders. Trivial baselines: chance "
+                  f"{mcq.get('chance', 0.25):.2f}" + "".join(f", {k.replace('_', ' ')} option {v:.3f}" for k, v in base.items()) + "."]
+        for name, m in (mcq.get("models") or {}).items():
+            cond = "full" if m["sft"]["metadata_prefix"] else "none"
+            acc = {k: next((r["value"] for r in m[k] if r["family"] == "mcq" and r["condition"] == cond and r["continent"] == "all"), float("nan"))
+                   for k in ("before", "after")}
+            lines.append(f"- {name} (metadata {cond}): accuracy {acc['before']:.3f} before, {acc['after']:.3f} after instruction tuning.")
+    return lines
+
+
 def readme_summary(results: dict[str, Any]) -> str:
     """The README's paragraph on the reference run, generated from results.json alone (a test keeps them equal)."""
     st = results.get("stage_seconds", {})
@@ -212,9 +223,7 @@ def readme_summary(results: dict[str, Any]) -> str:
         num = (f"{est:+.4f} {c['units']} (95% CI {d['ci_low']:+.4f} to {d['ci_high']:+.4f}, {d['items']} paired items)"
                if est is not None and est == est and d.get("ci_low") == d.get("ci_low") else "no interval")
         lines.append(f"- **{c['verdict']}**: {c['finding']} — {num}; {c['reason']}.")
-    mcq = results.get("mcq", {})
-    if mcq.get("questions"):
-        lines += ["", f"MCQ: {mcq['questions']} questions from the test split, each asked under 4 option orders (chance 0.25)."]
+    lines += mcq_lines(results.get("mcq", {}))
     return "\n".join(lines) + "\n"
 
 
@@ -251,5 +260,8 @@ def write_report(results: dict[str, Any], out: Path) -> None:
             v = _bpb(results, n, cond)
             if v:
                 lines.append(f"| {n} | {cond} | " + " | ".join(f"{v[c][0]:.3f} ± {v[c][1]:.3f}" if c in v else "—" for c in CONTINENTS) + " |")
+    mcq = mcq_lines(results.get("mcq", {}))
+    if mcq:
+        lines += ["", "## Localized MCQ"] + mcq
     lines += ["", "Figures: " + ", ".join(f"![{f}]({f})" for f in results["figures"]), ""]
     (out / "report.md").write_text("\n".join(lines))

@@ -163,7 +163,10 @@ def mcq_stage(runs: list[Run], args: LocalizationStudyArguments, out: Path) -> d
         build_mcq(MCQBuildConfig(test_file=str(test / "test.parquet"), train_file=str(test / "train.parquet"), total=p.mcq_total, output=str(q), seed=args.seed))
     if not q.read_text().strip():
         return {"status": "skipped", "reason": "the test split yielded no questions"}
-    res: dict[str, Any] = {"questions": sum(1 for _ in open(q)), "models": {}}
+    rep = q.with_name(q.stem + ".report.json")
+    # Trivial baselines beside every accuracy: chance under rotated options, and answer-only heuristics of the built set.
+    res: dict[str, Any] = {"questions": sum(1 for _ in open(q)), "models": {}, "chance": 0.25,
+                           "answer_only_baselines": json.loads(rep.read_text()).get("answer_only_baselines") if rep.is_file() else None}
     for r in runs:
         if r.family != "main" or r.experiment != "global" or not (out / "models" / r.name / "config.json").is_file():
             continue

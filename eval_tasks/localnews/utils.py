@@ -20,10 +20,17 @@ import json
 import logging
 from pathlib import Path
 
+from metacond.data_builders.news import geo
+from metacond.data_builders.news.metadata import country_of, metadata_block
 from metacond.eval_tasks.localnews.conditions import CONTINENTS  # absolute: lm-eval loads this file as a standalone module
 from metacond.eval_tasks.localnews.scoring import rotate, rotated_gold
 
 log = logging.getLogger("metacond.localnews")
+
+
+def continent_of_row(row) -> str | None:
+    code = country_of(row)
+    return None if code is None else geo.continent_of(code)
 REQUIRED = ("question", "options", "correct_answer", "country")
 LETTERS = "ABCDEFGHIJ"
 INSTRUCTION = "Answer with the correct option."
@@ -73,13 +80,6 @@ def load_questions(path: str | Path, strict: bool = False):
             raise ValueError(msg)
         log.warning(msg)
     return rows, problems
-
-
-def metadata_block(row, condition: str, url_style: str = "host") -> str:
-    """The pretraining template's metadata block (with its closing blank line) for a question's row; "" for none."""
-    from metacond.data_builders.news import metadata
-
-    return metadata.metadata_block(row, condition, url_style)
 
 
 # ---------------------------------------------------------------------------------------------- prompts
@@ -254,7 +254,9 @@ def load_articles(data_file=None, condition="none", continent=None, max_body_byt
         raise FileNotFoundError(f"localnews_ppl data file {data_file!r} does not exist")
     docs = []
     for row_index, r in enumerate(_read_articles(str(p.resolve()), p.stat().st_mtime)):
-        if continent and r.get("continent") != continent:
+        # The continent comes from the country (one mapping, geo.continent_of), not from a row's own label.
+        r = {**r, "continent": continent_of_row(r)}
+        if continent and r["continent"] != continent:
             continue
         ctx, cont, article = split_article(r, condition, url_style)
         n_bytes = len(article.encode("utf-8"))

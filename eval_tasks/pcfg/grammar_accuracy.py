@@ -34,6 +34,33 @@ def sample_continuations(model, layout: PCFGLayout, prompts: Sequence[Sequence[i
     return results
 
 
+def prompt_index(terminals: Sequence[Sequence[int]], L: int, n_prompts: int) -> list[int]:
+    """The held-out sequences whose first L terminals serve as prompts (the same for every model and baseline)."""
+    return [i for i, t in enumerate(terminals) if len(t) > L][:n_prompts]
+
+
+def unigram_grammar_accuracy(grammar, terminals: list[list[int]], probs: np.ndarray, lengths: Sequence[int], n_prompts: int,
+                             inference: PCFGInference, seed: int = 0) -> dict[int, float]:
+    """Trivial baseline: continue the same prompts with i.i.d. draws from the unigram distribution until <eos>;
+    the fraction CYK accepts is what a model with no grammar at all scores."""
+    rng = np.random.default_rng(seed)
+    cap = max_yield(grammar) + 1
+    eos = len(probs) - 1
+    out = {}
+    for L in lengths:
+        idx = prompt_index(terminals, L, n_prompts)
+        if len(idx) < 10:
+            continue
+        seqs = []
+        for i in idx:
+            draw = rng.choice(len(probs), size=cap - L, p=probs)
+            stop = np.flatnonzero(draw == eos)
+            seqs.append(list(terminals[i][:L]) + draw[: stop[0]].tolist() if len(stop) else None)
+        ok = [s for s in seqs if s is not None]
+        out[L] = float(np.sum(inference.accepts(ok)) / len(seqs)) if ok else 0.0
+    return out
+
+
 def grammar_accuracy(model, grammar, terminals: list[list[int]], metadata: np.ndarray, depth: int, lengths: Sequence[int] = DEFAULT_LENGTHS,
                      n_prompts: int = 100, greedy: bool = False, with_metadata: bool = False, inference: PCFGInference | None = None,
                      seed: int = 0) -> dict[str, Any]:
@@ -43,7 +70,7 @@ def grammar_accuracy(model, grammar, terminals: list[list[int]], metadata: np.nd
     cap = max_yield(grammar) + 1
     rows = []
     for L in lengths:
-        idx = [i for i, t in enumerate(terminals) if len(t) > L][:n_prompts]
+        idx = prompt_index(terminals, L, n_prompts)
         if len(idx) < 10:
             rows.append(None)
             continue

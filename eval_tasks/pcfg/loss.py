@@ -97,12 +97,17 @@ def evaluate_loss(model, grammar, terminals: list[list[int]], metadata: list[lis
     return res
 
 
-def unigram_loss(train_terminals: list[list[int]], test_terminals: list[list[int]], n_terms: int) -> float:
-    """Loss of a unigram model over terminals and <eos> fit on the training split (add-one)."""
+def unigram_probs(train_terminals: list[list[int]], n_terms: int) -> np.ndarray:
+    """[n_terms + 1] add-one unigram distribution over terminals and <eos> (last) from the training split."""
     counts = np.ones(n_terms + 1)
     for t in train_terminals:
         counts[: n_terms] += np.bincount(t, minlength=n_terms)
         counts[n_terms] += 1
-    logp = np.log(counts / counts.sum())
+    return counts / counts.sum()
+
+
+def unigram_loss(train_terminals: list[list[int]], test_terminals: list[list[int]], n_terms: int) -> float:
+    """Loss of the unigram model (``unigram_probs``) on the test sequences, nats per scored token."""
+    logp = np.log(unigram_probs(train_terminals, n_terms))
     total = sum(-logp[t].sum() - logp[n_terms] for t in map(np.asarray, test_terminals))
     return float(total / sum(len(t) + 1 for t in test_terminals))

@@ -290,6 +290,10 @@ def _fig_grammar(results, path: Path) -> None:
             rows = [r for r in m["grammar_metadata"]["rows"] if r]
             ax.plot([str(r["L"]) for r in rows], [r["accuracy"] for r in rows], "s--", color=f"C{i}", ms=3, alpha=0.7, label=f"D_M={dm}, true metadata")
             ys += [r["accuracy"] for r in rows]
+    base = results["bayes"].get("grammar_unigram") or {}
+    if base:
+        ax.plot(list(base), list(base.values()), "x:", color="k", ms=4, label="unigram continuations (trivial baseline)")
+        ys += list(base.values())
     ax.axhline(GRAMMAR_SIGNAL, color="gray", ls=":", lw=1, label=f"signal threshold ({GRAMMAR_SIGNAL})")
     if ys:
         ax.set_ylim(max(0.0, min(ys) - 0.08), min(1.0, max(ys) + 0.08))
@@ -493,6 +497,9 @@ def render_markdown(r: dict[str, Any], verdicts: list[Verdict]) -> str:
             if key in models[dm]:
                 cs = {row["L"]: row for row in models[dm][key]["rows"] if row}
                 lines.append(f"| D_M={dm} | {name} | " + " | ".join(f"{cs[x]['accuracy']:.2f} (n={cs[x]['n']})" if x in cs else "—" for x in gl) + " |")
+    base = b.get("grammar_unigram") or {}
+    if base:
+        lines.append("| unigram continuations (trivial baseline) | masked | " + " | ".join(f"{base[str(x)]:.2f}" if str(x) in base else "—" for x in gl) + " |")
     lines += ["", f"Grammar verdicts use only lengths where the two models' mean acceptance is at least {GRAMMAR_SIGNAL:.0%}.", "",
               "![grammar accuracy](grammar_accuracy.png)", ""]
     return "\n".join(lines)

@@ -203,7 +203,8 @@ def run_study(args: StudyArguments) -> Path:
 
     from metacond.data_builders.pcfg import Grammar, PCFGInference
 
-    from .loss import unigram_loss
+    from .grammar_accuracy import unigram_grammar_accuracy
+    from .loss import unigram_loss, unigram_probs
     from .report import write_report
 
     p = PRESETS[args.preset]
@@ -226,11 +227,14 @@ def run_study(args: StudyArguments) -> Path:
 
     inference = PCFGInference(grammar)
     held = held_out(dd, p, inference, args.seed)
+    train_sample = [list(x) for x in dd["train"]["terminals"][:20_000]]
     bayes = {"probe_correct": held["bayes_correct"].tolist(), "probe_groups": [g.tolist() for g in held["probe_groups"]],
              "lengths": [str(L) for L in p.probe_lengths],
              "chance": [float(max(pr)) for pr in grammar.priors],
-             "unigram_loss": unigram_loss([list(x) for x in dd["train"]["terminals"][:20_000]], [held["terminals"][i] for i in held["loss_index"]],
-                                          len(grammar.terminals))}
+             "unigram_loss": unigram_loss(train_sample, [held["terminals"][i] for i in held["loss_index"]], len(grammar.terminals)),
+             "grammar_unigram": {str(k): v for k, v in unigram_grammar_accuracy(
+                 grammar, [held["terminals"][i] for i in held["grammar_index"]], unigram_probs(train_sample, len(grammar.terminals)), p.grammar_lengths,
+                 p.grammar_prompts, inference, args.seed).items()}}
     evals = {}
     for depth in tqdm(depths, desc="evaluating", unit="model"):
         path = out / "evals" / f"dm{depth}.json"
