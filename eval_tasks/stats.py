@@ -51,6 +51,10 @@ class PairedDifference:
     items: int
     cells: int
 
+    def negated(self) -> "PairedDifference":
+        """The same comparison the other way round (B minus A): the interval flips with the estimate."""
+        return PairedDifference(-self.estimate, -self.ci_high, -self.ci_low, self.se, self.items, self.cells)
+
     @property
     def mde(self) -> float:
         return float(MDE_FACTOR * self.se)

@@ -161,3 +161,9 @@ def test_small_cells_are_dropped_not_left_to_explode():
     m[1, 200:] = [5.0, -5.0, 4.0]  # a 3-item cell
     d = paired_difference(m)
     assert d.cells == 1 and d.ci_high < 0.1
+
+
+def test_negated_flips_estimate_and_interval():
+    d = paired_difference(0.03 + np.random.default_rng(13).normal(0, 0.05, 500))
+    n = d.negated()
+    assert (n.estimate, n.ci_low, n.ci_high) == (-d.estimate, -d.ci_high, -d.ci_low) and n.se == d.se and n.items == d.items

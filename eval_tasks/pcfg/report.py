@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from metacond.data_builders.pcfg.inference import is_informative
+from metacond.data_builders.pcfg.inference import INFORMATIVE_MIN_GAIN, is_informative
 from metacond.eval_tasks.stats import PairedDifference, Verdict, forest_plot, non_inferiority, paired_difference, superiority
 from metacond.figures import finish, pyplot, save
 
@@ -76,7 +76,7 @@ def probe_cells(results: dict[str, Any], depth: int) -> list[dict[str, Any]]:
             b = float(bayes[d, li, idx].mean())
             reason = None
             if not is_informative(b, chance[d]):
-                reason = "Bayes at chance" if b < chance[d] + 0.10 else "Bayes saturated"
+                reason = "Bayes at chance" if b < chance[d] + INFORMATIVE_MIN_GAIN else "Bayes saturated"
             elif cell["n_train_prompts"] < MIN_TRAIN_PROMPTS:
                 reason = f"{cell['n_train_prompts']} training prompts"
             out.append({"level": d, "li": li, "L": cell["L"], "bayes": b, "chance": chance[d], "informative": reason is None, "why_not": reason,
@@ -184,8 +184,7 @@ def findings(results: dict[str, Any]) -> list[Verdict]:
                            informative=bool(gs), why_uninformative=f"the two models' mean grammar accuracy is below {GRAMMAR_SIGNAL} at every short L",
                            cells=[f"L={L}" for L in gs]))
     probe_long = _probe_difference(results, deep, base, long_) if long_ else None
-    harm = None if probe_long is None else PairedDifference(-probe_long.estimate, -probe_long.ci_high, -probe_long.ci_low, probe_long.se,
-                                                               probe_long.items, probe_long.cells)
+    harm = None if probe_long is None else probe_long.negated()
     share = _probe_share(results, base, long_)
     out.append(non_inferiority(f"With long prompts (L >= {LONG_MIN_L} or full) the D_M={deep} model encodes the latent as well as D_M=0 (probing)",
                                harm, LONG_PROBE_MARGIN, "accuracy", informative=bool(long_) and share >= BASELINE_SIGNAL_SHARE,
@@ -195,8 +194,7 @@ def findings(results: dict[str, Any]) -> list[Verdict]:
                            probe_long, LONG_PROBE_EFFECT, "accuracy", informative=bool(long_), why_uninformative=why("long"), cells=names(long_)))
     gl = [max(sig)] if sig and max(sig) >= LONG_MIN_L else []
     grammar_long = paired_difference(_grammar_matrix(results, deep, base, gl)) if gl else None
-    gharm = None if grammar_long is None else PairedDifference(-grammar_long.estimate, -grammar_long.ci_high, -grammar_long.ci_low,
-                                                                  grammar_long.se, grammar_long.items, grammar_long.cells)
+    gharm = None if grammar_long is None else grammar_long.negated()
     no_long = f"the two models' mean grammar accuracy is below {GRAMMAR_SIGNAL} at every L >= {LONG_MIN_L}"
     out.append(non_inferiority(f"With long prompts the D_M={deep} model continues grammatically as well as D_M=0", gharm, LONG_GRAMMAR_MARGIN,
                                "accuracy", informative=bool(gl), why_uninformative=no_long, cells=[f"L={L}" for L in gl]))
