@@ -152,22 +152,29 @@ def test_lmeval_run_matches_our_loss(tmp_path):
 
 @pytest.mark.slow
 def test_smoke_study_end_to_end(tmp_path):
-    from metacond.eval_tasks.pcfg.report import LOSS_MARGIN
+    from metacond.eval_tasks.pcfg.report import LOSS_MARGIN_SHARE
     from metacond.eval_tasks.pcfg.study import StudyArguments, run_study
 
     out = run_study(StudyArguments(preset="smoke", output_dir=str(tmp_path / "study")))
     r = json.loads((out / "results.json").read_text())
-    assert sorted(r["models"]) == ["0", "5"]
+    assert sorted(r["models"]) == ["0", "5"] and r["training_seeds"] == [0, 1]
+    # Two runs per D_M, trained side by side: different seeds give different models.
+    assert [len(r["models"][d]) for d in ("0", "5")] == [2, 2]
+    assert r["models"]["0"][0]["loss"]["masked"]["model_loss"] != r["models"]["0"][1]["loss"]["masked"]["model_loss"]
     for k in ("probing.png", "grammar_accuracy.png", "loss.png", "loss_by_position.png", "report.md", "verdicts.txt"):
         assert (out / k).stat().st_size > 500
     f = {x["finding"]: x for x in r["findings"]}
-    # The verdicts are recomputable from the per-item evaluations: the loss non-inferiority test is
-    # D_M=5 minus D_M=0 masked loss per token over the same sequences.
-    e0, e5 = (json.loads((out / "evals" / f"dm{d}.json").read_text())["loss"]["items"] for d in (0, 5))
-    harm = (np.sum(e5["model_masked"]) - np.sum(e0["model_masked"])) / np.sum(e0["tokens"])
+    # The verdicts are recomputable from the per-item evaluations: the loss non-inferiority test is the
+    # D_M=5 seed mean minus the D_M=0 seed mean of the masked loss per token over the same sequences.
+    ev = {(d, s): json.loads((out / "evals" / f"dm{d}-seed{s}.json").read_text())["loss"]["items"] for d in (0, 5) for s in (0, 1)}
+    per_run = {k: np.sum(e["model_masked"]) / np.sum(e["tokens"]) for k, e in ev.items()}
+    harm = (per_run[5, 0] + per_run[5, 1] - per_run[0, 0] - per_run[0, 1]) / 2
     ni = next(x for k, x in f.items() if k.startswith("Without metadata"))
-    assert ni["difference"]["estimate"] == pytest.approx(harm, rel=1e-9) and ni["threshold"] == LOSS_MARGIN
-    assert ni["difference"]["ci_low"] <= harm <= ni["difference"]["ci_high"]
+    bayes_gain = next(x for k, x in f.items() if k.startswith("Metadata lowers"))["details"]["bayes_gain"]
+    assert ni["difference"]["estimate"] == pytest.approx(harm, rel=1e-9) and ni["threshold"] == pytest.approx(LOSS_MARGIN_SHARE * bayes_gain)
+    assert ni["difference"]["ci_low"] <= harm <= ni["difference"]["ci_high"] and ni["difference"]["seeds"] == [2, 2]
+    sd0 = np.std([per_run[0, 0], per_run[0, 1]], ddof=1)
+    assert ni["difference"]["seed_sd"][1] == pytest.approx(sd0, rel=1e-9) and ni["source"]
     # Cells that enter the probing verdict are exactly the informative ones, and an empty set gives no verdict.
     short = next(x for k, x in f.items() if "short prompts" in k and "probing" in k)
     informative = {c["name"] for c in r["probe_cells"] if c["informative"] and c["L"] not in ("full",) and int(c["L"]) <= 5}
@@ -176,8 +183,14 @@ def test_smoke_study_end_to_end(tmp_path):
     assert (not informative) == short["reason"].startswith("no informative")
     # Cached: a rerun trains and evaluates nothing new.
     mtimes = {p: p.stat().st_mtime for p in (out / "evals").glob("dm*.json")}
+    assert len(mtimes) == 4
     run_study(StudyArguments(preset="smoke", output_dir=str(tmp_path / "study")))
     assert mtimes == {p: p.stat().st_mtime for p in (out / "evals").glob("dm*.json")}
+    # One run per arm: between-model claims cannot be definite; the within-model claim still can.
+    one = run_study(StudyArguments(preset="smoke", output_dir=str(tmp_path / "one"), seeds=1, workers=1))
+    for x in json.loads((one / "results.json").read_text())["findings"]:
+        if not x["finding"].startswith("Metadata lowers"):
+            assert x["verdict"] == "inconclusive", x
 
 
 def test_study_metadata_bytes_are_the_same_at_train_and_test(tmp_path):
@@ -224,35 +237,36 @@ def test_per_token_losses_add_up(setup):
     assert len(res["masked"]["excess_by_position"]) == 40
 
 
-def _synthetic_results(deficit: float, rng) -> dict:
-    """Two models' per-item evaluations with a planted short-prompt probe deficit of D_M=5 (negative: reversed)."""
+def _synthetic_results(deficit: float, rng, seeds: int = 2) -> dict:
+    """Two arms' per-item evaluations (``seeds`` runs each) with a planted short-prompt probe deficit of D_M=5 (negative: reversed).
+    Runs of one arm differ by training noise: each run flips 1% of its answers at random."""
     n, lengths = 3000, ["5", "20"]
     groups = [np.arange(n) // 2, np.arange(n)]  # at L=5 pairs of sequences share a prompt
     bayes = np.zeros((2, 2, n), np.int8)
     bayes[:] = (rng.random((2, 2, n)) < 0.8)
     models = {}
     base = rng.random((2, 2, n)) < 0.75
+    idx = np.arange(1500, n)
     for dm in (0, 5):
-        levels = []
-        for d in range(2):
-            row = []
-            for li in range(2):
-                idx = np.arange(1500, n)
-                c = base[d, li, idx].copy()
-                if dm == 5 and li == 0 and deficit > 0:
-                    c = c & ~(rng.random(len(idx)) < deficit / 0.75)  # lose some right answers
-                elif dm == 5 and li == 0:
-                    c = c | (rng.random(len(idx)) < -deficit / 0.25)  # gain some wrong ones
-                row.append({"L": lengths[li], "test_accuracy": float(c.mean()), "n_train_prompts": 500, "test_se": 0.01,
-                            "last_layer_accuracy": float(c.mean()), "items": {"index": idx.tolist(), "correct": c.astype(int).tolist()}})
-            levels.append(row)
-        tok = [20] * 200
-        loss_items = {"tokens": tok, "model_masked": (15 + rng.normal(0, 1, 200)).tolist(), "bayes_masked": [12.0] * 200,
-                      "model_masked_early": (6 + rng.normal(0, 0.3, 200)).tolist(), "model_masked_by_position": [[0.5] * 40] * 200}
-        if dm:
-            loss_items |= {"model_metadata": (14 + rng.normal(0, 1, 200)).tolist(), "bayes_metadata": [11.0] * 200}
-        models[str(dm)] = {"probing": {"levels": levels}, "loss": {"items": loss_items, "masked": {"excess_loss": 0.1, "bayes_loss": 0.6}},
-                           "grammar_masked": {"rows": []}}
+        arm = base[:, :, idx].copy()
+        if dm == 5 and deficit > 0:
+            arm[:, 0] &= ~(rng.random((2, len(idx))) < deficit / 0.75)  # lose some right answers
+        elif dm == 5:
+            arm[:, 0] |= rng.random((2, len(idx))) < -deficit / 0.25  # gain some wrong ones
+        runs = []
+        for _ in range(seeds):
+            c_all = arm ^ (rng.random(arm.shape) < 0.01)
+            levels = [[{"L": lengths[li], "test_accuracy": float(c_all[d, li].mean()), "n_train_prompts": 500, "test_se": 0.01,
+                        "last_layer_accuracy": float(c_all[d, li].mean()), "items": {"index": idx.tolist(), "correct": c_all[d, li].astype(int).tolist()}}
+                       for li in range(2)] for d in range(2)]
+            tok = [20] * 200
+            loss_items = {"tokens": tok, "model_masked": (15 + rng.normal(0, 1, 200)).tolist(), "bayes_masked": [12.0] * 200,
+                          "model_masked_early": (6 + rng.normal(0, 0.3, 200)).tolist(), "model_masked_by_position": [[0.5] * 40] * 200}
+            if dm:
+                loss_items |= {"model_metadata": (14 + rng.normal(0, 1, 200)).tolist(), "bayes_metadata": [11.0] * 200}
+            runs.append({"probing": {"levels": levels}, "loss": {"items": loss_items, "masked": {"excess_loss": 0.1, "bayes_loss": 0.6}},
+                         "grammar_masked": {"rows": []}})
+        models[str(dm)] = runs
     return {"models": models, "bayes": {"probe_correct": bayes.tolist(), "probe_groups": [g.tolist() for g in groups], "chance": [0.5, 0.5],
                                         "lengths": lengths, "unigram_loss": 1.5}}
 
@@ -265,5 +279,13 @@ def test_findings_on_planted_short_prompt_deficits(deficit, expected):
     short = next(v for v in findings(r) if "short prompts" in v.finding and "probing" in v.finding)
     assert short.cells == ["d=0, L=5", "d=1, L=5"]
     assert short.verdict == expected, short.summary()
-    # The prompt clusters (pairs) are what is resampled.
-    assert short.difference["items"] == 750
+    # The prompt clusters (pairs) are what is resampled; both arms' seeds enter the interval.
+    assert short.difference["items"] == 750 and short.difference["seeds"] == [2, 2]
+
+
+def test_one_run_per_arm_never_gives_a_between_model_word():
+    from metacond.eval_tasks.pcfg.report import findings
+
+    r = _synthetic_results(0.08, np.random.default_rng(0), seeds=1)
+    short = next(v for v in findings(r) if "short prompts" in v.finding and "probing" in v.finding)
+    assert short.verdict == "inconclusive" and "one run" in short.reason

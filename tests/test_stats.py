@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from metacond.eval_tasks.stats import VERDICTS, Verdict, non_inferiority, paired_difference, superiority
+from metacond.eval_tasks.stats import MIN_SEEDS, VERDICTS, Verdict, non_inferiority, paired_difference, seeded_difference, superiority
 
 
 def _accuracy_cells(rng, n_items, cells, p_base, deficit):
@@ -114,9 +114,12 @@ def test_verdict_vocabulary_is_enforced():
 
 def test_superiority_branches_and_size_note():
     rng = np.random.default_rng(8)
-    # Significant but the whole interval below the paper's effect: still "reproduced", and the reason says smaller.
+    # Significant but the whole interval inside ±SESOI: negligible, so "not reproduced", never "reproduced".
     v = superiority("x", paired_difference(0.005 + rng.normal(0, 0.01, 20_000)), 0.05, "u")
-    assert v.verdict == "reproduced" and "smaller" in v.reason
+    assert v.verdict == "not reproduced" and "negligible" in v.reason and "significant" in v.reason
+    # The same the other way round is not "contradicted" either.
+    v = superiority("x", paired_difference(-0.005 + rng.normal(0, 0.01, 20_000)), 0.05, "u")
+    assert v.verdict == "not reproduced" and "negligible" in v.reason
     # Covers both 0 and the effect, powered enough that the MDE is below the effect.
     z = rng.normal(0, 1, 400)
     d = paired_difference(0.025 + 0.3 * (z - z.mean()) / z.std())  # estimate 0.025, SE ~0.015: CI ~(-0.004, 0.054), MDE ~0.042
@@ -167,3 +170,70 @@ def test_negated_flips_estimate_and_interval():
     d = paired_difference(0.03 + np.random.default_rng(13).normal(0, 0.05, 500))
     n = d.negated()
     assert (n.estimate, n.ci_low, n.ci_high) == (-d.estimate, -d.ci_high, -d.ci_low) and n.se == d.se and n.items == d.items
+
+
+def _arm(rng, base, seeds, offset_sd, shift=0.0):
+    """``seeds`` training runs of one configuration scored on the same items: each run adds its own offset
+    (run-to-run noise) and a little per-item noise to the items' shared scores."""
+    return [base + shift + rng.normal(0, offset_sd) + rng.normal(0, 0.05, base.shape) for _ in range(seeds)]
+
+
+def test_planted_seed_offsets_of_one_configuration_are_never_definite():
+    """Two arms of the *same* configuration whose runs differ by a seed offset far above the item SE: the item-only
+    interval calls most of them significant; the seeded interval keeps the false-positive rate near its nominal
+    5%, and definite words stay rarer still (a significant difference inside ±SESOI is 'not reproduced')."""
+    rng = np.random.default_rng(20)
+    item_only, seeded, definite, ratios = 0, 0, 0, []
+    for _ in range(200):
+        base = rng.normal(2.0, 1.0, 1000)  # item difficulty, shared by every model
+        a, b = _arm(rng, base, 2, 0.02), _arm(rng, base, 2, 0.02)
+        d = seeded_difference(a, b, n_boot=200)
+        naive = paired_difference(np.mean(a, 0) - np.mean(b, 0), n_boot=200)
+        item_only += naive.ci_low > 0 or naive.ci_high < 0
+        seeded += d.ci_low > 0 or d.ci_high < 0
+        ratios.append(d.se / d.item_se)
+        assert d.seeds == (2, 2)
+        definite += superiority("x", d, 0.1, "u").verdict in ("reproduced", "contradicted")
+    assert item_only > 120 and seeded <= 20 and definite <= 10 and np.median(ratios) > 5
+
+
+def test_planted_effect_across_seeds_beyond_sesoi_is_reproduced():
+    rng = np.random.default_rng(21)
+    base = rng.normal(2.0, 1.0, 3000)
+    a, b = _arm(rng, base, 3, 0.005, shift=0.08), _arm(rng, base, 3, 0.005)
+    v = superiority("x", seeded_difference(a, b), 0.04, "u", source="test")
+    assert v.verdict == "reproduced", v.summary()
+    assert v.difference["seeds"] == [3, 3] and all(s > 0 for s in v.difference["seed_sd"]) and v.source == "test"
+    # Reversed: contradicted. Significant but negligible (0.01 against a 0.04 SESOI, tiny seed noise): not reproduced.
+    assert superiority("x", seeded_difference(b, a), 0.04, "u").verdict == "contradicted"
+    small = seeded_difference(_arm(rng, base, 3, 0.001, shift=0.01), _arm(rng, base, 3, 0.001), n_boot=500)
+    assert small.ci_low > 0
+    assert superiority("x", small, 0.04, "u").verdict == "not reproduced"
+
+
+def test_one_run_per_arm_reads_one_run_but_within_model_claims_keep_their_pairing():
+    rng = np.random.default_rng(22)
+    base = rng.normal(2.0, 1.0, 3000)
+    a, b = _arm(rng, base, 1, 0.0, shift=0.3), _arm(rng, base, 1, 0.0)
+    d = seeded_difference(a, b)
+    assert d.one_run and d.ci_low > 0.2
+    v = superiority("x", d, 0.05, "u")
+    assert v.verdict == "inconclusive" and "one run" in v.reason and str(MIN_SEEDS) in v.reason
+    assert non_inferiority("x", d, 0.05, "u").verdict == "inconclusive"
+    # Within one model (metadata vs none): one seed keeps the item interval and gives a word.
+    w = seeded_difference([a[0] - b[0]])
+    assert not w.one_run and superiority("x", w, 0.05, "u").verdict == "reproduced"
+    # Two seeds of a within-model effect: the seed spread enters with S - 1 degrees of freedom.
+    w2 = seeded_difference([a[0] - b[0], a[0] - b[0] + 0.01])
+    assert w2.df < 1e6 and w2.seeds == (2,) and w2.se > w.item_se
+
+
+def test_seeded_estimate_is_the_difference_of_seed_means():
+    rng = np.random.default_rng(23)
+    num = [rng.normal(1, 0.5, (2, 60)) for _ in range(3)]
+    ref = [rng.normal(0.8, 0.5, (2, 60)) for _ in range(2)]
+    den = rng.integers(1, 5, (2, 60)).astype(float)
+    d = seeded_difference(num, ref, den, n_boot=200)
+    per = lambda m: np.mean(m.sum(1) / den.sum(1))  # noqa: E731
+    assert d.estimate == pytest.approx(np.mean([per(m) for m in num]) - np.mean([per(m) for m in ref]))
+    assert d.seed_sd[0] == pytest.approx(np.std([per(m) for m in num], ddof=1))

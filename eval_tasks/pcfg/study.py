@@ -10,7 +10,8 @@ report.md, verdicts.txt and PNG figures. Stages are cached; --force redoes them.
 
 Examples:
   metacond pcfg-study --preset smoke --output_dir runs/pcfg-study-smoke     # ~1-2 min, CPU
-  metacond pcfg-study --preset cpu --output_dir runs/pcfg-study-cpu         # D_M 0 and 5, <= 25 min on 2 CPU cores
+  metacond pcfg-study --preset cpu --output_dir runs/pcfg-study-cpu         # D_M 0 and 5 x 2 seeds, <= 25 min on 2 CPU cores
+  metacond pcfg-study --preset cpu --seeds 3                                 # a third training run per D_M (cached runs are kept)
   metacond pcfg-study --preset cpu-full                                     # D_M 0, 1, 3, 5 (about twice as long)
   metacond pcfg-study --preset paper --output_dir runs/pcfg-study-paper     # one GPU
 """
@@ -46,6 +47,8 @@ class StudyPreset:
     grammar_lengths: tuple
     grammar_prompts: int
     metadata_depths: tuple = (0, 1, 3, 5)
+    seeds: int = 2  # training runs per D_M (init and data order); verdicts between models need >= 2
+    workers: int = 1  # training processes side by side (one thread each on a CPU; benchmarks/bench_seed_parallel.py)
     bf16: bool = False
     warmup: float = 0.05
     logging_steps: int = 25
@@ -55,20 +58,22 @@ PRESETS: dict[str, StudyPreset] = {
     # Plumbing at test-suite speed: the numbers are not expected to show the paper's effects.
     "smoke": StudyPreset(grammar="cpu", model_size="tiny", train_size=1500, validation_size=200, test_size=200, max_steps=40, batch_size=16,
                          learning_rate=3e-3, loss_sequences=100, probe_pool=400, probe_lengths=(1, 5, 20, "full"), grammar_lengths=(1, 5, 20),
-                         grammar_prompts=24, metadata_depths=(0, 5), logging_steps=10),
-    # 2 CPU cores, `make demo` <= 25 minutes: the two ends of the D_M grid, each a 1M-parameter model on ~4M tokens of the
-    # `cpu` grammar (short prompts identify the latent); 4,000 held-out sequences give >= 1,000 probe test items per L.
-    "cpu": StudyPreset(grammar="cpu", model_size="mini", train_size=100_000, validation_size=2_000, test_size=2_000, max_steps=3_000, batch_size=32,
+                         grammar_prompts=24, metadata_depths=(0, 5), logging_steps=10, workers=2),
+    # 2 CPU cores, `make demo` <= 25 minutes: the two ends of the D_M grid x 2 seeds, each a 1M-parameter model on ~3.7M tokens of
+    # the `cpu` grammar (short prompts identify the latent); 4,000 held-out sequences give >= 1,000 probe test items per L.
+    # 2,500 steps (was 3,000 with one seed): four runs must fit, and two single-thread processes side by side train only
+    # 1.07x faster than one two-thread process (benchmarks/last_seed_parallel_run.json).
+    "cpu": StudyPreset(grammar="cpu", model_size="mini", train_size=100_000, validation_size=2_000, test_size=2_000, max_steps=2_500, batch_size=32,
                        learning_rate=3e-3, loss_sequences=1_000, probe_pool=4_000, probe_lengths=(1, 2, 3, 5, 10, 20, "full"),
-                       grammar_lengths=(1, 2, 5, 10, 20), grammar_prompts=300, metadata_depths=(0, 5), logging_steps=50),
+                       grammar_lengths=(1, 2, 5, 10, 20), grammar_prompts=300, metadata_depths=(0, 5), logging_steps=50, workers=2),
     # The same at every D_M of the paper's grid (about twice as long).
-    "cpu-full": StudyPreset(grammar="cpu", model_size="mini", train_size=100_000, validation_size=2_000, test_size=2_000, max_steps=3_000, batch_size=32,
+    "cpu-full": StudyPreset(grammar="cpu", model_size="mini", train_size=100_000, validation_size=2_000, test_size=2_000, max_steps=2_500, batch_size=32,
                             learning_rate=3e-3, loss_sequences=1_000, probe_pool=4_000, probe_lengths=(1, 2, 3, 5, 10, 20, "full"),
-                            grammar_lengths=(1, 2, 5, 10, 20), grammar_prompts=300, metadata_depths=(0, 1, 3, 5), logging_steps=50),
+                            grammar_lengths=(1, 2, 5, 10, 20), grammar_prompts=300, metadata_depths=(0, 1, 3, 5), logging_steps=50, workers=2),
     # One GPU: the paper-size model (12 x 768) on the `paper` grammar, ~1.3B training tokens per D_M.
     "paper": StudyPreset(grammar="paper", model_size="pcfg-paper", train_size=500_000, validation_size=3_000, test_size=3_000, max_steps=20_000,
                          batch_size=64, learning_rate=6e-4, loss_sequences=2_000, probe_pool=6_000, probe_lengths=(1, 2, 3, 5, 10, 20, 50, 100, "full"),
-                         grammar_lengths=(1, 2, 5, 10, 20, 50, 100), grammar_prompts=400, bf16=True, warmup=0.05, logging_steps=50),
+                         grammar_lengths=(1, 2, 5, 10, 20, 50, 100), grammar_prompts=400, seeds=3, bf16=True, warmup=0.05, logging_steps=50),
 }
 
 
@@ -78,7 +83,9 @@ class StudyArguments:
     output_dir: str | None = field(default=None, metadata={"help": "Study directory (default runs/pcfg-study-<preset>)."})
     metadata_depths: list[int] | None = field(default=None, metadata={"help": "D_M values, one model each (default: the preset's)."})
     force: bool = field(default=False, metadata={"help": "Redo finished models and evaluations."})
-    seed: int = field(default=0, metadata={"help": "Seed of data, initialization and sampling."})
+    seed: int = field(default=0, metadata={"help": "Seed of the data; training run k of every D_M uses seed + k for initialization and data order."})
+    seeds: int | None = field(default=None, metadata={"help": "Training runs per D_M (default: the preset's; >= 2 for verdicts between models)."})
+    workers: int | None = field(default=None, metadata={"help": "Models trained side by side, one thread each (default: the preset's; 1 on a GPU)."})
     max_steps: int | None = field(default=None, metadata={"help": "Override the preset's training steps (e.g. to split a GPU run)."})
     greedy: bool = field(default=False, metadata={"help": "Grammar accuracy with greedy decoding instead of temperature-1 sampling."})
 
@@ -89,6 +96,10 @@ class StudyArguments:
             raise MetacondError(f"metadata depths must be >= 0, got {self.metadata_depths}")
         if self.max_steps is not None and self.max_steps < 1:
             raise MetacondError(f"max_steps must be >= 1, got {self.max_steps}")
+        if self.seeds is not None and self.seeds < 1:
+            raise MetacondError(f"seeds must be >= 1, got {self.seeds}")
+        if self.workers is not None and self.workers < 1:
+            raise MetacondError(f"workers must be >= 1, got {self.workers}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -139,18 +150,60 @@ def base_recipe(p: StudyPreset, dataset_dir: Path, seed: int, max_steps: int | N
             MetadataArguments(metadata_mode="mask"), RunArguments(), train)
 
 
-def recipe_for(base: tuple, depth: int, grammar_depth: int, out: Path) -> tuple:
-    """D_M = ``depth``: show the first ``depth`` metadata slots of rows that carry metadata, mask the rest."""
+def recipe_for(base: tuple, depth: int, grammar_depth: int, out: Path, seed: int | None = None) -> tuple:
+    """D_M = ``depth``: show the first ``depth`` metadata slots of rows that carry metadata, mask the rest.
+    ``seed``: this run's initialization and data-order seed (default: the base recipe's)."""
     model, data, meta, run, train = base
     meta = replace(meta, metadata_field_dropout=[0.0] * depth + [1.0] * (grammar_depth - depth))
+    if seed is not None:
+        model, train = replace(model, model_seed=seed), replace(train, seed=seed, data_seed=seed)
     return model, data, meta, run, replace(train, output_dir=str(out))
 
 
-def train_model(base: tuple, depth: int, grammar_depth: int, out: Path) -> Path:
+def run_name(depth: int, seed: int) -> str:
+    return f"dm{depth}-seed{seed}"
+
+
+def _one_thread() -> None:
+    """Worker start-up: one thread per process, so N processes share N cores without oversubscription."""
+    import os
+
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _train_one(recipe: tuple) -> str:
     from metacond.training.pretrain import run_pretraining
 
-    run_pretraining(*recipe_for(base, depth, grammar_depth, out))
-    return out
+    run_pretraining(*recipe)
+    return recipe[4].output_dir
+
+
+def train_models(recipes: list[tuple], workers: int) -> None:
+    """Train every recipe whose run is not finished: in this process, or ``workers`` single-thread processes side by side.
+
+    On 2 CPU cores two single-thread processes train two small models faster than one two-thread process
+    trains them in turn (benchmarks/bench_seed_parallel.py measures it); a GPU trains one at a time.
+    """
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+
+    from tqdm.auto import tqdm
+
+    from metacond.modeling.checkpoint import is_finished
+
+    todo = [r for r in recipes if not is_finished(r[4].output_dir)]
+    if workers <= 1 or len(todo) <= 1:
+        for r in tqdm(todo, desc="training", unit="model"):
+            _train_one(r)
+        return
+    todo = [r[:4] + (replace(r[4], disable_tqdm=True),) for r in todo]
+    with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=get_context("spawn"), initializer=_one_thread) as pool:
+        futures = [pool.submit(_train_one, r) for r in todo]
+        for f in tqdm(as_completed(futures), total=len(futures), desc=f"training ({workers} processes, 1 thread each)", unit="model"):
+            f.result()
 
 
 def evaluate_model(model_dir: Path, grammar, held, p: StudyPreset, depth: int, inference, seed: int, greedy: bool = False) -> dict[str, Any]:
@@ -215,15 +268,20 @@ def run_study(args: StudyArguments) -> Path:
     (out / "evals").mkdir(exist_ok=True)
     t0 = time.time()
     dd, ds_dir = build_data(p, args.seed)
-    _check_study_key(out, {"preset": asdict(p), "seed": args.seed, "max_steps": args.max_steps or p.max_steps, "data": ds_dir.name})
+    _check_study_key(out, {"preset": asdict(p) | {"seeds": None, "workers": None}, "seed": args.seed, "max_steps": args.max_steps or p.max_steps,
+                           "data": ds_dir.name})
     grammar = Grammar.load(ds_dir / "grammar.json")
     depths = sorted(set(args.metadata_depths if args.metadata_depths is not None else p.metadata_depths))
     if max(depths) > grammar.depth:
         raise MetacondError(f"D_M={max(depths)} exceeds the grammar depth D={grammar.depth}")
     base = base_recipe(p, ds_dir, args.seed, args.max_steps)
-    model_dirs = {}
-    for depth in tqdm(depths, desc="training (one model per D_M)", unit="model"):
-        model_dirs[depth] = train_model(base, depth, grammar.depth, out / "models" / f"dm{depth}")
+    n_seeds = args.seeds or p.seeds
+    import torch
+
+    workers = 1 if torch.cuda.is_available() else (args.workers or p.workers)
+    runs = [(depth, args.seed + k) for depth in depths for k in range(n_seeds)]
+    model_dirs = {run: out / "models" / run_name(*run) for run in runs}
+    train_models([recipe_for(base, d, grammar.depth, model_dirs[(d, s)], s) for d, s in runs], workers)
 
     inference = PCFGInference(grammar)
     held = held_out(dd, p, inference, args.seed)
@@ -235,18 +293,21 @@ def run_study(args: StudyArguments) -> Path:
              "grammar_unigram": {str(k): v for k, v in unigram_grammar_accuracy(
                  grammar, [held["terminals"][i] for i in held["grammar_index"]], unigram_probs(train_sample, len(grammar.terminals)), p.grammar_lengths,
                  p.grammar_prompts, inference, args.seed).items()}}
-    evals = {}
-    for depth in tqdm(depths, desc="evaluating", unit="model"):
-        path = out / "evals" / f"dm{depth}.json"
+    evals: dict[str, list[dict[str, Any]]] = {str(d): [] for d in depths}
+    for d, seed in tqdm(runs, desc="evaluating", unit="model"):
+        path = out / "evals" / f"{run_name(d, seed)}.json"
         res = _load(path)
         if res is None or res.get("greedy", False) != args.greedy:  # decoding mode is part of the cache key
-            res = evaluate_model(model_dirs[depth], grammar, held, p, depth, inference, args.seed, args.greedy)
+            # Evaluation randomness (probe folds, sampled continuations, prompts) follows the study seed, so every run is scored on the same items.
+            res = evaluate_model(model_dirs[(d, seed)], grammar, held, p, d, inference, args.seed, args.greedy)
             _save(path, res)
-        evals[depth] = res
+        evals[str(d)].append(res | {"training_seed": seed})
     steps = args.max_steps or p.max_steps
-    results = {"preset": args.preset, "preset_config": asdict(p) | {"max_steps": steps}, "grammar": grammar.summary(), "metadata_depths": depths,
-               "seed": args.seed, "bayes": bayes, "models": {str(k): v for k, v in evals.items()},
-               "training": {str(k): _training_facts(model_dirs[k], out) for k in depths}, "wall_time_seconds_this_invocation": round(time.time() - t0, 1)}
+    results = {"preset": args.preset, "preset_config": asdict(p) | {"max_steps": steps, "seeds": n_seeds, "workers": workers},
+               "grammar": grammar.summary(), "metadata_depths": depths, "seed": args.seed,
+               "training_seeds": [args.seed + k for k in range(n_seeds)], "bayes": bayes, "models": evals,
+               "training": {str(d): [_training_facts(model_dirs[(d, s)], out) | {"seed": s} for dd, s in runs if dd == d] for d in depths},
+               "wall_time_seconds_this_invocation": round(time.time() - t0, 1)}
     write_report(out, results)
     return out
 
