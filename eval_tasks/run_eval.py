@@ -51,6 +51,8 @@ class EvalArguments:
     batch_size: int = field(default=16, metadata={"help": "Batch size of log-likelihood requests."})
     bootstrap_iters: int = field(default=1000, metadata={"help": "Bootstrap resamples for the per-country/continent intervals."})
     limit: int | None = field(default=None, metadata={"help": "At most this many documents per task (quick checks)."})
+    max_body_bytes: int | None = field(default=None, metadata={"help": "Cut perplexity articles to this many UTF-8 bytes (default: the "
+                                                                       "context length minus 256, at least 256)."})
 
     def __post_init__(self) -> None:
         if not self.model:
@@ -92,6 +94,32 @@ def load_model(path: str):
     return AutoModelForCausalLM.from_pretrained(p), AutoTokenizer.from_pretrained(p)
 
 
+def eval_context_length(model_dir: str | Path, config) -> int:
+    """The longest context evaluation may use: the model's positions, capped at the block length it was trained on
+    (a packed run's summary records it), so no scored token sits at a position training never covered."""
+    from metacond.modeling.summary import TrainingSummary
+
+    n = int(getattr(config, "max_position_embeddings", 2048))
+    path = Path(model_dir)
+    if (path / TrainingSummary.FILE).is_file():
+        data = TrainingSummary.load(path).recipe.get("data") or {}
+        block = data.get("block_size") or data.get("max_length")
+        if block:
+            n = min(n, int(block))
+    return n
+
+
+def body_budget(args: EvalArguments, max_len: int) -> int:
+    """Article bytes scored by the perplexity tasks. Bytes bound tokens for byte-level tokenizers, so a body within the
+    budget fits the context with room left for the metadata block; an explicit budget must leave that room too."""
+    room = max_len - max(64, max_len // 8)
+    if args.max_body_bytes is None:
+        return max(256, max_len - 256) if max_len > 512 else room
+    if args.max_body_bytes > room:
+        raise MetacondError(f"--max_body_bytes {args.max_body_bytes} leaves no room for the metadata in a {max_len}-token context (at most {room})")
+    return args.max_body_bytes
+
+
 def run_eval(args: EvalArguments) -> dict[str, Any]:
     import lm_eval
     from lm_eval.models.huggingface import HFLM
@@ -102,7 +130,7 @@ def run_eval(args: EvalArguments) -> dict[str, Any]:
     model, tok = load_model(args.model)
     if args.apply_chat_template and not getattr(tok, "chat_template", None):
         raise MetacondError(f"--apply_chat_template: the tokenizer in {args.model} has no chat template (instruction-tune it first, e.g. metacond sft)")
-    max_len = int(getattr(model.config, "max_position_embeddings", 2048))
+    max_len = eval_context_length(args.model, model.config)
     lm = HFLM(pretrained=model, tokenizer=tok, batch_size=args.batch_size, add_bos_token=True, max_length=max_len)
     families = []
     if args.mcq_data:
@@ -129,7 +157,7 @@ def run_eval(args: EvalArguments) -> dict[str, Any]:
         tasks = [f"localnews_{fam}_{c}" for c in conds] if set(present) == set(CONTINENTS) else \
             [f"localnews_{fam}_{c}_{k}" for c in conds for k in present]
         # Scored bytes bound scored tokens for byte-level tokenizers; leave room for the metadata context.
-        tm = TaskManager(include_path=str(TASK_DIR / "localnews"), metadata={"data_file": str(Path(data).resolve()), "max_body_bytes": max(256, max_len - 256),
+        tm = TaskManager(include_path=str(TASK_DIR / "localnews"), metadata={"data_file": str(Path(data).resolve()), "max_body_bytes": body_budget(args, max_len),
                                                                              "url_style": args.url_style})
         res = lm_eval.simple_evaluate(model=lm, tasks=tasks, task_manager=tm, bootstrap_iters=0, limit=args.limit, log_samples=True,
                                       apply_chat_template=args.apply_chat_template if fam == "gen" else False)

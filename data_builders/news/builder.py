@@ -43,6 +43,8 @@ class NewsBuildConfig:
     regions: str = field(default="paper17", metadata={"help": "paper17, all, or comma-separated ISO codes."})
     experiments: list[str] = field(default_factory=lambda: ["global", "region", "leave-one-out"], metadata={"help": "global, region, leave-one-out."})
     templates: list[str] = field(default_factory=lambda: ["full"], metadata={"help": f"Metadata templates: {', '.join(TEMPLATES)}."})
+    balance: str = field(default="continent", metadata={"help": "Mixture of the global and leave-one-out sets: continent (the paper: the same "
+                                                                "number of articles from each continent, the smallest's) or none (every article)."})
     line_format: str = field(default="{NAME}: {value}\n", metadata={"help": "Format of one metadata line ({NAME}, {name}, {value})."})
     separator: str = field(default="\n", metadata={"help": "Text between the metadata block and the body."})
     body_format: str = field(default="TITLE: {title}\n\nCONTENT: {text}", metadata={"help": "Body format when a title exists."})
@@ -71,6 +73,8 @@ class NewsBuildConfig:
         for t in self.templates:
             if t not in TEMPLATES:
                 raise MetacondError(f"unknown template {t!r}; choose from {', '.join(TEMPLATES)}")
+        if self.balance not in ("continent", "none"):
+            raise MetacondError(f"unknown balance {self.balance!r}; choose continent or none")
         if self.url_style not in URL_STYLES:
             raise MetacondError(f"unknown url_style {self.url_style!r}; choose from {', '.join(URL_STYLES)}")
         if not 0 <= self.field_dropout <= 1:
@@ -121,12 +125,13 @@ def assign_splits(keys: list[str], cont: np.ndarray, cfg: NewsBuildConfig) -> tu
 SPLITS = ("train", "validation", "test")
 
 
-def plan_experiments(split: np.ndarray, cont: np.ndarray, experiments: list[str]) -> tuple[np.ndarray, dict[str, dict[str, tuple[list[int], int | None]]], dict[int, str], np.ndarray]:
+def plan_experiments(split: np.ndarray, cont: np.ndarray, experiments: list[str], balance: str = "continent") -> tuple[np.ndarray, dict[str, dict[str, tuple[list[int], int | None]]], dict[int, str], np.ndarray]:
     """Rows grouped into pools (split × continent; one shared test pool) and each experiment split as pools to merge.
 
     Returns (pool id per row, -1 when no experiment uses the row; plan: experiment → split → (pool ids,
-    rows per pool or None for all); pool id → continent; rows per pool). ``global`` and ``leave-one-out`` take the
-    same number of documents from each continent (the smallest's), interleaved round-robin.
+    rows per pool or None for all); pool id → continent; rows per pool). With ``balance="continent"``, ``global`` and
+    ``leave-one-out`` take the same number of documents from each continent (the smallest's), interleaved round-robin;
+    with ``"none"`` they take every document (the natural mixture).
     """
     present = [c for c in geo.CONTINENTS if (cont == c).any()]
     P = len(present)
@@ -142,6 +147,8 @@ def plan_experiments(split: np.ndarray, cont: np.ndarray, experiments: list[str]
 
     def balanced(si: int, conts: list[str]) -> tuple[list[int], int | None]:
         gids = [si * P + present.index(c) for c in conts]
+        if balance == "none":
+            return gids, None
         return gids, int(min(size[g] for g in gids)) if gids else 0
 
     plan: dict[str, dict[str, tuple[list[int], int | None]]] = {}
@@ -232,7 +239,7 @@ def build_news(cfg: NewsBuildConfig, progress: bool = True) -> dict[str, Any]:
     del cols
     split, split_info = assign_splits(keys, cont, cfg)
     del keys
-    groups, plan, pool_cont, pool_size = plan_experiments(split, cont, cfg.experiments)
+    groups, plan, pool_cont, pool_size = plan_experiments(split, cont, cfg.experiments, cfg.balance)
     for ename, splits in plan.items():
         if "train" not in splits:
             raise MetacondError(f"experiment {ename} has no training documents (per continent: {dict(Counter(cont.tolist()))})")
@@ -357,5 +364,5 @@ Metadata block (template `full`): `URL: <host>\\nCOUNTRY: <iso alpha-2>\\nCONTIN
 |---|---|---|---|
 {exps}
 
-Command: `metacond news build --input {cfg.input} --regions {cfg.regions} --experiments {' '.join(cfg.experiments)} --templates {' '.join(cfg.templates)} --output_dir {cfg.output_dir}`
+Command: `metacond news build --input {cfg.input} --regions {cfg.regions} --experiments {' '.join(cfg.experiments)} --templates {' '.join(cfg.templates)} --balance {cfg.balance} --output_dir {cfg.output_dir}`
 """

@@ -123,16 +123,19 @@ class RowStream:
 
 
 def merged(pools: list[Path], limit: int | None) -> Iterator[Any]:
-    """One pool in order, or several interleaved round-robin with ``limit`` rows from each."""
+    """Pools interleaved round-robin with ``limit`` rows from each, or (``limit`` None) every row of each pool in turn
+    (the natural mixture; training shuffles its blocks)."""
     import pyarrow as pa
 
     streams = [RowStream(p) for p in pools]
-    if len(streams) == 1 and limit is None:
-        while True:
-            t = streams[0].take(BATCH)
-            if t.num_rows == 0:
-                return
-            yield t
+    if limit is None:
+        for s in streams:
+            while True:
+                t = s.take(BATCH)
+                if t.num_rows == 0:
+                    break
+                yield t
+        return
     remaining = limit
     while remaining > 0:
         k = min(BATCH, remaining)

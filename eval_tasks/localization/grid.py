@@ -4,12 +4,16 @@ Paper grid (31 runs): at each size (0.5b, 1b), the balanced global dataset and e
 dataset, each with and without metadata (2 x 5 x 2 = 20); at 1b, leave-one-continent-out with and
 without metadata (4 x 2 = 8); at 1b, URL-only, URL+country and URL+continent metadata (3). Beyond the
 paper, one MeCo-style cooldown arm of the global model (metadata, then the last 10% of steps without).
-The ``cpu`` and ``smoke`` presets keep the families with one tiny size (``smoke`` keeps one of each).
+The ``smoke`` preset keeps one run of each family at a tiny size (plumbing). The ``cpu`` preset trains
+what its verdicts need and nothing else: the global model with and without metadata, one coarser-metadata
+ablation the corpus supports, and the MeCo cooldown arm, each with ``seeds`` training runs (initialization
+and data order); the ``gpu`` preset is the same design at a size well inside the regime, for one lent GPU.
+Every arm of a preset trains the same number of *tokens* (packed blocks: steps x batch x block).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from metacond.data_builders.news.geo import CONTINENTS  # re-exported: report.py imports it from here
 
@@ -23,6 +27,8 @@ class Run:
     template: str  # the news template the run trains on (none = no metadata)
     cooldown_fraction: float = 0.0
     paper: bool = True  # part of the paper's 31 runs
+    seed: int = 0  # training seed offset (initialization and data order); run k of an arm uses the study seed + k
+    arm: str = ""  # the run's name without its seed: the runs of one arm are compared together
 
     @property
     def metadata(self) -> bool:
@@ -37,6 +43,7 @@ class Run:
 @dataclass(frozen=True)
 class Preset:
     sizes: tuple[str, ...]
+    grid: str  # paper (the 31 runs + cooldown), trim (one of each family) or global (the global arms the verdicts need)
     max_steps: int
     batch_size: int
     block_size: int
@@ -51,38 +58,75 @@ class Preset:
     trim: bool = False  # one run per family variant (tests)
     vocab_size: int = 8000
     test_fraction: float = 0.1
+    seeds: int = 1
+    meta_template: str = "full"  # the metadata arm's template
+    ablations: tuple[str, ...] = ("url", "url_country", "url_continent")
+    balance: str = "continent"  # global / leave-one-out mixtures: equal per continent (the paper) or natural ("none")
+    min_lr_rate: float = 0.0  # cosine to this fraction of the peak (MeCo: 0.1); 0 is cosine to zero
+    model_size: str | None = None  # overrides ``sizes`` for the model shape (one size)
 
 
 PRESETS: dict[str, Preset] = {
-    "smoke": Preset(sizes=("tiny",), max_steps=6, batch_size=4, block_size=256, learning_rate=3e-3, logging_steps=2, sft_steps=4, sft_batch_size=4,
-                    sft_learning_rate=3e-3, mcq_total=16, eval_limit=4, trim=True, vocab_size=500, test_fraction=0.3),
-    "cpu": Preset(sizes=("tiny",), max_steps=60, batch_size=8, block_size=512, learning_rate=3e-3, logging_steps=10, sft_steps=40, sft_batch_size=8,
-                  sft_learning_rate=2e-3, mcq_total=200, vocab_size=4000, test_fraction=0.3),
-    "paper": Preset(sizes=("0.5b", "1b"), max_steps=20_000, batch_size=256, block_size=2048, learning_rate=3e-4, logging_steps=50, sft_steps=2_000,
-                    sft_batch_size=64, sft_learning_rate=2e-5, mcq_total=800, bf16=True, vocab_size=50_000, test_fraction=0.05),
+    "smoke": Preset(sizes=("tiny",), grid="trim", max_steps=6, batch_size=4, block_size=256, learning_rate=3e-3, logging_steps=2, sft_steps=4,
+                    sft_batch_size=4, sft_learning_rate=3e-3, mcq_total=16, eval_limit=4, vocab_size=500, test_fraction=0.3),
+    # 2 CPU cores, <= 40 minutes, on a corpus with a country per article (the shared Reuters set: no URLs, so the metadata
+    # is the country and the ablation the continent alone). A 2M-parameter Llama (4 x 128, 4k BPE) on 512-token blocks,
+    # 1.6M tokens per run (about half an epoch of the natural mixture), 2 seeds per arm, cosine to 10% of the peak (MeCo).
+    "cpu": Preset(sizes=("mini",), grid="global", max_steps=200, batch_size=16, block_size=512, learning_rate=3e-3, logging_steps=10, sft_steps=40,
+                  sft_batch_size=8, sft_learning_rate=1e-3, mcq_total=200, vocab_size=4000, test_fraction=0.3, seeds=2, meta_template="country",
+                  ablations=("continent",), balance="none", min_lr_rate=0.1),
+    # One GPU: the same arms x 3 seeds at 30M parameters (8 x 512) and ~200M tokens per run, well inside the regime.
+    "gpu": Preset(sizes=("pcfg-paper",), grid="global", max_steps=3_000, batch_size=64, block_size=1024, learning_rate=1e-3, logging_steps=50,
+                  sft_steps=200, sft_batch_size=32, sft_learning_rate=1e-4, mcq_total=400, bf16=True, vocab_size=8000, test_fraction=0.3, seeds=3,
+                  meta_template="country", ablations=("continent",), balance="none", min_lr_rate=0.1),
+    "paper": Preset(sizes=("0.5b", "1b"), grid="paper", max_steps=20_000, batch_size=256, block_size=2048, learning_rate=3e-4, logging_steps=50,
+                    sft_steps=2_000, sft_batch_size=64, sft_learning_rate=2e-5, mcq_total=800, bf16=True, vocab_size=50_000, test_fraction=0.05,
+                    min_lr_rate=0.1),
 }
 
 
-def expand_grid(preset: str) -> list[Run]:
+def _run(name: str, family: str, size: str, experiment: str, template: str, **kw) -> Run:
+    return Run(name, family, size, experiment, template, arm=name, **kw)
+
+
+def expand_grid(preset: str, seeds: int | None = None) -> list[Run]:
+    """Every run of a preset: each arm once per seed (run names end in ``-s<k>`` when an arm has several seeds)."""
     p = PRESETS[preset]
     big = p.sizes[-1]
-    runs: list[Run] = []
-    for size in p.sizes:
-        for exp in ("global",) + tuple(f"region/{c}" for c in CONTINENTS):
-            for meta in (True, False):
-                runs.append(Run(f"{size}-{exp.replace('/', '-')}-{'meta' if meta else 'nometa'}", "main", size, exp, "full" if meta else "none"))
-    for c in CONTINENTS:
-        for meta in (True, False):
-            runs.append(Run(f"{big}-loo-{c}-{'meta' if meta else 'nometa'}", "leave-one-out", big, f"leave-one-out/{c}", "full" if meta else "none"))
-    for t in ("url", "url_country", "url_continent"):
-        runs.append(Run(f"{big}-global-{t.replace('_', '-')}", "ablation", big, "global", t))
-    runs.append(Run(f"{big}-global-meta-cooldown", "cooldown", big, "global", "full", cooldown_fraction=0.1, paper=False))
-    if p.trim:
+    meta = p.meta_template
+    arms: list[Run] = []
+    if p.grid == "global":
+        arms += [_run(f"{big}-global-meta", "main", big, "global", meta), _run(f"{big}-global-nometa", "main", big, "global", "none")]
+        arms += [_run(f"{big}-global-{t.replace('_', '-')}", "ablation", big, "global", t, paper=False) for t in p.ablations]
+    else:
+        for size in p.sizes:
+            for exp in ("global",) + tuple(f"region/{c}" for c in CONTINENTS):
+                for m in (True, False):
+                    arms.append(_run(f"{size}-{exp.replace('/', '-')}-{'meta' if m else 'nometa'}", "main", size, exp, meta if m else "none"))
+        for c in CONTINENTS:
+            for m in (True, False):
+                arms.append(_run(f"{big}-loo-{c}-{'meta' if m else 'nometa'}", "leave-one-out", big, f"leave-one-out/{c}", meta if m else "none"))
+        for t in p.ablations:
+            arms.append(_run(f"{big}-global-{t.replace('_', '-')}", "ablation", big, "global", t))
+    arms.append(_run(f"{big}-global-meta-cooldown", "cooldown", big, "global", meta, cooldown_fraction=0.1, paper=False))
+    if p.grid == "trim":
         keep = {f"{big}-global-meta", f"{big}-global-nometa", f"{big}-region-africa-meta", f"{big}-region-africa-nometa", f"{big}-loo-africa-meta",
                 f"{big}-global-url", f"{big}-global-meta-cooldown"}
-        runs = [r for r in runs if r.name in keep]
-    return runs
+        arms = [r for r in arms if r.name in keep]
+    n = seeds or p.seeds
+    if n == 1:
+        return arms
+    return [replace(r, name=f"{r.name}-s{k}", seed=k) for r in arms for k in range(n)]
 
 
-def templates_needed(runs: list[Run]) -> list[str]:
-    return sorted({r.template for r in runs} | {"full"})
+def arm_runs(runs: list[Run]) -> dict[str, list[Run]]:
+    """arm name -> its runs in seed order."""
+    out: dict[str, list[Run]] = {}
+    for r in runs:
+        out.setdefault(r.arm, []).append(r)
+    return out
+
+
+def templates_needed(runs: list[Run], preset: str) -> list[str]:
+    """Every template a run trains on, plus the metadata arm's (the evaluation's shared test split)."""
+    return sorted({r.template for r in runs} | {PRESETS[preset].meta_template})

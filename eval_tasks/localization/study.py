@@ -7,21 +7,30 @@ Stages (each cached under the study directory; rerunning the command resumes whe
      ablation, and the beyond-paper cooldown arm);
   3. ``models/<run>/eval/``: per-continent perplexity of the shared balanced test split, with and
      without metadata, metadata never scored;
-  4. ``mcq/``: a localized MCQ benchmark from the test split; ``sft/<run>/``: instruction tuning of the
+  4. ``ngram/``: the regime baselines on the same test articles and bytes: smoothed unigram and bigram
+     models over the build's tokenizer, with and without the statistics of each article's own metadata
+     value mixed in (what the metadata can buy; is the model a language model at all);
+  5. ``mcq/``: a localized MCQ benchmark from the test split; ``sft/<run>/``: instruction tuning of the
      global models (plain for the model without metadata, metadata-prefixed for the one with), MCQ
      accuracy before (log-likelihood) and after (log-likelihood and generated answers);
-  5. ``report.md``, ``results.json`` and PNG figures, with which of the paper's claims this run
+  6. ``report.md``, ``results.json`` and PNG figures, with which of the paper's claims this run
      reproduced and with what numbers.
+
+Every arm trains ``--seeds`` runs (initialization and data order); verdicts between arms carry the
+seed spread. Models train on packed blocks and are evaluated within that block length. The MeCo
+cooldown run resumes the metadata run of its seed at 90% of the steps (MeCo's own two-stage recipe:
+the same optimizer and learning-rate schedule, the last 10% without metadata).
 
 Examples:
   metacond localization-study --preset cpu --input news.jsonl --dry_run true     # the plan, budgets, compute
-  metacond localization-study --preset cpu --input news.jsonl                    # <= 30 min on 2 CPU cores
+  metacond localization-study --preset cpu --input reuters21578.jsonl --regions all   # <= 40 min on 2 CPU cores
   metacond localization-study --preset paper --input cc_news --regions paper17   # the paper's 31 runs (GPUs)
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
@@ -32,15 +41,19 @@ from metacond import MetacondError
 
 from .grid import PRESETS, Run, expand_grid, templates_needed
 
+COOLDOWN_FRACTION = 0.1  # MeCo: the last 10% of steps without metadata
 CPU_EFFECTIVE_FLOPS = 30e9  # tiny models on 2 cores reach ~16% of the ~190 GFLOP/s fp32 peak (benchmarks/bench_pretrain.py)
 GPU_EFFECTIVE_FLOPS = 0.4 * 989e12  # one H100 at 40% MFU (bf16 dense peak 989 TFLOP/s)
 
 
 @dataclass
 class LocalizationStudyArguments:
-    preset: str = field(default="cpu", metadata={"help": "smoke (tests), cpu (<= 30 min on 2 cores) or paper (31 runs + cooldown arm, GPUs)."})
+    preset: str = field(default="cpu", metadata={"help": "smoke (tests), cpu (global arms x 2 seeds, <= 40 min on 2 cores), gpu (the same x 3 "
+                                                         "seeds, one GPU) or paper (31 runs + cooldown arm, GPUs)."})
     input: str | None = field(default=None, metadata={"help": "News corpus: JSONL/CSV/parquet path or Hub dataset name."})
     regions: str = field(default="paper17", metadata={"help": "Region preset or country list for the news build."})
+    country_column: str | None = field(default=None, metadata={"help": "Country column of the corpus (e.g. 'country' for a corpus without URLs)."})
+    seeds: int | None = field(default=None, metadata={"help": "Training runs per arm (default: the preset's)."})
     output_dir: str | None = field(default=None, metadata={"help": "Study directory (default runs/localization-study-<preset>)."})
     dry_run: bool = field(default=False, metadata={"help": "Print the plan (runs, token budgets, compute estimate) and stop."})
     max_steps: int | None = field(default=None, metadata={"help": "Override the preset's pretraining steps."})
@@ -51,7 +64,9 @@ class LocalizationStudyArguments:
         if self.preset not in PRESETS:
             raise MetacondError(f"unknown preset {self.preset!r}; choose from {', '.join(PRESETS)}")
         if not self.input and not self.dry_run:
-            raise MetacondError("--input is required (a news corpus with URLs)")
+            raise MetacondError("--input is required (a news corpus with URLs or a country column)")
+        if self.seeds is not None and self.seeds < 1:
+            raise MetacondError(f"seeds must be >= 1, got {self.seeds}")
 
 
 def plan(args: LocalizationStudyArguments) -> dict[str, Any]:
@@ -59,7 +74,7 @@ def plan(args: LocalizationStudyArguments) -> dict[str, Any]:
 
     p = PRESETS[args.preset]
     steps = args.max_steps or p.max_steps
-    runs = expand_grid(args.preset)
+    runs = expand_grid(args.preset, args.seeds)
     rows = []
     for r in runs:
         n = count_parameters(r.size, p.vocab_size)
@@ -70,7 +85,7 @@ def plan(args: LocalizationStudyArguments) -> dict[str, Any]:
     by_family: dict[str, int] = {}
     for r in runs:
         by_family[r.family] = by_family.get(r.family, 0) + 1
-    return {"preset": args.preset, "runs": rows, "counts_by_family": by_family, "paper_runs": sum(r.paper for r in runs),
+    return {"preset": args.preset, "runs": rows, "counts_by_family": by_family, "paper_runs": sum(r.paper for r in runs), "seeds": args.seeds or p.seeds,
             "total_train_flops": total, "estimate_hours_cpu": total / CPU_EFFECTIVE_FLOPS / 3600,
             "estimate_hours_one_h100": total / GPU_EFFECTIVE_FLOPS / 3600, "preset_config": asdict(p)}
 
@@ -94,9 +109,11 @@ def build_data(args: LocalizationStudyArguments, out: Path) -> dict[str, Any]:
     data = out / "data"
     if (data / "build_report.json").is_file():
         return json.loads((data / "build_report.json").read_text())
-    return build_news(NewsBuildConfig(input=args.input, regions=args.regions, experiments=["global", "region", "leave-one-out"],
-                                      templates=templates_needed(expand_grid(args.preset)), vocab_size=p.vocab_size, test_fraction=p.test_fraction,
-                                      validation_fraction=0.05, num_proc=2, output_dir=str(data), seed=args.seed))
+    runs = expand_grid(args.preset, args.seeds)
+    experiments = sorted({r.experiment.split("/")[0] for r in runs}, key=["global", "region", "leave-one-out"].index)
+    return build_news(NewsBuildConfig(input=args.input, regions=args.regions, experiments=experiments, country_column=args.country_column,
+                                      templates=templates_needed(runs, args.preset), vocab_size=p.vocab_size, test_fraction=p.test_fraction,
+                                      validation_fraction=0.05, num_proc=2, output_dir=str(data), seed=args.seed, balance=p.balance))
 
 
 def base_recipe(args: LocalizationStudyArguments) -> tuple:
@@ -106,34 +123,67 @@ def base_recipe(args: LocalizationStudyArguments) -> tuple:
     from metacond.training.arguments import DataArguments, MetadataArguments, ModelArguments, PretrainingArguments, RunArguments
 
     p = PRESETS[args.preset]
+    # MeCo's schedule: cosine to a floor of 10% of the peak, so the cooldown's last steps still learn.
+    sched = dict(lr_scheduler_type="cosine_with_min_lr", lr_scheduler_kwargs={"min_lr_rate": p.min_lr_rate}) if p.min_lr_rate else {}
     train = PretrainingArguments(output_dir="unset", max_steps=args.max_steps or p.max_steps, per_device_train_batch_size=p.batch_size,
                                  learning_rate=p.learning_rate, logging_steps=p.logging_steps, save_strategy="no", disable_tqdm=True, bf16=p.bf16,
-                                 use_cpu=not torch.cuda.is_available(), seed=args.seed, warmup_steps=0.05)
-    return (ModelArguments(max_position_embeddings=4096), DataArguments(packing=True, block_size=p.block_size), MetadataArguments(),
+                                 use_cpu=not torch.cuda.is_available(), seed=args.seed, warmup_steps=0.05, **sched)
+    # The model's positions are the training block: evaluation then cannot score a position training never saw.
+    return (ModelArguments(max_position_embeddings=p.block_size), DataArguments(packing=True, block_size=p.block_size), MetadataArguments(),
             RunArguments(plot=False), train)
 
 
-def recipe_for(base: tuple, r: Run, dataset: Path, model_dir: Path) -> tuple:
+def recipe_for(base: tuple, r: Run, dataset: Path, model_dir: Path, prefix_of_cooldown: bool = False) -> tuple:
+    """One run's settings: its size, data, seed (study seed + run seed: initialization and data order) and cooldown.
+    ``prefix_of_cooldown``: also save the checkpoint where a cooldown arm of the same seed leaves this run."""
+    from metacond.training.schedule import cooldown_start_step
+
     model, data, meta, run, train = base
-    return (replace(model, model_size=r.size), replace(data, dataset=str(dataset)), replace(meta, cooldown_fraction=r.cooldown_fraction), run,
-            replace(train, output_dir=str(model_dir)))
+    seed = train.seed + r.seed
+    train = replace(train, output_dir=str(model_dir), seed=seed, data_seed=seed)
+    if prefix_of_cooldown:
+        train = replace(train, save_strategy="steps", save_steps=cooldown_start_step(train.max_steps, COOLDOWN_FRACTION))
+    return (replace(model, model_size=r.size, model_seed=seed), replace(data, dataset=str(dataset)),
+            replace(meta, cooldown_fraction=r.cooldown_fraction), run, train)
 
 
-def train_run(r: Run, args: LocalizationStudyArguments, out: Path) -> dict[str, Any]:
+def _prefix_run(r: Run, runs: list[Run]) -> Run | None:
+    """The metadata run a cooldown run continues: same arm prefix, template and seed."""
+    if r.family != "cooldown":
+        return None
+    return next((x for x in runs if x.family == "main" and x.experiment == r.experiment and x.template == r.template and x.seed == r.seed), None)
+
+
+def train_run(r: Run, runs: list[Run], args: LocalizationStudyArguments, out: Path) -> dict[str, Any]:
     from metacond.modeling.checkpoint import is_finished
     from metacond.modeling.summary import BuildManifest, TrainingSummary
     from metacond.training.pretrain import run_pretraining
+    from metacond.training.schedule import cooldown_start_step
 
     ds = out / "data" / r.experiment / r.template
     if not BuildManifest.exists(ds):
         return {"status": "skipped", "reason": f"no data for {r.experiment}/{r.template} (the corpus lacks that continent)"}
     mdir = out / "models" / r.name
+    base = base_recipe(args)
+    prefix = _prefix_run(r, runs)
     if not is_finished(mdir):
-        run_pretraining(*recipe_for(base_recipe(args), r, ds, mdir))
+        if prefix is not None:
+            # MeCo's cooldown continues the metadata run: copy its checkpoint at the cooldown step, then resume from it.
+            step = cooldown_start_step(base[4].max_steps, r.cooldown_fraction)
+            ckpt = out / "models" / prefix.name / f"checkpoint-{step}"
+            if not ckpt.is_dir():
+                raise MetacondError(f"{ckpt} is missing: the metadata run {prefix.name} must save it for the cooldown arm (rerun with --force)")
+            if not (mdir / ckpt.name).is_dir():
+                shutil.copytree(ckpt, mdir / ckpt.name)
+        feeds_cooldown = any(_prefix_run(x, runs) == r for x in runs)
+        run_pretraining(*recipe_for(base, r, ds, mdir, prefix_of_cooldown=feeds_cooldown))
     s = TrainingSummary.load(mdir)
+    curve = [p for p in s.loss_curve if "loss" in p]
     return {"status": "trained", "model_dir": str(mdir.relative_to(out)), "parameters": s.parameters, "tokens_seen": s.tokens_seen,
-            "final_train_loss": s.final_train_loss, "final_window_train_loss": s.final_window_loss(0.1), "wall_time_seconds": s.wall_time_seconds,
-            "loss_curve": s.loss_curve}
+            "planned_tokens": base[4].max_steps * base[4].per_device_train_batch_size * PRESETS[args.preset].block_size,
+            "last_logged_train_loss": curve[-1]["loss"] if curve else None, "final_window_train_loss": s.final_window_loss(0.1),
+            "wall_time_seconds": s.wall_time_seconds, "resumed_from": Path(s.resumed_from).name if s.resumed_from else None, "loss_curve": s.loss_curve,
+            "seed": base[4].seed + r.seed}
 
 
 def eval_run(r: Run, args: LocalizationStudyArguments, out: Path) -> dict[str, Any]:
@@ -143,10 +193,36 @@ def eval_run(r: Run, args: LocalizationStudyArguments, out: Path) -> dict[str, A
     mdir = out / "models" / r.name
     path = mdir / "eval" / "eval_results.json"
     if not path.is_file():
-        run_eval(EvalArguments(model=str(mdir), conditions=f"none,{r.eval_condition}", ppl_data=str(out / "data" / "global" / "full" / "parquet" / "test.parquet"),
-                               output_dir=str(mdir / "eval"), limit=p.eval_limit, bootstrap_iters=200, batch_size=8))
+        cond = p.meta_template if r.template == "none" else r.template
+        run_eval(EvalArguments(model=str(mdir), conditions=f"none,{cond}", ppl_data=str(test_file(args, out)), output_dir=str(mdir / "eval"),
+                               limit=p.eval_limit, bootstrap_iters=200, batch_size=8, max_body_bytes=eval_body_bytes(p.block_size)))
     ev = json.loads(path.read_text())
     return {"summary": ev["summary"], "regional": [x for x in ev["regional"] if x["level"] == "continent"], "items": ev.get("items", [])}
+
+
+def test_file(args: LocalizationStudyArguments, out: Path) -> Path:
+    """The shared balanced test split (the same articles in every experiment and template)."""
+    return out / "data" / "global" / PRESETS[args.preset].meta_template / "parquet" / "test.parquet"
+
+
+def eval_body_bytes(block_size: int) -> int:
+    """Article bytes scored per test article: the block minus room for the metadata block (bytes bound tokens)."""
+    return block_size - max(64, block_size // 8)
+
+
+def ngram_stage(args: LocalizationStudyArguments, out: Path) -> dict[str, Any]:
+    from .ngram import NgramArguments, ngram_baselines
+
+    path = out / "ngram" / "ngram_baselines.json"
+    if not path.is_file():
+        p = PRESETS[args.preset]
+        build = out / "data" / "global" / p.meta_template
+        res = ngram_baselines(NgramArguments(train_file=str(build / "parquet" / "train.parquet"), test_file=str(test_file(args, out)),
+                                             tokenizer=str(out / "data" / "tokenizer"), max_body_bytes=eval_body_bytes(p.block_size),
+                                             limit=p.eval_limit))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(res))
+    return json.loads(path.read_text())
 
 
 def mcq_stage(runs: list[Run], args: LocalizationStudyArguments, out: Path) -> dict[str, Any]:
@@ -158,7 +234,7 @@ def mcq_stage(runs: list[Run], args: LocalizationStudyArguments, out: Path) -> d
 
     p = PRESETS[args.preset]
     q = out / "mcq" / "questions.jsonl"
-    test = out / "data" / "global" / "full" / "parquet"
+    test = test_file(args, out).parent
     if not q.is_file():
         build_mcq(MCQBuildConfig(test_file=str(test / "test.parquet"), train_file=str(test / "train.parquet"), total=p.mcq_total, output=str(q), seed=args.seed))
     if not q.read_text().strip():
@@ -179,14 +255,14 @@ def mcq_stage(runs: list[Run], args: LocalizationStudyArguments, out: Path) -> d
             cfg = SFTConfig(output_dir=str(sdir), max_steps=p.sft_steps, per_device_train_batch_size=p.sft_batch_size, learning_rate=p.sft_learning_rate,
                             logging_steps=max(1, p.sft_steps // 8), save_strategy="no", report_to="none", bf16=p.bf16, max_length=1024,
                             disable_tqdm=True, seed=args.seed)
-            run_sft(SFTArguments(model=str(mdir), news_build=str(out / "data" / "global" / "full"), metadata_prefix=r.metadata, use_lora=False), cfg)
+            run_sft(SFTArguments(model=str(mdir), news_build=str(test.parent), metadata_prefix=r.metadata, use_lora=False), cfg)
         after = sdir / "eval_mcq" / "eval_results.json"
         if not after.is_file():
             run_eval(EvalArguments(model=str(sdir), conditions="none,full", mcq_data=str(q), output_dir=str(after.parent), generative=True,
                                    apply_chat_template=True, bootstrap_iters=200, official=True))
         sft = json.loads((sdir / "sft_summary.json").read_text())
         b, a = json.loads(before.read_text()), json.loads(after.read_text())
-        res["models"][r.name] = {"before": b["summary"], "after": a["summary"], "before_items": b.get("items", []), "after_items": a.get("items", []),
+        res["models"][r.name] = {"arm": r.arm, "seed": r.seed, "before": b["summary"], "after": a["summary"], "before_items": b.get("items", []), "after_items": a.get("items", []),
                                  "sft": {k: sft[k] for k in ("first_loss", "last_loss", "wall_time_seconds")} | {"rows": sft["data"]["rows"],
                                                                                                             "metadata_prefix": r.metadata}}
     return res
@@ -206,19 +282,23 @@ def run_study(args: LocalizationStudyArguments) -> Path:
     stage_s: dict[str, float] = {}
     data_report = build_data(args, out)
     stage_s["data"] = time.time() - t0
-    runs = expand_grid(args.preset)
-    results: dict[str, Any] = {"preset": args.preset, "input": args.input, "plan": pl, "runs": {}}
+    runs = expand_grid(args.preset, args.seeds)
+    results: dict[str, Any] = {"preset": args.preset, "input": args.input, "plan": pl, "runs": {}, "meta_template": PRESETS[args.preset].meta_template,
+                               "eval_body_bytes": eval_body_bytes(PRESETS[args.preset].block_size)}
     from tqdm.auto import tqdm
 
     t1 = time.time()
     for r in tqdm(runs, desc="pretraining runs", unit="run"):
-        results["runs"][r.name] = {"run": asdict(r), "training": train_run(r, args, out)}
+        results["runs"][r.name] = {"run": asdict(r), "training": train_run(r, runs, args, out)}
     stage_s["pretrain"] = time.time() - t1
     t1 = time.time()
     for r in tqdm(runs, desc="regional perplexity", unit="model"):
         if results["runs"][r.name]["training"]["status"] == "trained":
             results["runs"][r.name]["eval"] = eval_run(r, args, out)
     stage_s["evaluate"] = time.time() - t1
+    t1 = time.time()
+    results["ngram"] = ngram_stage(args, out)
+    stage_s["ngram"] = time.time() - t1
     t1 = time.time()
     results["mcq"] = {"status": "skipped", "reason": "--skip_sft"} if args.skip_sft else mcq_stage(runs, args, out)
     stage_s["mcq_sft"] = time.time() - t1

@@ -61,16 +61,15 @@ PRESETS: dict[str, StudyPreset] = {
                          grammar_prompts=24, metadata_depths=(0, 5), logging_steps=10, workers=2),
     # 2 CPU cores, `make demo` <= 25 minutes: the two ends of the D_M grid x 2 seeds, each a 1M-parameter model on ~3.7M tokens of
     # the `cpu` grammar (short prompts identify the latent); 4,000 held-out sequences give >= 1,000 probe test items per L.
-    # 2,400 steps (was 3,000 with one seed): four runs must fit, one after the other in one two-thread process: over a whole
-    # run two single-thread processes side by side train 10.8k tokens/s together against 12.5k for one two-thread process
-    # (benchmarks/bench_seed_parallel.py; `--workers 2` keeps the other route).
-    "cpu": StudyPreset(grammar="cpu", model_size="mini", train_size=100_000, validation_size=2_000, test_size=2_000, max_steps=2_400, batch_size=32,
+    # 2,200 steps (was 3,000 with one seed): four runs must fit. Two single-thread processes side by side train 7.6 steps/s
+    # together against 6.0 for one two-thread process on the same machine (benchmarks/bench_seed_parallel.py), so they do.
+    "cpu": StudyPreset(grammar="cpu", model_size="mini", train_size=100_000, validation_size=2_000, test_size=2_000, max_steps=2_200, batch_size=32,
                        learning_rate=3e-3, loss_sequences=1_000, probe_pool=4_000, probe_lengths=(1, 2, 3, 5, 10, 20, "full"),
-                       grammar_lengths=(1, 2, 5, 10, 20), grammar_prompts=300, metadata_depths=(0, 5), logging_steps=50),
+                       grammar_lengths=(1, 2, 5, 10, 20), grammar_prompts=300, metadata_depths=(0, 5), logging_steps=50, workers=2),
     # The same at every D_M of the paper's grid (about twice as long).
-    "cpu-full": StudyPreset(grammar="cpu", model_size="mini", train_size=100_000, validation_size=2_000, test_size=2_000, max_steps=2_400, batch_size=32,
+    "cpu-full": StudyPreset(grammar="cpu", model_size="mini", train_size=100_000, validation_size=2_000, test_size=2_000, max_steps=2_200, batch_size=32,
                             learning_rate=3e-3, loss_sequences=1_000, probe_pool=4_000, probe_lengths=(1, 2, 3, 5, 10, 20, "full"),
-                            grammar_lengths=(1, 2, 5, 10, 20), grammar_prompts=300, metadata_depths=(0, 1, 3, 5), logging_steps=50),
+                            grammar_lengths=(1, 2, 5, 10, 20), grammar_prompts=300, metadata_depths=(0, 1, 3, 5), logging_steps=50, workers=2),
     # One GPU: the paper-size model (12 x 768) on the `paper` grammar, ~1.3B training tokens per D_M.
     "paper": StudyPreset(grammar="paper", model_size="pcfg-paper", train_size=500_000, validation_size=3_000, test_size=3_000, max_steps=20_000,
                          batch_size=64, learning_rate=6e-4, loss_sequences=2_000, probe_pool=6_000, probe_lengths=(1, 2, 3, 5, 10, 20, 50, 100, "full"),
