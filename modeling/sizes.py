@@ -4,6 +4,7 @@
 |---|---|---|---|---|---|
 | ``tiny`` | 2 | 64 | 4 | 256 | 0.13M + 2·64·V (CPU tests) |
 | ``mini`` | 4 | 128 | 4 | 512 | 1.05M + 2·128·V (the PCFG study CPU preset) |
+| ``small`` | 6 | 256 | 4 | 1024 | 6.3M + 2·256·V (the localization study's GPU preset) |
 | ``pcfg-paper`` | 12 | 768 | 12 | 3072 | 113.3M + 2·768·V (≈113.3M with a PCFG vocabulary of ~30) |
 | ``0.5b`` | 24 | 1024 | 16 | 2816 | 373.9M / 411.4M |
 | ``1b`` | 16 | 2048 | 32 | 5632 | 953.2M / 1,028.2M |
@@ -22,6 +23,7 @@ from metacond import MetacondError
 SIZES: dict[str, dict[str, Any]] = {
     "tiny": dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4, intermediate_size=256, max_position_embeddings=1024),
     "mini": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=4, intermediate_size=512, max_position_embeddings=1024),
+    "small": dict(hidden_size=256, num_hidden_layers=6, num_attention_heads=4, num_key_value_heads=4, intermediate_size=1024, max_position_embeddings=1024),
     "pcfg-paper": dict(hidden_size=768, num_hidden_layers=12, num_attention_heads=12, num_key_value_heads=12, intermediate_size=3072, max_position_embeddings=1024),
     "0.5b": dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, num_key_value_heads=16, intermediate_size=2816, max_position_embeddings=2048),
     "1b": dict(hidden_size=2048, num_hidden_layers=16, num_attention_heads=32, num_key_value_heads=32, intermediate_size=5632, max_position_embeddings=2048),

@@ -90,21 +90,27 @@ def test_cpu_dry_run_of_the_one_entry_point(tmp_path):
     blocked = tmp_path / "blocked.txt"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(block)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])),
                GPU_RUNNER_BLOCK_LOG=str(blocked), OMP_NUM_THREADS="1")
-    r = subprocess.run([sys.executable, "benchmarks/gpu/run.py", "--out", str(out), "--dry_run", "--work_dir", str(work)],
-                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    from news_fixture import write_named_fixture
+
+    write_named_fixture(tmp_path / "news.jsonl")
+    r = subprocess.run([sys.executable, "benchmarks/gpu/run.py", "--out", str(out), "--dry_run", "--work_dir", str(work), "--news_input",
+                        str(tmp_path / "news.jsonl"), "--news_country_column", ""], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     # The plan comes first, before any stage starts.
     lines = [x.split("] ", 1)[-1] for x in r.stdout.splitlines()]
     first_stage = next(i for i, x in enumerate(lines) if x.startswith("stage "))
     plan_at = next(i for i, x in enumerate(lines) if x.startswith("time plan (cpu dry run, budget 6.0 min)"))
     assert plan_at < first_stage
-    assert any(x.strip().startswith("pcfg-study --preset smoke (D_M 0 5)") for x in lines[:first_stage])
+    assert any(x.strip().startswith("pcfg-study --preset smoke (D_M 0 5 x 1 seeds)") for x in lines[:first_stage])
+    assert any(x.strip().startswith("localization-study --preset smoke") for x in lines[:first_stage])
     # Only small files come back, at most 8 (the device tool's limit).
     files = sorted(p.name for p in out.iterdir())
-    assert files == sorted(["mfu.json", "runner.log", "results.json", "report.md", "verdicts.txt", "verdicts.png", "loss_by_position.png", "figures.zip"])
+    assert files == sorted(["mfu.json", "runner.log", "results.json", "report.md", "verdicts.txt", "verdicts.png", "figures.zip", "localization.zip"])
     assert all((out / f).stat().st_size < 16 * 2 ** 20 for f in files)
     summary = json.loads((out / "mfu.json").read_text())
-    assert [s["status"] for s in summary["stages"]] == ["ok", "ok", "ok"], summary["stages"]
+    assert [s["status"] for s in summary["stages"]] == ["ok", "ok", "ok", "ok"], summary["stages"]
+    with zipfile.ZipFile(out / "localization.zip") as z:
+        assert {"results.json", "report.md"} <= set(z.namelist())
     assert len(summary["benchmarks"]) == 2 and all(b["tokens_per_s"] > 0 and b["measured_matmul_tflops"] > 0 for b in summary["benchmarks"])
     steps = summary["stages"][-1]["max_steps"]
     results = json.loads((out / "results.json").read_text())
@@ -113,6 +119,6 @@ def test_cpu_dry_run_of_the_one_entry_point(tmp_path):
     with zipfile.ZipFile(out / "figures.zip") as z:
         assert {"verdicts.png", "probing.png", "grammar_accuracy.png", "loss.png", "loss_by_position.png"} <= set(z.namelist())
     # Checkpoints stay in the work dir.
-    assert (work / "pcfg-study-smoke" / "models" / "dm5" / "config.json").is_file()
+    assert (work / "pcfg-study-smoke" / "models" / "dm5-seed0" / "config.json").is_file()
     # Neither the benches nor the study import what the GPU machine lacks.
     assert not blocked.exists() or not blocked.read_text().strip(), blocked.read_text()

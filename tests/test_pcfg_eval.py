@@ -289,3 +289,30 @@ def test_one_run_per_arm_never_gives_a_between_model_word():
     r = _synthetic_results(0.08, np.random.default_rng(0), seeds=1)
     short = next(v for v in findings(r) if "short prompts" in v.finding and "probing" in v.finding)
     assert short.verdict == "inconclusive" and "one run" in short.reason
+
+
+@pytest.mark.slow
+def test_two_seeds_of_one_configuration_never_read_as_a_difference(tmp_path):
+    """Four real tiny trainings of the *same* configuration (D_M=0, seeds 0-3), split into two 'arms' of two seeds:
+    the item-level interval alone finds a difference; the seeded interval gives no definite word."""
+    from metacond.eval_tasks.stats import paired_difference, seeded_difference, superiority
+
+    out = run_study_smoke(tmp_path, metadata_depths=[0], seeds=4)
+    runs = json.loads((out / "results.json").read_text())["models"]["0"]
+    assert len(runs) == 4
+    evals = [json.loads((out / "evals" / f"dm0-seed{s}.json").read_text())["loss"]["items"] for s in range(4)]
+    loss = [np.asarray(e["model_masked"], float) for e in evals]
+    tok = np.asarray(evals[0]["tokens"], float)
+    a, b = loss[:2], loss[2:]
+    seeded = seeded_difference(a, b, tok)
+    naive = paired_difference(np.mean(a, 0) - np.mean(b, 0), tok)
+    assert seeded.seeds == (2, 2) and seeded.se > 2 * naive.se
+    for effect in (0.01, 0.05):
+        assert superiority("same configuration", seeded, effect, "nats/token").verdict in ("not reproduced", "inconclusive")
+        assert superiority("same configuration", seeded.negated(), effect, "nats/token").verdict in ("not reproduced", "inconclusive")
+
+
+def run_study_smoke(tmp_path, **kw):
+    from metacond.eval_tasks.pcfg.study import StudyArguments, run_study
+
+    return run_study(StudyArguments(preset="smoke", output_dir=str(tmp_path / "study"), **kw))

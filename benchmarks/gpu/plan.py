@@ -28,6 +28,7 @@ class StudyBudget:
 
     preset: str
     depths: tuple
+    seeds: int  # training runs per D_M: the steps per model divide the training minutes by depths x seeds
     data_minutes: float  # data build (500k sequences for `paper`) + held-out Bayes references
     eval_minutes: float  # loss, probes, grammar-accuracy generation for every model
     batch_size: int  # the preset's per-step sequences
@@ -41,30 +42,42 @@ class StudyBudget:
 
 
 @dataclass(frozen=True)
+class LocalizationBudget:
+    """The localization study's stage: its preset (every arm x seeds) on the corpus given with --news_input."""
+
+    preset: str
+    minutes: float
+
+
+@dataclass(frozen=True)
 class Plan:
     device: str
     budget_minutes: float
     setup_minutes: float
     benches: tuple
     study: StudyBudget
+    localization: LocalizationBudget
     collect_minutes: float = 0.5
     notes: tuple = field(default_factory=tuple)
 
     @property
     def study_minutes(self) -> float:
-        return self.budget_minutes - self.setup_minutes - sum(b.minutes for b in self.benches) - self.collect_minutes
+        return (self.budget_minutes - self.setup_minutes - sum(b.minutes for b in self.benches) - self.localization.minutes
+                - self.collect_minutes)
 
     def lines(self) -> list[str]:
         s = self.study
         train = self.study_minutes - s.data_minutes - s.eval_minutes
         rows = [("setup (install wheels, metacond)", self.setup_minutes)] + [(b.name, b.minutes) for b in self.benches]
-        rows.append((f"pcfg-study --preset {s.preset} (D_M {' '.join(map(str, s.depths))})", self.study_minutes))
+        rows.append((f"localization-study --preset {self.localization.preset} (--news_input)", self.localization.minutes))
+        rows.append((f"pcfg-study --preset {s.preset} (D_M {' '.join(map(str, s.depths))} x {s.seeds} seeds)", self.study_minutes))
         rows.append(("collect small files into --out", self.collect_minutes))
         out = [f"time plan ({self.device}, budget {self.budget_minutes:.1f} min):"]
         out += [f"  {name:<48} {m:5.2f} min" for name, m in rows]
         out.append(f"  {'total':<48} {sum(m for _, m in rows):5.2f} min")
-        out.append(f"  study split (estimate): data ~{s.data_minutes:.1f}, training ~{train:.1f} ({len(s.depths)} models x "
-                   f"{train / len(s.depths):.1f}), evaluation ~{s.eval_minutes:.1f}; steps computed at its start from the minutes left")
+        models = len(s.depths) * s.seeds
+        out.append(f"  study split (estimate): data ~{s.data_minutes:.1f}, training ~{train:.1f} ({models} models x "
+                   f"{train / models:.1f}), evaluation ~{s.eval_minutes:.1f}; steps computed at its start from the minutes left")
         return out + [f"  note: {n}" for n in self.notes]
 
 
@@ -82,8 +95,11 @@ def gpu_plan(budget_minutes: float = 24.0) -> Plan:
                bench_stage("pcfg-paper", 512, 256, True, 1.75, common),
                bench_stage("0.5b", 2048, 32, False, 1.25, common + ("--vocab", "32000")),
                bench_stage("0.5b", 2048, 32, True, 2.0, common + ("--vocab", "32000")))
-    study = StudyBudget(preset="paper", depths=(0, 5), data_minutes=2.5, eval_minutes=6.5, batch_size=64, padded_tokens=248, max_steps=20_000)
+    study = StudyBudget(preset="paper", depths=(0, 5), seeds=3, data_minutes=2.5, eval_minutes=8.0, batch_size=64, padded_tokens=248, max_steps=20_000)
+    # Localization first: its preset is small (4 arms x 3 seeds of a 10M model on ~4M tokens) and answers the study whose CPU run
+    # sits closest to its regime; the PCFG study takes the minutes left.
     return Plan(device="gpu", budget_minutes=budget_minutes, setup_minutes=0.5, benches=benches, study=study,
+                localization=LocalizationBudget(preset="gpu", minutes=6.0),
                 notes=("stage minutes are estimates until a GPU has run this",))
 
 
@@ -91,16 +107,17 @@ def dry_plan(budget_minutes: float = 6.0) -> Plan:
     """The same stages at plumbing size on CPU: tiny model, no compile (inductor's C++ build alone takes minutes here)."""
     common = ("--steps", "4", "--warmup", "1", "--cpu", "--peak-matmul", "256", "--peak-reps", "2")
     benches = (bench_stage("tiny", 64, 8, False, 1.0, common), bench_stage("tiny", 128, 4, False, 1.0, common))
-    study = StudyBudget(preset="smoke", depths=(0, 5), data_minutes=0.5, eval_minutes=1.5, batch_size=16, padded_tokens=48, max_steps=40,
+    study = StudyBudget(preset="smoke", depths=(0, 5), seeds=1, data_minutes=0.5, eval_minutes=1.5, batch_size=16, padded_tokens=48, max_steps=40,
                         efficiency=1.0, fallback_tokens_per_s=20_000.0)
     return Plan(device="cpu dry run", budget_minutes=budget_minutes, setup_minutes=0.25, benches=benches, study=study,
+                localization=LocalizationBudget(preset="smoke", minutes=2.0),
                 notes=("plumbing only: tiny sizes, compile off, numbers mean nothing",))
 
 
 def study_steps(s: StudyBudget, minutes_left: float, bench_tokens_per_s: float | None) -> tuple[int, dict]:
     """Training steps per model that fit ``minutes_left`` (data, evaluation and a 10% margin taken off first)."""
     tps = bench_tokens_per_s or s.fallback_tokens_per_s
-    train_s = max(0.0, (minutes_left - s.data_minutes - s.eval_minutes) * 60 * 0.9) / len(s.depths)
+    train_s = max(0.0, (minutes_left - s.data_minutes - s.eval_minutes) * 60 * 0.9) / (len(s.depths) * s.seeds)
     step_s = s.batch_size * s.padded_tokens / (tps * s.efficiency)
     steps = int(min(s.max_steps, max(s.min_steps, train_s / step_s)))
     return steps, {"tokens_per_s_assumed": tps, "from_bench": bench_tokens_per_s is not None, "train_seconds_per_model": round(train_s, 1),

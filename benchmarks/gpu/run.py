@@ -1,14 +1,15 @@
-"""One command for a borrowed GPU machine: MFU benches, then the paper PCFG study, small files to --out.
+"""One command for a borrowed GPU machine: MFU benches, the localization study, the paper PCFG study, small files to --out.
 
 Run from the repository root. It installs the carried wheels (benchmarks/gpu/prepare.py) and metacond
 itself into .gpu_site/ offline, prints a time plan, runs each stage as a subprocess that is killed when
 its minutes are up (the rest goes on), and copies at most 8 small files into --out: mfu.json (benches,
-matmul peak, stage outcomes, versions), runner.log, and the study's results.json, report.md,
-verdicts.txt, verdicts.png, loss_by_position.png and figures.zip (every figure). Checkpoints and data
-stay in --work_dir.
+matmul peak, stage outcomes, versions), runner.log, the PCFG study's results.json, report.md,
+verdicts.txt, verdicts.png and figures.zip (every figure), and localization.zip (that study's
+results.json, report.md and figures; the stage runs when --news_input names a corpus with a country
+per article, e.g. the shared Reuters-21578 set). Checkpoints and data stay in --work_dir.
 
 Examples:
-  python benchmarks/gpu/run.py --out /tmp/gpu-out                        # GPU, ~24 min
+  python benchmarks/gpu/run.py --out /tmp/gpu-out --news_input reuters21578.jsonl   # GPU, ~24 min
   python benchmarks/gpu/run.py --out $OUT --detach --wait_minutes 9.3   # device tool: repeat until it says done
   python benchmarks/gpu/run.py --out /tmp/dry --dry_run                  # CPU plumbing check (tests/test_gpu_runner.py)
 """
@@ -34,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
 WHEELS = Path(__file__).resolve().parent / "wheels"
 MAX_FILES = 8  # what the device tool brings back from $OUT
 MAX_FILE_MIB = 16
-STUDY_FILES = ("results.json", "report.md", "verdicts.txt", "verdicts.png", "loss_by_position.png")
+STUDY_FILES = ("results.json", "report.md", "verdicts.txt", "verdicts.png")
 
 
 class Log:
@@ -58,7 +59,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--dry_run", action="store_true", help="CPU plumbing check: tiny bench sizes, the smoke study")
     ap.add_argument("--work_dir", type=Path, default=ROOT / "runs" / "gpu-runner", help="checkpoints, data and stage logs (stay here)")
     ap.add_argument("--skip_install", action="store_true", help="use the packages already importable")
-    ap.add_argument("--stages", default="bench,study", help="comma list of bench, study")
+    ap.add_argument("--stages", default="bench,localization,study", help="comma list of bench, localization, study")
+    ap.add_argument("--news_input", type=Path, default=None, help="news corpus with a country per article for the localization stage "
+                    "(skipped without it)")
+    ap.add_argument("--news_country_column", default="country", help="its country column ('' when the country comes from the URL)")
     ap.add_argument("--detach", action="store_true", help="start the run in its own session (or attach to it) and wait --wait_minutes; "
                                                            "repeat the same command until it prints 'runner: done'")
     ap.add_argument("--wait_minutes", type=float, default=9.3, help="with --detach: how long this command waits (device tool: 10 min per command)")
@@ -156,16 +160,24 @@ def run_study(plan: Plan, deadline: float, bench: list, env: dict, work: Path, l
         steps, facts = study_steps(s, minutes_left, eager[0]["tokens_per_s"] if eager else None)
         steps_file.write_text(json.dumps(facts))
     study_dir = work / f"pcfg-study-{s.preset}"
-    argv = ["-m", "metacond", "pcfg-study", "--preset", s.preset, "--metadata_depths", *map(str, s.depths), "--max_steps", str(steps),
-            "--output_dir", str(study_dir)]
+    argv = ["-m", "metacond", "pcfg-study", "--preset", s.preset, "--metadata_depths", *map(str, s.depths), "--seeds", str(s.seeds),
+            "--max_steps", str(steps), "--output_dir", str(study_dir)]
     log(f"study: {steps} steps per model ({json.dumps(facts)})")
     outcome = run_stage(f"pcfg-study {s.preset}", argv, minutes_left, env, work / "logs", log)
     return outcome | {"max_steps": steps, "steps_plan": facts}, study_dir
 
 
+def run_localization(plan: Plan, news: Path, country_column: str, env: dict, work: Path, log: Log) -> tuple[dict, Path]:
+    loc = plan.localization
+    out = work / f"localization-study-{loc.preset}"
+    argv = ["-m", "metacond", "localization-study", "--preset", loc.preset, "--input", str(news.resolve()), "--regions", "all",
+            "--output_dir", str(out)] + (["--country_column", country_column] if country_column else [])
+    return run_stage(f"localization-study {loc.preset}", argv, loc.minutes, env, work / "logs", log), out
+
+
 # --- collect ---------------------------------------------------------------------------------------
 
-def collect(out: Path, study_dir: Path | None, summary: dict, log: Log) -> list[str]:
+def collect(out: Path, study_dir: Path | None, summary: dict, log: Log, loc_dir: Path | None = None) -> list[str]:
     """At most MAX_FILES files of at most MAX_FILE_MIB each: the device tool brings back no more."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "mfu.json").write_text(json.dumps(summary, indent=1, default=str))
@@ -177,6 +189,11 @@ def collect(out: Path, study_dir: Path | None, summary: dict, log: Log) -> list[
         if pngs:
             with zipfile.ZipFile(out / "figures.zip", "w", zipfile.ZIP_STORED) as z:  # PNGs do not compress further
                 for p in pngs:
+                    z.write(p, p.name)
+    if loc_dir is not None and (loc_dir / "results.json").is_file():
+        with zipfile.ZipFile(out / "localization.zip", "w", zipfile.ZIP_DEFLATED) as z:
+            for p in [loc_dir / "results.json", loc_dir / "report.md"] + sorted(loc_dir.glob("*.png")):
+                if p.is_file():
                     z.write(p, p.name)
     if log.path.parent.resolve() != out.resolve():
         shutil.copy2(log.path, out / "runner.log")
@@ -213,13 +230,20 @@ def run(a: argparse.Namespace) -> int:
         raise SystemExit("runner: no GPU visible; use --dry_run for the CPU plumbing check")
     if "bench" in stages:
         summary["benchmarks"], summary["stages"] = run_benches(plan, env, work, log)
+    loc_dir = None
+    if "localization" in stages:
+        if a.news_input is None:
+            log("localization: skipped (no --news_input corpus)")
+        else:
+            outcome, loc_dir = run_localization(plan, a.news_input, a.news_country_column, env, work, log)
+            summary["stages"].append(outcome)
     study_dir = None
     if "study" in stages:
         outcome, study_dir = run_study(plan, deadline, summary["benchmarks"], env, work, log)
         summary["stages"].append(outcome)
     summary["wall_minutes"] = round((time.time() - t0) / 60, 2)
     log(f"runner: done in {summary['wall_minutes']:.1f} min (budget {plan.budget_minutes:.1f})")
-    files = collect(a.out, study_dir, summary, log)
+    files = collect(a.out, study_dir, summary, log, loc_dir)
     print(f"files in {a.out}: {', '.join(files)}")
     return 0 if all(s["status"] == "ok" for s in summary["stages"]) else 1
 
@@ -232,7 +256,8 @@ def detach(a: argparse.Namespace) -> int:
     inner_out, pid_file, done_file = work / "out", work / "runner.pid", work / "runner.rc"
     alive = pid_file.is_file() and Path(f"/proc/{pid_file.read_text().strip()}").exists()
     if not alive and not done_file.exists():
-        inner = ["--out", str(inner_out), "--work_dir", str(work), "--stages", a.stages]
+        inner = ["--out", str(inner_out), "--work_dir", str(work), "--stages", a.stages, "--news_country_column", a.news_country_column]
+        inner += ["--news_input", str(a.news_input.resolve())] if a.news_input else []
         inner += (["--budget_minutes", str(a.budget_minutes)] if a.budget_minutes else []) + (["--dry_run"] if a.dry_run else [])
         inner += ["--skip_install"] if a.skip_install else []
         cmd = f"{shlex.quote(sys.executable)} {shlex.quote(str(Path(__file__).resolve()))} {shlex.join(inner)}; echo $? > {shlex.quote(str(done_file))}"

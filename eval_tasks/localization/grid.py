@@ -63,7 +63,7 @@ class Preset:
     ablations: tuple[str, ...] = ("url", "url_country", "url_continent")
     balance: str = "continent"  # global / leave-one-out mixtures: equal per continent (the paper) or natural ("none")
     min_lr_rate: float = 0.0  # cosine to this fraction of the peak (MeCo: 0.1); 0 is cosine to zero
-    model_size: str | None = None  # overrides ``sizes`` for the model shape (one size)
+    workers: int = 1  # runs trained and evaluated side by side, one thread each (CPU presets; a GPU runs one at a time)
 
 
 PRESETS: dict[str, Preset] = {
@@ -71,13 +71,15 @@ PRESETS: dict[str, Preset] = {
                     sft_batch_size=4, sft_learning_rate=3e-3, mcq_total=16, eval_limit=4, vocab_size=500, test_fraction=0.3),
     # 2 CPU cores, <= 40 minutes, on a corpus with a country per article (the shared Reuters set: no URLs, so the metadata
     # is the country and the ablation the continent alone). A 2M-parameter Llama (4 x 128, 4k BPE) on 512-token blocks,
-    # 1.6M tokens per run (about half an epoch of the natural mixture), 2 seeds per arm, cosine to 10% of the peak (MeCo).
-    "cpu": Preset(sizes=("mini",), grid="global", max_steps=200, batch_size=16, block_size=512, learning_rate=3e-3, logging_steps=10, sft_steps=40,
+    # 1.05M tokens per run (about a third of an epoch of the natural mixture), 2 seeds per arm trained two at a time,
+    # cosine to 10% of the peak (MeCo).
+    "cpu": Preset(sizes=("mini",), grid="global", max_steps=128, batch_size=16, block_size=512, learning_rate=3e-3, logging_steps=8, sft_steps=40,
                   sft_batch_size=8, sft_learning_rate=1e-3, mcq_total=200, vocab_size=4000, test_fraction=0.3, seeds=2, meta_template="country",
-                  ablations=("continent",), balance="none", min_lr_rate=0.1),
-    # One GPU: the same arms x 3 seeds at 30M parameters (8 x 512) and ~200M tokens per run, well inside the regime.
-    "gpu": Preset(sizes=("pcfg-paper",), grid="global", max_steps=3_000, batch_size=64, block_size=1024, learning_rate=1e-3, logging_steps=50,
-                  sft_steps=200, sft_batch_size=32, sft_learning_rate=1e-4, mcq_total=400, bf16=True, vocab_size=8000, test_fraction=0.3, seeds=3,
+                  ablations=("continent",), balance="none", min_lr_rate=0.1, workers=2),
+    # One GPU: the same arms x 3 seeds at 10M parameters (6 x 256, 8k BPE) on ~6.5M tokens per run (about two epochs of the
+    # Reuters mixture: the corpus, not the GPU, bounds the tokens), well inside the regime.
+    "gpu": Preset(sizes=("small",), grid="global", max_steps=800, batch_size=16, block_size=512, learning_rate=2e-3, logging_steps=25,
+                  sft_steps=100, sft_batch_size=16, sft_learning_rate=5e-4, mcq_total=400, bf16=True, vocab_size=8000, test_fraction=0.3, seeds=3,
                   meta_template="country", ablations=("continent",), balance="none", min_lr_rate=0.1),
     "paper": Preset(sizes=("0.5b", "1b"), grid="paper", max_steps=20_000, batch_size=256, block_size=2048, learning_rate=3e-4, logging_steps=50,
                     sft_steps=2_000, sft_batch_size=64, sft_learning_rate=2e-5, mcq_total=800, bf16=True, vocab_size=50_000, test_fraction=0.05,

@@ -247,9 +247,10 @@ def mcq_stage(runs: list[Run], args: LocalizationStudyArguments, out: Path) -> d
         if r.family != "main" or r.experiment != "global" or not (out / "models" / r.name / "config.json").is_file():
             continue
         mdir, sdir = out / "models" / r.name, out / "sft" / r.name
+        cond = p.meta_template if p.meta_template != "none" else "full"
         before = mdir / "eval_mcq" / "eval_results.json"
         if not before.is_file():
-            run_eval(EvalArguments(model=str(mdir), conditions="none,full", mcq_data=str(q), output_dir=str(before.parent), bootstrap_iters=200,
+            run_eval(EvalArguments(model=str(mdir), conditions=f"none,{cond}", mcq_data=str(q), output_dir=str(before.parent), bootstrap_iters=200,
                                    official=True))
         if not (sdir / "sft_summary.json").is_file():
             cfg = SFTConfig(output_dir=str(sdir), max_steps=p.sft_steps, per_device_train_batch_size=p.sft_batch_size, learning_rate=p.sft_learning_rate,
@@ -258,11 +259,12 @@ def mcq_stage(runs: list[Run], args: LocalizationStudyArguments, out: Path) -> d
             run_sft(SFTArguments(model=str(mdir), news_build=str(test.parent), metadata_prefix=r.metadata, use_lora=False), cfg)
         after = sdir / "eval_mcq" / "eval_results.json"
         if not after.is_file():
-            run_eval(EvalArguments(model=str(sdir), conditions="none,full", mcq_data=str(q), output_dir=str(after.parent), generative=True,
+            run_eval(EvalArguments(model=str(sdir), conditions=f"none,{cond}", mcq_data=str(q), output_dir=str(after.parent), generative=True,
                                    apply_chat_template=True, bootstrap_iters=200, official=True))
         sft = json.loads((sdir / "sft_summary.json").read_text())
         b, a = json.loads(before.read_text()), json.loads(after.read_text())
-        res["models"][r.name] = {"arm": r.arm, "seed": r.seed, "before": b["summary"], "after": a["summary"], "before_items": b.get("items", []), "after_items": a.get("items", []),
+        res["models"][r.name] = {"arm": r.arm, "seed": r.seed, "condition": cond, "before": b["summary"], "after": a["summary"],
+                                 "before_items": b.get("items", []), "after_items": a.get("items", []),
                                  "sft": {k: sft[k] for k in ("first_loss", "last_loss", "wall_time_seconds")} | {"rows": sft["data"]["rows"],
                                                                                                             "metadata_prefix": r.metadata}}
     return res
@@ -285,16 +287,23 @@ def run_study(args: LocalizationStudyArguments) -> Path:
     runs = expand_grid(args.preset, args.seeds)
     results: dict[str, Any] = {"preset": args.preset, "input": args.input, "plan": pl, "runs": {}, "meta_template": PRESETS[args.preset].meta_template,
                                "eval_body_bytes": eval_body_bytes(PRESETS[args.preset].block_size)}
-    from tqdm.auto import tqdm
 
+    import torch
+
+    from metacond.training.parallel import side_by_side
+
+    workers = 1 if torch.cuda.is_available() else PRESETS[args.preset].workers
     t1 = time.time()
-    for r in tqdm(runs, desc="pretraining runs", unit="run"):
-        results["runs"][r.name] = {"run": asdict(r), "training": train_run(r, runs, args, out)}
+    # Cooldown runs continue a metadata run's checkpoint: they train after the first wave.
+    for wave in ([r for r in runs if _prefix_run(r, runs) is None], [r for r in runs if _prefix_run(r, runs) is not None]):
+        for r, t in zip(wave, side_by_side(train_run, [(r, runs, args, out) for r in wave], workers, desc="pretraining runs")):
+            results["runs"][r.name] = {"run": asdict(r), "training": t}
+    results["runs"] = {r.name: results["runs"][r.name] for r in runs}
     stage_s["pretrain"] = time.time() - t1
     t1 = time.time()
-    for r in tqdm(runs, desc="regional perplexity", unit="model"):
-        if results["runs"][r.name]["training"]["status"] == "trained":
-            results["runs"][r.name]["eval"] = eval_run(r, args, out)
+    trained = [r for r in runs if results["runs"][r.name]["training"]["status"] == "trained"]
+    for r, ev in zip(trained, side_by_side(eval_run, [(r, args, out) for r in trained], workers, desc="regional perplexity")):
+        results["runs"][r.name]["eval"] = ev
     stage_s["evaluate"] = time.time() - t1
     t1 = time.time()
     results["ngram"] = ngram_stage(args, out)

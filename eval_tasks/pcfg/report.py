@@ -540,7 +540,8 @@ def render_markdown(r: dict[str, Any], verdicts: list[Verdict]) -> str:
         lo = run["loss"]
         m = lo["masked"]
         early = m.get("excess_early")
-        row = f"| {d} | {run.get('training_seed', r['seed'])} | {m['model_loss']:.4f} | {m['bayes_loss']:.4f} | {m['excess_loss']:.4f} ± {m['excess_loss_se']:.4f} | {'—' if early is None else f'{early:.4f}'} |"
+        row = (f"| {d} | {run.get('training_seed', r['seed'])} | {m['model_loss']:.4f} | {m['bayes_loss']:.4f} | {m['excess_loss']:.4f} ± "
+               f"{m['excess_loss_se']:.4f} | {'—' if early is None else f'{early:.4f}'} |")
         if "metadata" in lo:
             t, g = lo["metadata"], lo["metadata_gain"]
             row += f" {t['model_loss']:.4f} | {t['bayes_loss']:.4f} | {t['excess_loss']:.4f} ± {t['excess_loss_se']:.4f} | {g['model']:+.4f} / {g['bayes']:+.4f} |"
@@ -556,7 +557,8 @@ def render_markdown(r: dict[str, Any], verdicts: list[Verdict]) -> str:
         lines += [f"Level d={d} (chance {b['chance'][d]:.2f})", "", "| model | " + " | ".join(f"L={x}" for x in L) + " |", "|---|" + "---|" * len(L)]
         for dm, run in ((dm, run) for dm in dms for run in runs[dm]):
             row = run["probing"]["levels"][d]
-            lines.append(f"| D_M={dm}, seed {run.get('training_seed', r['seed'])} | " + " | ".join(f"{c['test_accuracy']:.3f} (last {c['last_layer_accuracy']:.3f})" if c else "—" for c in row) + " |")
+            lines.append(f"| D_M={dm}, seed {run.get('training_seed', r['seed'])} | "
+                         + " | ".join(f"{c['test_accuracy']:.3f} (last {c['last_layer_accuracy']:.3f})" if c else "—" for c in row) + " |")
         lines.append("| Bayes | " + " | ".join((f"{cells[(d, li)]['bayes']:.3f}{'*' if cells[(d, li)]['informative'] else ''}" if (d, li) in cells else "—")
                                              for li in range(len(L))) + " |")
         lines.append("| left out because | " + " | ".join((cells[(d, li)]["why_not"] or "") if (d, li) in cells else "" for li in range(len(L))) + " |")
@@ -568,7 +570,8 @@ def render_markdown(r: dict[str, Any], verdicts: list[Verdict]) -> str:
         for key, name in (("grammar_masked", "masked"), ("grammar_metadata", "true metadata")):
             if key in run:
                 cs = {row["L"]: row for row in run[key]["rows"] if row}
-                lines.append(f"| D_M={dm}, seed {run.get('training_seed', r['seed'])} | {name} | " + " | ".join(f"{cs[x]['accuracy']:.2f} (n={cs[x]['n']})" if x in cs else "—" for x in gl) + " |")
+                lines.append(f"| D_M={dm}, seed {run.get('training_seed', r['seed'])} | {name} | "
+                             + " | ".join(f"{cs[x]['accuracy']:.2f} (n={cs[x]['n']})" if x in cs else "—" for x in gl) + " |")
     base = b.get("grammar_unigram") or {}
     if base:
         lines.append("| unigram continuations (trivial baseline) | masked | " + " | ".join(f"{base[str(x)]:.2f}" if str(x) in base else "—" for x in gl) + " |")

@@ -164,16 +164,6 @@ def run_name(depth: int, seed: int) -> str:
     return f"dm{depth}-seed{seed}"
 
 
-def _one_thread() -> None:
-    """Worker start-up: one thread per process, so N processes share N cores without oversubscription."""
-    import os
-
-    os.environ["OMP_NUM_THREADS"] = "1"
-    import torch
-
-    torch.set_num_threads(1)
-
-
 def _train_one(recipe: tuple) -> str:
     from metacond.training.pretrain import run_pretraining
 
@@ -182,28 +172,14 @@ def _train_one(recipe: tuple) -> str:
 
 
 def train_models(recipes: list[tuple], workers: int) -> None:
-    """Train every recipe whose run is not finished: in this process, or ``workers`` single-thread processes side by side.
-
-    On 2 CPU cores two single-thread processes train two small models faster than one two-thread process
-    trains them in turn (benchmarks/bench_seed_parallel.py measures it); a GPU trains one at a time.
-    """
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from multiprocessing import get_context
-
-    from tqdm.auto import tqdm
-
+    """Train every recipe whose run is not finished: in this process, or ``workers`` single-thread processes side by side."""
     from metacond.modeling.checkpoint import is_finished
+    from metacond.training.parallel import side_by_side
 
     todo = [r for r in recipes if not is_finished(r[4].output_dir)]
-    if workers <= 1 or len(todo) <= 1:
-        for r in tqdm(todo, desc="training", unit="model"):
-            _train_one(r)
-        return
-    todo = [r[:4] + (replace(r[4], disable_tqdm=True),) for r in todo]
-    with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=get_context("spawn"), initializer=_one_thread) as pool:
-        futures = [pool.submit(_train_one, r) for r in todo]
-        for f in tqdm(as_completed(futures), total=len(futures), desc=f"training ({workers} processes, 1 thread each)", unit="model"):
-            f.result()
+    if workers > 1 and len(todo) > 1:
+        todo = [r[:4] + (replace(r[4], disable_tqdm=True),) for r in todo]
+    side_by_side(_train_one, [(r,) for r in todo], workers, desc="training")
 
 
 def evaluate_model(model_dir: Path, grammar, held, p: StudyPreset, depth: int, inference, seed: int, greedy: bool = False) -> dict[str, Any]:
