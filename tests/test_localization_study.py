@@ -23,8 +23,12 @@ def test_paper_grid_is_exactly_the_papers_31_runs():
         "url", "url_country", "url_continent"}
     assert [r for r in runs if not r.paper][0].cooldown_fraction == 0.1
     assert len({r.name for r in runs}) == len(runs)
+    # The cpu preset trains what its verdicts need: global with and without metadata, one ablation, the cooldown; 2 seeds each.
     cpu = expand_grid("cpu")
-    assert {r.family for r in cpu} == {"main", "leave-one-out", "ablation", "cooldown"} and {r.size for r in cpu} == {"tiny"} and len(cpu) == 22
+    assert {r.family for r in cpu} == {"main", "ablation", "cooldown"} and {r.size for r in cpu} == {"mini"} and len(cpu) == 8
+    assert sorted({r.arm for r in cpu}) == ["mini-global-continent", "mini-global-meta", "mini-global-meta-cooldown", "mini-global-nometa"]
+    assert {r.seed for r in cpu} == {0, 1} and {r.template for r in cpu if r.arm == "mini-global-meta"} == {"country"}
+    assert [r.name for r in expand_grid("cpu", seeds=3) if r.arm == "mini-global-nometa"] == [f"mini-global-nometa-s{k}" for k in range(3)]
 
 
 def test_dry_run_prints_budgets_and_compute():
@@ -34,7 +38,9 @@ def test_dry_run_prints_budgets_and_compute():
     assert one["train_flops"] == 6 * one["parameters"] * one["token_budget"]
     r = subprocess.run([sys.executable, "-m", "metacond", "localization-study", "--preset", "cpu", "--dry_run", "true"], capture_output=True, text=True,
                        timeout=120)
-    assert r.returncode == 0 and "22 runs" in r.stdout and "total training compute" in r.stdout
+    assert r.returncode == 0 and "8 runs" in r.stdout and "total training compute" in r.stdout
+    # Equal budgets in tokens: every run of a preset plans the same steps x batch x block.
+    assert len({x["token_budget"] for x in plan(LocalizationStudyArguments(preset="cpu", dry_run=True))["runs"]}) == 1
 
 
 @pytest.mark.slow
@@ -76,3 +82,34 @@ def test_smoke_study_runs_end_to_end(tmp_path):
     mtimes = {p: p.stat().st_mtime_ns for p in cached}
     run_study(LocalizationStudyArguments(preset="smoke", input=str(tmp_path / "news.jsonl"), output_dir=str(tmp_path / "study")))
     assert mtimes and mtimes == {p: p.stat().st_mtime_ns for p in cached}
+
+
+def test_models_are_evaluated_within_their_training_block():
+    """Train and test see the same positions: each run's model has the block's positions, evaluation caps its context at the
+    block a run trained on, and the scored bytes leave room for the metadata inside that context."""
+    from metacond.eval_tasks.localization.grid import PRESETS
+    from metacond.eval_tasks.localization.study import base_recipe, eval_body_bytes, recipe_for
+    from metacond.eval_tasks.run_eval import EvalArguments, body_budget
+
+    for preset in ("smoke", "cpu", "gpu", "paper"):
+        args = LocalizationStudyArguments(preset=preset, dry_run=True)
+        for r in expand_grid(preset)[:3]:
+            model, data, _, _, train = recipe_for(base_recipe(args), r, None, None)
+            assert model.max_position_embeddings == data.block_size == PRESETS[preset].block_size
+            budget = eval_body_bytes(data.block_size)
+            assert body_budget(EvalArguments(model="m", max_body_bytes=budget), data.block_size) == budget < data.block_size - 32
+    with pytest.raises(Exception, match="no room"):
+        body_budget(EvalArguments(model="m", max_body_bytes=512), 512)
+
+
+def test_eval_context_is_capped_at_the_trained_block(tmp_path):
+    from types import SimpleNamespace
+
+    from metacond.eval_tasks.run_eval import eval_context_length
+    from metacond.modeling.summary import TrainingSummary
+
+    cfg = SimpleNamespace(max_position_embeddings=4096)
+    assert eval_context_length(tmp_path, cfg) == 4096  # no summary: the model's positions
+    TrainingSummary(recipe={"data": {"block_size": 512}}, model={}, data={}, tokens_seen={}, metadata_scheme={}, loss_curve=[],
+                    final_train_loss=None, wall_time_seconds=0.0).save(tmp_path)
+    assert eval_context_length(tmp_path, cfg) == 512

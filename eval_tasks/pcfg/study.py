@@ -29,6 +29,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from metacond import MetacondError
+from metacond.training.parallel import side_by_side
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,6 @@ def _train_one(recipe: tuple) -> str:
 def train_models(recipes: list[tuple], workers: int) -> None:
     """Train every recipe whose run is not finished: in this process, or ``workers`` single-thread processes side by side."""
     from metacond.modeling.checkpoint import is_finished
-    from metacond.training.parallel import side_by_side
 
     todo = [r for r in recipes if not is_finished(r[4].output_dir)]
     if workers > 1 and len(todo) > 1:
@@ -209,6 +209,12 @@ def evaluate_model(model_dir: Path, grammar, held, p: StudyPreset, depth: int, i
     return res
 
 
+def _evaluate_one(model_dir: Path, grammar, held, p: StudyPreset, depth: int, inference, seed: int, greedy: bool, path: Path) -> dict[str, Any]:
+    res = evaluate_model(model_dir, grammar, held, p, depth, inference, seed, greedy)
+    _save(path, res)
+    return res
+
+
 def held_out(dd, p: StudyPreset, inference, seed: int) -> dict[str, Any]:
     """The evaluation pool (validation + test, never trained on), its probe splits and the Bayes references."""
     from metacond.data_builders.pcfg.inference import bayes_classifier_correct
@@ -228,7 +234,6 @@ def held_out(dd, p: StudyPreset, inference, seed: int) -> dict[str, Any]:
 
 
 def run_study(args: StudyArguments) -> Path:
-    from tqdm.auto import tqdm
 
     from metacond.data_builders.pcfg import Grammar, PCFGInference
 
@@ -270,14 +275,15 @@ def run_study(args: StudyArguments) -> Path:
                  grammar, [held["terminals"][i] for i in held["grammar_index"]], unigram_probs(train_sample, len(grammar.terminals)), p.grammar_lengths,
                  p.grammar_prompts, inference, args.seed).items()}}
     evals: dict[str, list[dict[str, Any]]] = {str(d): [] for d in depths}
-    for d, seed in tqdm(runs, desc="evaluating", unit="model"):
-        path = out / "evals" / f"{run_name(d, seed)}.json"
-        res = _load(path)
-        if res is None or res.get("greedy", False) != args.greedy:  # decoding mode is part of the cache key
-            # Evaluation randomness (probe folds, sampled continuations, prompts) follows the study seed, so every run is scored on the same items.
-            res = evaluate_model(model_dirs[(d, seed)], grammar, held, p, d, inference, args.seed, args.greedy)
-            _save(path, res)
-        evals[str(d)].append(res | {"training_seed": seed})
+    cached = {run: _load(out / "evals" / f"{run_name(*run)}.json") for run in runs}
+    # Decoding mode is part of the cache key. Evaluation randomness (probe folds, sampled continuations, prompts) follows the
+    # study seed, so every run is scored on the same items.
+    todo = [run for run in runs if cached[run] is None or cached[run].get("greedy", False) != args.greedy]
+    done = side_by_side(_evaluate_one, [(model_dirs[run], grammar, held, p, run[0], inference, args.seed, args.greedy,
+                                         out / "evals" / f"{run_name(*run)}.json") for run in todo], workers, desc="evaluating")
+    cached |= dict(zip(todo, done))
+    for d, seed in runs:
+        evals[str(d)].append(cached[(d, seed)] | {"training_seed": seed})
     steps = args.max_steps or p.max_steps
     results = {"preset": args.preset, "preset_config": asdict(p) | {"max_steps": steps, "seeds": n_seeds, "workers": workers},
                "grammar": grammar.summary(), "metadata_depths": depths, "seed": args.seed,
