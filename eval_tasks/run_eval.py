@@ -109,15 +109,15 @@ def eval_context_length(model_dir: str | Path, config) -> int:
     return n
 
 
-def body_budget(args: EvalArguments, max_len: int) -> int:
+def body_budget(max_body_bytes: int | None, max_len: int) -> int:
     """Article bytes scored by the perplexity tasks. Bytes bound tokens for byte-level tokenizers, so a body within the
     budget fits the context with room left for the metadata block; an explicit budget must leave that room too."""
     room = max_len - max(64, max_len // 8)
-    if args.max_body_bytes is None:
+    if max_body_bytes is None:
         return max(256, max_len - 256) if max_len > 512 else room
-    if args.max_body_bytes > room:
-        raise MetacondError(f"--max_body_bytes {args.max_body_bytes} leaves no room for the metadata in a {max_len}-token context (at most {room})")
-    return args.max_body_bytes
+    if max_body_bytes > room:
+        raise MetacondError(f"--max_body_bytes {max_body_bytes} leaves no room for the metadata in a {max_len}-token context (at most {room})")
+    return max_body_bytes
 
 
 def run_eval(args: EvalArguments) -> dict[str, Any]:
@@ -157,7 +157,7 @@ def run_eval(args: EvalArguments) -> dict[str, Any]:
         tasks = [f"localnews_{fam}_{c}" for c in conds] if set(present) == set(CONTINENTS) else \
             [f"localnews_{fam}_{c}_{k}" for c in conds for k in present]
         # Scored bytes bound scored tokens for byte-level tokenizers; leave room for the metadata context.
-        tm = TaskManager(include_path=str(TASK_DIR / "localnews"), metadata={"data_file": str(Path(data).resolve()), "max_body_bytes": body_budget(args, max_len),
+        tm = TaskManager(include_path=str(TASK_DIR / "localnews"), metadata={"data_file": str(Path(data).resolve()), "max_body_bytes": body_budget(args.max_body_bytes, max_len),
                                                                              "url_style": args.url_style})
         res = lm_eval.simple_evaluate(model=lm, tasks=tasks, task_manager=tm, bootstrap_iters=0, limit=args.limit, log_samples=True,
                                       apply_chat_template=args.apply_chat_template if fam == "gen" else False)

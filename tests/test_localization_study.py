@@ -89,7 +89,7 @@ def test_models_are_evaluated_within_their_training_block():
     block a run trained on, and the scored bytes leave room for the metadata inside that context."""
     from metacond.eval_tasks.localization.grid import PRESETS
     from metacond.eval_tasks.localization.study import base_recipe, eval_body_bytes, recipe_for
-    from metacond.eval_tasks.run_eval import EvalArguments, body_budget
+    from metacond.eval_tasks.run_eval import body_budget
 
     for preset in ("smoke", "cpu", "gpu", "paper"):
         args = LocalizationStudyArguments(preset=preset, dry_run=True)
@@ -97,9 +97,9 @@ def test_models_are_evaluated_within_their_training_block():
             model, data, _, _, train = recipe_for(base_recipe(args), r, None, None)
             assert model.max_position_embeddings == data.block_size == PRESETS[preset].block_size
             budget = eval_body_bytes(data.block_size)
-            assert body_budget(EvalArguments(model="m", max_body_bytes=budget), data.block_size) == budget < data.block_size - 32
+            assert body_budget(budget, data.block_size) == budget < data.block_size - 32
     with pytest.raises(Exception, match="no room"):
-        body_budget(EvalArguments(model="m", max_body_bytes=512), 512)
+        body_budget(512, 512)
 
 
 def test_eval_context_is_capped_at_the_trained_block(tmp_path):
