@@ -71,9 +71,9 @@ PRESETS: dict[str, Preset] = {
                     sft_batch_size=4, sft_learning_rate=3e-3, mcq_total=16, eval_limit=4, vocab_size=500, test_fraction=0.3),
     # 2 CPU cores, <= 40 minutes, on a corpus with a country per article (the shared Reuters set: no URLs, so the metadata
     # is the country and the ablation the continent alone). A 2M-parameter Llama (4 x 128, 4k BPE) on 512-token blocks,
-    # 1.05M tokens per run (about a third of an epoch of the natural mixture), 2 seeds per arm trained two at a time,
-    # cosine to 10% of the peak (MeCo).
-    "cpu": Preset(sizes=("mini",), grid="global", max_steps=128, batch_size=16, block_size=512, learning_rate=3e-3, logging_steps=8, sft_steps=40,
+    # 256 steps x 16 blocks = 2.1M block tokens per run (about 1.1M article tokens: a block closes when the next article does
+    # not fit), 2 seeds per arm trained two at a time, cosine to 10% of the peak (MeCo). Sized to the 40-minute budget.
+    "cpu": Preset(sizes=("mini",), grid="global", max_steps=256, batch_size=16, block_size=512, learning_rate=3e-3, logging_steps=16, sft_steps=40,
                   sft_batch_size=8, sft_learning_rate=1e-3, mcq_total=200, vocab_size=4000, test_fraction=0.3, seeds=2, meta_template="country",
                   ablations=("continent",), balance="none", min_lr_rate=0.1, workers=2),
     # One GPU: the same arms x 3 seeds at 10M parameters (6 x 256, 8k BPE) on ~6.5M tokens per run (about two epochs of the
