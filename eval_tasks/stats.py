@@ -263,8 +263,10 @@ def seed_note(d: dict[str, Any]) -> str:
 def _gate(diff: PairedDifference | None, informative: bool, why: str) -> tuple[str, str] | None:
     if not informative or diff is None:
         return "inconclusive", why
-    if diff.items < MIN_ITEMS or not np.isfinite(diff.estimate) or not np.isfinite(diff.ci_low):
+    if diff.items < MIN_ITEMS:
         return "inconclusive", f"only {diff.items} paired items (need {MIN_ITEMS})"
+    if not np.isfinite(diff.estimate) or not np.isfinite(diff.ci_low):
+        return "inconclusive", f"no interval: every cell has fewer than {MIN_CELL_ITEMS} items"
     if diff.one_run:
         return "inconclusive", f"one run: a between-model difference needs >= {MIN_SEEDS} seeds per arm (seeds {' vs '.join(map(str, diff.seeds))})"
     return None

@@ -49,13 +49,16 @@ def localnews_eval_results(payload: dict[str, Any], dataset_name: str = "localne
     return out
 
 
-def pcfg_eval_results(results: dict[str, Any], depth: int):
-    """Loss with masks / with metadata and full-length probing accuracy for the model trained at ``depth``."""
+def pcfg_eval_results(results: dict[str, Any], depth: int, seed: int | None = None):
+    """Loss with masks / with metadata and full-length probing accuracy for the model trained at ``depth`` (the run with
+    training seed ``seed`` when the study trained several; default its first)."""
     from huggingface_hub import EvalResult
 
-    m = results.get("models", {}).get(str(depth))
-    if m is None:
+    runs = results.get("models", {}).get(str(depth))
+    if not runs:
         raise MetacondError(f"the PCFG results have no model for D_M={depth} (have {', '.join(results.get('models', {}))})")
+    runs = runs if isinstance(runs, list) else [runs]
+    m = next((r for r in runs if seed is not None and r.get("training_seed") == seed), runs[0])
     grammar = results.get("grammar", "pcfg").split("'")[1] if "'" in results.get("grammar", "") else "pcfg"
     base = dict(task_type="text-generation", dataset_type="metacond/pcfg", dataset_name=f"PCFG {grammar}", dataset_split="test")
     out = []
@@ -148,7 +151,7 @@ def _pcfg_rows(summary: TrainingSummary, pcfg_results: str | Path | None, pcfg_d
     if pr is None:
         raise MetacondError(f"PCFG results {pcfg_results} do not exist")
     depth = pcfg_depth if pcfg_depth is not None else (summary.metadata_scheme.get("builder") or {}).get("config", {}).get("metadata_depth", 0)
-    return pcfg_eval_results(pr, depth)
+    return pcfg_eval_results(pr, depth, summary.recipe.get("training", {}).get("seed"))
 
 
 def _hyperparameter_rows(summary: TrainingSummary) -> str:

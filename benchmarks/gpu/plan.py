@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 BENCH = "benchmarks/bench_gpu_mfu.py"
+MIN_TRAIN_MINUTES_PER_MODEL = 1.0
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,11 @@ class Plan:
         models = len(s.depths) * s.seeds
         out.append(f"  study split (estimate): data ~{s.data_minutes:.1f}, training ~{train:.1f} ({models} models x "
                    f"{train / models:.1f}), evaluation ~{s.eval_minutes:.1f}; steps computed at its start from the minutes left")
-        return out + [f"  note: {n}" for n in self.notes]
+        notes = list(self.notes)
+        if train / models < MIN_TRAIN_MINUTES_PER_MODEL:
+            notes.append(f"the PCFG study gets {train / models:.1f} min per model (under {MIN_TRAIN_MINUTES_PER_MODEL}): its verdicts will mean "
+                         "little; give it a lease of its own (--stages study) or a larger --budget_minutes")
+        return out + [f"  note: {n}" for n in notes]
 
 
 def bench_stage(size: str, block: int, batch: int, compile_: bool, minutes: float, extra: tuple = ()) -> Stage:

@@ -34,11 +34,6 @@ class Run:
     def metadata(self) -> bool:
         return self.template != "none"
 
-    @property
-    def eval_condition(self) -> str:
-        """The metadata condition the run is scored with when metadata is given."""
-        return "full" if self.template == "none" else self.template
-
 
 @dataclass(frozen=True)
 class Preset:

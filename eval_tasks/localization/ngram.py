@@ -44,6 +44,7 @@ class _Counts:
 
     def __init__(self, seqs: list[np.ndarray], bos: int, V: int):
         self.V = V
+        seqs = [x for x in seqs if len(x)]
         toks = np.concatenate(seqs) if seqs else np.zeros(0, np.int64)
         self.uni = np.bincount(toks, minlength=V).astype(np.float64)
         self.N = float(self.uni.sum())

@@ -50,6 +50,7 @@ MCQ_EFFECT = 0.05
 MCQ_GATE_MARGIN = 0.05
 MCQ_SOURCE = "ours, far below the paper's instruction-tuned gain (0.62 vs chance 0.25, iamshnoo/metadata_localization results/qa_metacul_eval.csv)"
 NGRAM_GATE = "bigram"
+THRESHOLDS_COMMIT = "72d49a7"  # SESOIs, sources and gates fixed here, before the seeded reference run
 
 
 def _runs_of(results: dict[str, Any], arm: str) -> list[str]:
@@ -143,11 +144,16 @@ def _arm_bpb(results: dict[str, Any], arm: str, cond: str) -> tuple[float, float
 def regime(results: dict[str, Any]) -> dict[str, Any]:
     """The gates: the no-metadata model against the n-gram lines; the MCQ base models against the answer-only baselines."""
     size = results["plan"]["preset_config"]["sizes"][-1]
-    ng = (results.get("ngram") or {}).get("bits_per_byte") or {}
-    model = _arm_bpb(results, f"{size}-global-nometa", "none")
+    arm = f"{size}-global-nometa"
+    # The lines on exactly the articles the model scored (an evaluation --limit scores a subset).
+    scored = set.intersection(*[set(_articles(results, n, "none")) for n in _runs_of(results, arm)]) if _runs_of(results, arm) else set()
+    items = [i for i in (results.get("ngram") or {}).get("items") or [] if i["id"] in scored]
+    ng = _lines(items)
+    model = _arm_bpb(results, arm, "none")
     out: dict[str, Any] = {"ngram_bits_per_byte": ng, "model_bits_per_byte": None if model is None else model[0],
                            "model_seed_sd": None if model is None else model[1], "gate_line": NGRAM_GATE}
     out["language_model"] = bool(model is not None and NGRAM_GATE in ng and model[0] < ng[NGRAM_GATE])
+    out |= _tokens_to_regime(results, arm, ng.get(NGRAM_GATE))
     out["why"] = ("no n-gram baseline or no no-metadata model" if model is None or NGRAM_GATE not in ng else
                   f"the global no-metadata model scores {model[0]:.4f} bits/byte against the {NGRAM_GATE}'s {ng[NGRAM_GATE]:.4f} on the same articles")
     mcq = results.get("mcq") or {}
@@ -158,6 +164,30 @@ def regime(results: dict[str, Any]) -> dict[str, Any]:
     out["mcq_strongest_baseline"] = base
     out["mcq_knows"] = bool(accs and np.mean(accs) >= base + MCQ_GATE_MARGIN)
     return out
+
+
+def _tokens_to_regime(results: dict[str, Any], arm: str, line: float | None) -> dict[str, Any]:
+    """Where the arm's learning curve (training loss in test bits/byte: nats/token x test tokens/byte / ln 2) first crosses the
+    n-gram line, per seed; None when it never does within the run."""
+    items = (results.get("ngram") or {}).get("items") or []
+    if line is None or not items:
+        return {}
+    tpb = sum(i["tokens"] for i in items) / sum(i["bytes"] for i in items)
+    crossed, last = [], []
+    for n in _runs_of(results, arm):
+        t = results["runs"][n]["training"]
+        curve = [(p.get("num_input_tokens_seen"), p["loss"] * tpb / math.log(2)) for p in t.get("loss_curve", []) if "loss" in p]
+        if not curve:
+            continue
+        last.append({"input_tokens": t["tokens_seen"]["input_tokens"], "train_bits_per_byte": curve[-1][1]})
+        crossed.append(next((tok for tok, v in curve if v < line), None))
+    return {"tokens_to_regime": crossed, "curve_end": last}
+
+
+def _lines(items: list[dict[str, Any]]) -> dict[str, float]:
+    from .ngram import summarize
+
+    return summarize(items) if items else {}
 
 
 def _accuracy(rows: list[dict[str, Any]], cond: str, family: str = "mcq") -> float:
@@ -358,6 +388,11 @@ def regime_lines(results: dict[str, Any]) -> list[str]:
             lines.append(f"| {arm}, metadata {cond} (mean over {len(_runs_of(results, arm))} seeds; seed SD {b[1]:.4f}) | {b[0]:.4f} |")
     verdict = "**in regime**" if reg.get("language_model") else "**out of regime** (every perplexity claim reads inconclusive)"
     lines += ["", f"Is it a language model? {reg.get('why')}: {verdict}."]
+    if reg.get("curve_end"):
+        ends = "; ".join(f"{e['train_bits_per_byte']:.3f} after {e['input_tokens']:,} input tokens" for e in reg["curve_end"])
+        cross = ", ".join("not reached" if t is None else f"{t:,} tokens" for t in reg.get("tokens_to_regime", []))
+        lines.append(f"- Tokens to regime (the no-metadata arm's training loss, in test bits/byte, below the {NGRAM_GATE} line; per seed): {cross}. "
+                     f"Its learning curves end at {ends} (`learning_curves.png`).")
     for f in ("country", "continent"):
         g = ngram_gain(results, f)
         if g:
@@ -415,10 +450,14 @@ def write_report(results: dict[str, Any], out: Path) -> None:
               "statistic across its training runs; t interval, `eval_tasks/stats.py`); an arm with one run gives no definite word. "
               "Superiority: reproduced when the interval excludes 0 in the paper's direction and is not wholly inside ±SESOI; not reproduced "
               "when it is wholly inside ±SESOI or excludes the SESOI; non-inferiority: reproduced when the whole interval lies within the "
-              "margin. Thresholds and gates are fixed in `eval_tasks/localization/report.py`.", "", "Sources of the thresholds:", ""]
+              "margin. Thresholds and gates are fixed in `eval_tasks/localization/report.py`, set in commit "
+              f"{THRESHOLDS_COMMIT} before this run.", "", "Sources of the thresholds:", ""]
     lines += [f"- {v.finding}: {v.threshold:.4f} {v.units} — {v.source}" + (f"; the bigram gains {v.details['ngram_gain']:+.4f} bits/byte from the same "
               "metadata" if "ngram_gain" in v.details else "") for v in verdicts]
-    lines += ["", "## Runs", "", "| run | family | dataset | seed | status | last logged train loss | tokens (planned) | wall s |",
+    lines += ["", "## Runs", "", "Tokens: non-padding input tokens seen (planned block tokens, steps x batch x block: a packed block closes "
+              "when the next article does not fit, so part of each block is padding). A cooldown run's wall time is its last 10% alone: it "
+              "continues its seed's metadata run from the checkpoint at 90% of the steps.", "",
+              "| run | family | dataset | seed | status | last logged train loss | tokens (planned) | wall s |",
               "|---|---|---|---|---|---|---|---|"]
     for n, r in results["runs"].items():
         t = r["training"]

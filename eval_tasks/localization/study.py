@@ -23,7 +23,7 @@ the same optimizer and learning-rate schedule, the last 10% without metadata).
 
 Examples:
   metacond localization-study --preset cpu --input news.jsonl --dry_run true     # the plan, budgets, compute
-  metacond localization-study --preset cpu --input reuters21578.jsonl --regions all   # <= 40 min on 2 CPU cores
+  metacond localization-study --preset cpu --input reuters21578.jsonl --regions all --country_column country   # <= 40 min, 2 cores
   metacond localization-study --preset paper --input cc_news --regions paper17   # the paper's 31 runs (GPUs)
 """
 
@@ -54,6 +54,7 @@ class LocalizationStudyArguments:
     regions: str = field(default="paper17", metadata={"help": "Region preset or country list for the news build."})
     country_column: str | None = field(default=None, metadata={"help": "Country column of the corpus (e.g. 'country' for a corpus without URLs)."})
     seeds: int | None = field(default=None, metadata={"help": "Training runs per arm (default: the preset's)."})
+    force: bool = field(default=False, metadata={"help": "Remove the study directory first and redo every stage."})
     output_dir: str | None = field(default=None, metadata={"help": "Study directory (default runs/localization-study-<preset>)."})
     dry_run: bool = field(default=False, metadata={"help": "Print the plan (runs, token budgets, compute estimate) and stop."})
     max_steps: int | None = field(default=None, metadata={"help": "Override the preset's pretraining steps."})
@@ -151,7 +152,8 @@ def _prefix_run(r: Run, runs: list[Run]) -> Run | None:
     """The metadata run a cooldown run continues: same arm prefix, template and seed."""
     if r.family != "cooldown":
         return None
-    return next((x for x in runs if x.family == "main" and x.experiment == r.experiment and x.template == r.template and x.seed == r.seed), None)
+    return next((x for x in runs if x.family == "main" and x.size == r.size and x.experiment == r.experiment and x.template == r.template
+                 and x.seed == r.seed), None)
 
 
 def train_run(r: Run, runs: list[Run], args: LocalizationStudyArguments, out: Path) -> dict[str, Any]:
@@ -172,7 +174,7 @@ def train_run(r: Run, runs: list[Run], args: LocalizationStudyArguments, out: Pa
             step = cooldown_start_step(base[4].max_steps, r.cooldown_fraction)
             ckpt = out / "models" / prefix.name / f"checkpoint-{step}"
             if not ckpt.is_dir():
-                raise MetacondError(f"{ckpt} is missing: the metadata run {prefix.name} must save it for the cooldown arm (rerun with --force)")
+                raise MetacondError(f"{ckpt} is missing: the metadata run {prefix.name} must save it for the cooldown arm (rerun with --force true)")
             if not (mdir / ckpt.name).is_dir():
                 shutil.copytree(ckpt, mdir / ckpt.name)
         feeds_cooldown = any(_prefix_run(x, runs) == r for x in runs)
@@ -254,7 +256,7 @@ def mcq_stage(runs: list[Run], args: LocalizationStudyArguments, out: Path) -> d
                                    official=True))
         if not (sdir / "sft_summary.json").is_file():
             cfg = SFTConfig(output_dir=str(sdir), max_steps=p.sft_steps, per_device_train_batch_size=p.sft_batch_size, learning_rate=p.sft_learning_rate,
-                            logging_steps=max(1, p.sft_steps // 8), save_strategy="no", report_to="none", bf16=p.bf16, max_length=1024,
+                            logging_steps=max(1, p.sft_steps // 8), save_strategy="no", report_to="none", bf16=p.bf16, max_length=p.block_size,
                             disable_tqdm=True, seed=args.seed)
             run_sft(SFTArguments(model=str(mdir), news_build=str(test.parent), metadata_prefix=r.metadata, use_lora=False), cfg)
         after = sdir / "eval_mcq" / "eval_results.json"
@@ -279,7 +281,11 @@ def run_study(args: LocalizationStudyArguments) -> Path:
         print_plan(pl)
         return out
     t0 = time.time()
+    if args.force and out.exists():
+        shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
+    _check_study_key(out, {"preset": pl["preset_config"], "seeds": pl["seeds"], "input": args.input, "regions": args.regions,
+                           "country_column": args.country_column, "max_steps": args.max_steps, "seed": args.seed})
     (out / "plan.json").write_text(json.dumps(pl, indent=1))
     stage_s: dict[str, float] = {}
     data_report = build_data(args, out)
@@ -324,6 +330,17 @@ def run_study(args: LocalizationStudyArguments) -> Path:
     results["wall_time_seconds_this_invocation"] = round(time.time() - t0, 1)
     write_report(results, out)
     return out
+
+
+def _check_study_key(out: Path, key: dict[str, Any]) -> None:
+    """Cached builds, models and evaluations belong to one set of settings: refuse to mix them with another."""
+    path = out / "study_key.json"
+    key = json.loads(json.dumps(key, default=str))
+    old = json.loads(path.read_text()) if path.is_file() else None
+    if old is not None and old != key:
+        changed = sorted(k for k in set(old) | set(key) if old.get(k) != key.get(k))
+        raise MetacondError(f"{out} holds a study made with other settings ({', '.join(changed)} differ); pass --force true or another --output_dir")
+    path.write_text(json.dumps(key, indent=1))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
