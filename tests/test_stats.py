@@ -237,3 +237,13 @@ def test_seeded_estimate_is_the_difference_of_seed_means():
     per = lambda m: np.mean(m.sum(1) / den.sum(1))  # noqa: E731
     assert d.estimate == pytest.approx(np.mean([per(m) for m in num]) - np.mean([per(m) for m in ref]))
     assert d.seed_sd[0] == pytest.approx(np.std([per(m) for m in num], ddof=1))
+
+
+def test_a_study_directory_refuses_other_settings(tmp_path):
+    from metacond import MetacondError
+    from metacond.eval_tasks.study_key import check_study_key
+
+    check_study_key(tmp_path, {"preset": {"steps": 10}, "seed": 0})
+    check_study_key(tmp_path, {"preset": {"steps": 10}, "seed": 0})  # the same settings: resumed
+    with pytest.raises(MetacondError, match=r"\(seed differ\)"):
+        check_study_key(tmp_path, {"preset": {"steps": 10}, "seed": 1})

@@ -36,7 +36,6 @@ class NgramArguments:
     test_file: str = field(default=None, metadata={"help": "The test parquet the models are scored on."})
     tokenizer: str = field(default=None, metadata={"help": "The build's tokenizer directory."})
     max_body_bytes: int = field(default=448, metadata={"help": "Article bytes scored, as in the perplexity tasks."})
-    limit: int | None = field(default=None, metadata={"help": "Unused by the counts (kept so callers pass the evaluation's settings whole)."})
 
 
 class _Counts:

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from metacond import MetacondError
+from metacond.eval_tasks.study_key import check_study_key
 
 from .grid import PRESETS, Run, expand_grid, templates_needed
 
@@ -174,7 +175,7 @@ def train_run(r: Run, runs: list[Run], args: LocalizationStudyArguments, out: Pa
             step = cooldown_start_step(base[4].max_steps, r.cooldown_fraction)
             ckpt = out / "models" / prefix.name / f"checkpoint-{step}"
             if not ckpt.is_dir():
-                raise MetacondError(f"{ckpt} is missing: the metadata run {prefix.name} must save it for the cooldown arm (rerun with --force true)")
+                raise MetacondError(f"{ckpt} is missing: the metadata run {prefix.name} must save it for the cooldown arm (rerun with --force)")
             if not (mdir / ckpt.name).is_dir():
                 shutil.copytree(ckpt, mdir / ckpt.name)
         feeds_cooldown = any(_prefix_run(x, runs) == r for x in runs)
@@ -220,8 +221,7 @@ def ngram_stage(args: LocalizationStudyArguments, out: Path) -> dict[str, Any]:
         p = PRESETS[args.preset]
         build = out / "data" / "global" / p.meta_template
         res = ngram_baselines(NgramArguments(train_file=str(build / "parquet" / "train.parquet"), test_file=str(test_file(args, out)),
-                                             tokenizer=str(out / "data" / "tokenizer"), max_body_bytes=eval_body_bytes(p.block_size),
-                                             limit=p.eval_limit))
+                                             tokenizer=str(out / "data" / "tokenizer"), max_body_bytes=eval_body_bytes(p.block_size)))
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(res))
     return json.loads(path.read_text())
@@ -284,7 +284,7 @@ def run_study(args: LocalizationStudyArguments) -> Path:
     if args.force and out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    _check_study_key(out, {"preset": pl["preset_config"], "seeds": pl["seeds"], "input": args.input, "regions": args.regions,
+    check_study_key(out, {"preset": pl["preset_config"], "seeds": pl["seeds"], "input": args.input, "regions": args.regions,
                            "country_column": args.country_column, "max_steps": args.max_steps, "seed": args.seed})
     (out / "plan.json").write_text(json.dumps(pl, indent=1))
     stage_s: dict[str, float] = {}
@@ -330,17 +330,6 @@ def run_study(args: LocalizationStudyArguments) -> Path:
     results["wall_time_seconds_this_invocation"] = round(time.time() - t0, 1)
     write_report(results, out)
     return out
-
-
-def _check_study_key(out: Path, key: dict[str, Any]) -> None:
-    """Cached builds, models and evaluations belong to one set of settings: refuse to mix them with another."""
-    path = out / "study_key.json"
-    key = json.loads(json.dumps(key, default=str))
-    old = json.loads(path.read_text()) if path.is_file() else None
-    if old is not None and old != key:
-        changed = sorted(k for k in set(old) | set(key) if old.get(k) != key.get(k))
-        raise MetacondError(f"{out} holds a study made with other settings ({', '.join(changed)} differ); pass --force true or another --output_dir")
-    path.write_text(json.dumps(key, indent=1))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -29,6 +29,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from metacond import MetacondError
+from metacond.eval_tasks.study_key import check_study_key
 from metacond.training.parallel import side_by_side
 
 
@@ -249,7 +250,7 @@ def run_study(args: StudyArguments) -> Path:
     (out / "evals").mkdir(exist_ok=True)
     t0 = time.time()
     dd, ds_dir = build_data(p, args.seed)
-    _check_study_key(out, {"preset": asdict(p) | {"seeds": None, "workers": None}, "seed": args.seed, "max_steps": args.max_steps or p.max_steps,
+    check_study_key(out, {"preset": asdict(p) | {"seeds": None, "workers": None}, "seed": args.seed, "max_steps": args.max_steps or p.max_steps,
                            "data": ds_dir.name})
     grammar = Grammar.load(ds_dir / "grammar.json")
     depths = sorted(set(args.metadata_depths if args.metadata_depths is not None else p.metadata_depths))
@@ -292,17 +293,6 @@ def run_study(args: StudyArguments) -> Path:
                "wall_time_seconds_this_invocation": round(time.time() - t0, 1)}
     write_report(out, results)
     return out
-
-
-def _check_study_key(out: Path, key: dict[str, Any]) -> None:
-    """Cached models and evaluations pair items by index: refuse to mix them with a run of other settings."""
-    path = out / "study_key.json"
-    old = _load(path)
-    key = json.loads(json.dumps(key, default=str))
-    if old is not None and old != key:
-        changed = sorted(k for k in set(old) | set(key) if old.get(k) != key.get(k))
-        raise MetacondError(f"{out} holds a study made with other settings ({', '.join(changed)} differ); pass --force or another --output_dir")
-    _save(path, key)
 
 
 def _training_facts(model_dir: Path, study_dir: Path) -> dict[str, Any]:
