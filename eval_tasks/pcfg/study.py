@@ -63,8 +63,9 @@ PRESETS: dict[str, StudyPreset] = {
                          grammar_prompts=24, metadata_depths=(0, 5), logging_steps=10, workers=2),
     # 2 CPU cores, `make demo` <= 25 minutes: the two ends of the D_M grid x 2 seeds, each a 1M-parameter model on ~3.7M tokens of
     # the `cpu` grammar (short prompts identify the latent); 4,000 held-out sequences give >= 1,000 probe test items per L.
-    # 2,200 steps (was 3,000 with one seed): four runs must fit. Two single-thread processes side by side train 7.6 steps/s
-    # together against 6.0 for one two-thread process on the same machine (benchmarks/bench_seed_parallel.py), so they do.
+    # 2,200 steps (was 3,000 with one seed): four runs must fit. Two single-thread processes side by side train 8.3 steps/s
+    # together against 6.5 for one two-thread process (benchmarks/last_seed_parallel_run.json; 7.4 vs 6.0 in the reference
+    # runs themselves), so they do.
     "cpu": StudyPreset(grammar="cpu", model_size="mini", train_size=100_000, validation_size=2_000, test_size=2_000, max_steps=2_200, batch_size=32,
                        learning_rate=3e-3, loss_sequences=1_000, probe_pool=4_000, probe_lengths=(1, 2, 3, 5, 10, 20, "full"),
                        grammar_lengths=(1, 2, 5, 10, 20), grammar_prompts=300, metadata_depths=(0, 5), logging_steps=50, workers=2),
