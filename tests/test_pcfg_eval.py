@@ -158,6 +158,9 @@ def test_smoke_study_end_to_end(tmp_path):
     out = run_study(StudyArguments(preset="smoke", output_dir=str(tmp_path / "study")))
     r = json.loads((out / "results.json").read_text())
     assert sorted(r["models"]) == ["0", "5"] and r["training_seeds"] == [0, 1]
+    # Where the demo's minutes go: every stage and each model's evaluation parts are timed.
+    assert set(r["stage_seconds_this_invocation"]) == {"data", "train", "references", "evaluate"}
+    assert all(set(m["seconds"]) == {"loss", "probing", "grammar"} for runs in r["models"].values() for m in runs)
     # Two runs per D_M, trained side by side: different seeds give different models.
     assert [len(r["models"][d]) for d in ("0", "5")] == [2, 2]
     assert r["models"]["0"][0]["loss"]["masked"]["model_loss"] != r["models"]["0"][1]["loss"]["masked"]["model_loss"]
