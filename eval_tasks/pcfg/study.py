@@ -30,6 +30,7 @@ import numpy as np
 
 from metacond import MetacondError
 from metacond.eval_tasks.study_key import check_study_key
+from metacond.eval_tasks.stopwatch import Stopwatch
 from metacond.training.parallel import side_by_side
 
 
@@ -198,22 +199,21 @@ def evaluate_model(model_dir: Path, grammar, held, p: StudyPreset, depth: int, i
     T, M = held["terminals"], held["metadata"]
     res: dict[str, Any] = {"metadata_depth": depth, "model_dir": str(model_dir), "greedy": greedy}
     li = held["loss_index"]
-    sec: dict[str, float] = {}
-    t = time.time()
-    res["loss"] = evaluate_loss(model, grammar, [T[i] for i in li], [M[i].tolist() for i in li], depth, inference, bayes_tokens=held["bayes_tokens"])
-    sec["loss"], t = round(time.time() - t, 1), time.time()
-    feats, valid = hidden_features(model, PCFGLayout(grammar), T, p.probe_lengths)
-    res["probing"] = probe_accuracy(feats, valid, M, grammar.num_variants, held["probe_split"], held["probe_groups"], p.probe_lengths, seed=seed)
-    del feats
-    sec["probing"], t = round(time.time() - t, 1), time.time()
-    gi = held["grammar_index"]
-    Tt, Mt = [T[i] for i in gi], M[gi]
-    res["grammar_masked"] = grammar_accuracy(model, grammar, Tt, Mt, depth, p.grammar_lengths, p.grammar_prompts, greedy=greedy, inference=inference, seed=seed)
-    if depth > 0:
-        res["grammar_metadata"] = grammar_accuracy(model, grammar, Tt, Mt, depth, p.grammar_lengths, p.grammar_prompts, greedy=greedy,
-                                                   with_metadata=True, inference=inference, seed=seed)
-    sec["grammar"] = round(time.time() - t, 1)
-    res["seconds"] = sec
+    res["seconds"] = watch = Stopwatch()
+    with watch("loss"):
+        res["loss"] = evaluate_loss(model, grammar, [T[i] for i in li], [M[i].tolist() for i in li], depth, inference, bayes_tokens=held["bayes_tokens"])
+    with watch("probing"):
+        feats, valid = hidden_features(model, PCFGLayout(grammar), T, p.probe_lengths)
+        res["probing"] = probe_accuracy(feats, valid, M, grammar.num_variants, held["probe_split"], held["probe_groups"], p.probe_lengths, seed=seed)
+        del feats
+    with watch("grammar"):
+        gi = held["grammar_index"]
+        Tt, Mt = [T[i] for i in gi], M[gi]
+        res["grammar_masked"] = grammar_accuracy(model, grammar, Tt, Mt, depth, p.grammar_lengths, p.grammar_prompts, greedy=greedy, inference=inference,
+                                                 seed=seed)
+        if depth > 0:
+            res["grammar_metadata"] = grammar_accuracy(model, grammar, Tt, Mt, depth, p.grammar_lengths, p.grammar_prompts, greedy=greedy,
+                                                       with_metadata=True, inference=inference, seed=seed)
     return res
 
 
@@ -256,9 +256,9 @@ def run_study(args: StudyArguments) -> Path:
     (out / "models").mkdir(parents=True, exist_ok=True)
     (out / "evals").mkdir(exist_ok=True)
     t0 = time.time()
-    stages: dict[str, float] = {}
-    dd, ds_dir = build_data(p, args.seed)
-    stages["data"] = round(time.time() - t0, 1)
+    stages = Stopwatch()
+    with stages("data"):
+        dd, ds_dir = build_data(p, args.seed)
     check_study_key(out, {"preset": asdict(p) | {"seeds": None, "workers": None}, "seed": args.seed, "max_steps": args.max_steps or p.max_steps,
                            "data": ds_dir.name})
     grammar = Grammar.load(ds_dir / "grammar.json")
@@ -272,32 +272,29 @@ def run_study(args: StudyArguments) -> Path:
     workers = 1 if torch.cuda.is_available() else (args.workers or p.workers)
     runs = [(depth, args.seed + k) for depth in depths for k in range(n_seeds)]
     model_dirs = {run: out / "models" / run_name(*run) for run in runs}
-    t = time.time()
-    train_models([recipe_for(base, d, grammar.depth, model_dirs[(d, s)], s) for d, s in runs], workers)
-    stages["train"] = round(time.time() - t, 1)
+    with stages("train"):
+        train_models([recipe_for(base, d, grammar.depth, model_dirs[(d, s)], s) for d, s in runs], workers)
 
-    t = time.time()
-    inference = PCFGInference(grammar)
-    held = held_out(dd, p, inference, args.seed)
-    train_sample = [list(x) for x in dd["train"]["terminals"][:20_000]]
-    bayes = {"probe_correct": held["bayes_correct"].tolist(), "probe_groups": [g.tolist() for g in held["probe_groups"]],
-             "lengths": [str(L) for L in p.probe_lengths],
-             "chance": [float(max(pr)) for pr in grammar.priors],
-             "unigram_loss": unigram_loss(train_sample, [held["terminals"][i] for i in held["loss_index"]], len(grammar.terminals)),
-             "grammar_unigram": {str(k): v for k, v in unigram_grammar_accuracy(
-                 grammar, [held["terminals"][i] for i in held["grammar_index"]], unigram_probs(train_sample, len(grammar.terminals)), p.grammar_lengths,
-                 p.grammar_prompts, inference, args.seed).items()}}
-    stages["references"] = round(time.time() - t, 1)
-    t = time.time()
+    with stages("references"):
+        inference = PCFGInference(grammar)
+        held = held_out(dd, p, inference, args.seed)
+        train_sample = [list(x) for x in dd["train"]["terminals"][:20_000]]
+        bayes = {"probe_correct": held["bayes_correct"].tolist(), "probe_groups": [g.tolist() for g in held["probe_groups"]],
+                 "lengths": [str(L) for L in p.probe_lengths],
+                 "chance": [float(max(pr)) for pr in grammar.priors],
+                 "unigram_loss": unigram_loss(train_sample, [held["terminals"][i] for i in held["loss_index"]], len(grammar.terminals)),
+                 "grammar_unigram": {str(k): v for k, v in unigram_grammar_accuracy(
+                     grammar, [held["terminals"][i] for i in held["grammar_index"]], unigram_probs(train_sample, len(grammar.terminals)),
+                     p.grammar_lengths, p.grammar_prompts, inference, args.seed).items()}}
     evals: dict[str, list[dict[str, Any]]] = {str(d): [] for d in depths}
-    cached = {run: _load(out / "evals" / f"{run_name(*run)}.json") for run in runs}
-    # Decoding mode is part of the cache key. Evaluation randomness (probe folds, sampled continuations, prompts) follows the
-    # study seed, so every run is scored on the same items.
-    todo = [run for run in runs if cached[run] is None or cached[run].get("greedy", False) != args.greedy]
-    done = side_by_side(_evaluate_one, [(model_dirs[run], grammar, held, p, run[0], inference, args.seed, args.greedy,
-                                         out / "evals" / f"{run_name(*run)}.json") for run in todo], workers, desc="evaluating")
-    cached |= dict(zip(todo, done))
-    stages["evaluate"] = round(time.time() - t, 1)
+    with stages("evaluate"):
+        cached = {run: _load(out / "evals" / f"{run_name(*run)}.json") for run in runs}
+        # Decoding mode is part of the cache key. Evaluation randomness (probe folds, sampled continuations, prompts) follows the
+        # study seed, so every run is scored on the same items.
+        todo = [run for run in runs if cached[run] is None or cached[run].get("greedy", False) != args.greedy]
+        done = side_by_side(_evaluate_one, [(model_dirs[run], grammar, held, p, run[0], inference, args.seed, args.greedy,
+                                             out / "evals" / f"{run_name(*run)}.json") for run in todo], workers, desc="evaluating")
+        cached |= dict(zip(todo, done))
     for d, seed in runs:
         evals[str(d)].append(cached[(d, seed)] | {"training_seed": seed})
     steps = args.max_steps or p.max_steps
