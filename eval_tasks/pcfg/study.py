@@ -29,8 +29,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from metacond import MetacondError
-from metacond.eval_tasks.study_key import check_study_key
 from metacond.eval_tasks.stopwatch import Stopwatch
+from metacond.eval_tasks.study_key import check_study_key
 from metacond.training.parallel import side_by_side
 
 
