@@ -220,21 +220,25 @@ def test_parallel_streaming_build_matches_serial(tmp_path):
         for s in hf:
             assert hf[s].to_dict() == pq.read_table(tmp_path / "o2" / exp / "full" / "parquet" / f"{s}.parquet").to_pydict()
             assert len(hf[s]) == reps[2]["experiments"][f"{exp}/full"]["splits"][s]
-    # Packed blocks hold every training token once, in order; position_ids restart at each document (or piece).
+    # Packed blocks hold every piece of every training document once (first-fit: not in order); position_ids restart at
+    # each piece, whose first label is -100 (nothing before it in the block belongs to it); padding is reported and low.
     g = pq.read_table(tmp_path / "o2" / "global" / "full" / "parquet" / "train.parquet").to_pydict()
     blocks = pq.read_table(tmp_path / "o2" / "global" / "full" / "parquet" / "train_blocks.parquet").to_pydict()
     assert all(len(x) == 64 for x in blocks["input_ids"])
-    ids_out, labels_out = [], []
+    got, pad = [], 0
     for ids, labs, pos in zip(blocks["input_ids"], blocks["labels"], blocks["position_ids"]):
         starts = [k for k, p in enumerate(pos) if p == 0] + [64]
         for a, b in zip(starts, starts[1:]):
             if ids[a] == 0:  # padding segment (id 0 is a special token, never inside a document)
                 assert set(labs[a:b]) == {-100} and b == 64
+                pad += b - a
                 continue
-            ids_out += ids[a:b]
-            labels_out += labs[a:b]
-    assert ids_out == [t for ids in g["input_ids"] for t in ids]
-    assert labels_out == [l for labs in g["labels"] for l in labs]  # the first label (bos) is already -100
+            got.append((tuple(ids[a:b]), tuple(labs[a:b])))
+    want = [(tuple(ids[s:s + 64]), (-100,) + tuple(labs[s + 1:s + 64])) for ids, labs in zip(g["input_ids"], g["labels"])
+            for s in range(0, len(ids), 64)]
+    assert sorted(got) == sorted(want)
+    padding = reps[2]["experiments"]["global/full"]["block_padding"]
+    assert padding == pytest.approx(pad / (64 * len(blocks["input_ids"])), abs=1e-4) and padding < 0.1
     assert max(len(x) for x in g["input_ids"]) > 64  # some documents were cut into pieces
 
 

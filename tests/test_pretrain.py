@@ -10,7 +10,7 @@ from news_fixture import build_news_fixture
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from metacond import MetacondError
-from metacond.training.collator import MetadataCollator
+from metacond.training.collator import MetadataCollator, first_fit_rows
 from metacond.training.pretrain import parse_args, run_pretraining
 from metacond.training.schedule import MetadataSchedule
 
@@ -161,15 +161,25 @@ def test_packed_rows_never_attend_across_documents(news_dir):
     packed = MetadataCollator(tok.pad_token_id, packing=True, block_size=200)(feats)
     with torch.no_grad():
         logits = model(input_ids=packed["input_ids"], position_ids=packed["position_ids"]).logits
-        r = c = 0
-        for f in feats:
+        where = first_fit_rows([len(f["input_ids"]) for f in feats], 200)
+        for f, (r, c) in zip(feats, where):
             n = len(f["input_ids"])
-            if c + n > 200:
-                r, c = r + 1, 0
             alone = model(input_ids=torch.tensor([f["input_ids"]])).logits[0]
             torch.testing.assert_close(logits[r, c:c + n], alone, rtol=1e-4, atol=1e-4)
             assert (packed["position_ids"][r, c:c + n] == torch.arange(n)).all()
-            c += n
+
+
+def test_packing_fills_rows_whatever_the_batch_order():
+    # Documents a little longer than a block: arrival-order filling pads about every other row.
+    width = 256
+    feats = [{"input_ids": [5] * n, "labels": [5] * n} for n in [288, 40, 300, 200, 288, 17, 256, 100] * 4]
+    out = MetadataCollator(0, packing=True, block_size=width)(feats)
+    real = sum(len(f["input_ids"]) for f in feats)
+    assert (out["labels"] != -100).sum() == real - sum(-(-len(f["input_ids"]) // width) for f in feats)  # first label of each piece
+    assert real / out["input_ids"].numel() >= 0.95
+    assert out["num_examples"].sum() == len(feats) and (out["position_ids"][:, 0] == 0).all()
+    where = first_fit_rows([256, 10, 250, 6], 256)
+    assert where == [(0, 0), (2, 0), (1, 0), (1, 250)]
 
 
 def test_schedule_is_deterministic_and_per_field():

@@ -66,20 +66,20 @@ class MetadataCollator:
 
     def _packed(self, docs) -> tuple[dict[str, torch.Tensor], list[int]]:
         if self.block_size:
-            # Split long documents into block-sized pieces and fill rows in order.
-            rows: list[list[tuple[list[int], list[int]]]] = [[]]
-            used = [0]
-            row_of = []
+            # Documents longer than a block are cut into block-sized pieces; pieces fill rows first-fit decreasing.
+            pieces, owner = [], []
             for d, (i, l) in enumerate(docs):
                 for s in range(0, len(i), self.block_size):
-                    seg = (i[s:s + self.block_size], l[s:s + self.block_size])
-                    if used[-1] + len(seg[0]) > self.block_size:
-                        rows.append([])
-                        used.append(0)
-                    rows[-1].append(seg)
-                    used[-1] += len(seg[0])
-                    if s == 0:
-                        row_of.append(len(rows) - 1)  # a document counts in the row where it starts
+                    pieces.append((i[s:s + self.block_size], l[s:s + self.block_size]))
+                    owner.append((d, s))
+            where = first_fit_rows([len(i) for i, _ in pieces], self.block_size)
+            n_rows = 1 + max(r for r, _ in where)
+            rows: list[list[tuple[list[int], list[int]]]] = [[] for _ in range(n_rows)]
+            row_of = [0] * len(docs)
+            for k in sorted(range(len(pieces)), key=lambda k: where[k]):
+                rows[where[k][0]].append(pieces[k])
+                if owner[k][1] == 0:
+                    row_of[owner[k][0]] = where[k][0]  # a document counts in the row where it starts
             width = self.block_size
         else:
             rows = [list(docs)]
@@ -101,3 +101,23 @@ class MetadataCollator:
             if c < width:  # the tail is its own segment of padding
                 pos[r, c:] = torch.arange(width - c)
         return {"input_ids": ids, "labels": labels, "position_ids": pos}, row_of
+
+
+def first_fit_rows(lengths: list[int], width: int) -> list[tuple[int, int]]:
+    """(row, column) of each piece when pieces of these lengths (each <= width) fill rows first-fit decreasing.
+
+    Filling rows in arrival order closes a row whenever the next piece does not fit: with documents a
+    little longer than a block, nearly every other row is mostly padding. First-fit decreasing wastes
+    at most the tail of the rows it cannot fill, whatever the order of the batch.
+    """
+    free: list[int] = []
+    where: list[tuple[int, int]] = [(0, 0)] * len(lengths)
+    for k in sorted(range(len(lengths)), key=lambda k: (-lengths[k], k)):
+        n = lengths[k]
+        r = next((j for j, f in enumerate(free) if f >= n), None)
+        if r is None:
+            free.append(width)
+            r = len(free) - 1
+        where[k] = (r, width - free[r])
+        free[r] -= n
+    return where

@@ -262,7 +262,7 @@ def build_news(cfg: NewsBuildConfig, progress: bool = True) -> dict[str, Any]:
         t2 = time.time()
         for ename, splits in plan.items():
             edir = out / ename / tname
-            write_experiment(edir, {s: ([pools[g] for g in gids], limit) for s, (gids, limit) in splits.items()}, cfg.block_size)
+            padding = write_experiment(edir, {s: ([pools[g] for g in gids], limit) for s, (gids, limit) in splits.items()}, cfg.block_size)
             tokenizer.save_pretrained(str(edir / "tokenizer"))
             sizes, per = {}, {}
             for s, (gids, limit) in splits.items():
@@ -271,7 +271,8 @@ def build_news(cfg: NewsBuildConfig, progress: bool = True) -> dict[str, Any]:
             empty = [s for s in SPLITS if s not in splits]
             BuildManifest(key=f"news:{ename}:{tname}", metadata_mode="remove", template=tname, config=asdict(cfg),
                           extra={"fields": list(template.fields), "experiment": ename, "splits": sizes, "empty_splits": empty}).save(edir)
-            experiments_info[f"{ename}/{tname}"] = {"splits": sizes, "continents": per, "empty_splits": empty}
+            experiments_info[f"{ename}/{tname}"] = {"splits": sizes, "continents": per, "empty_splits": empty,
+                                                   **({"block_padding": round(padding, 4)} if padding is not None else {})}
         shutil.rmtree(pool_dir, ignore_errors=True)
         stages[f"write_{tname}"] = time.time() - t2
     not_text = ("missing_text", "non_string_text", "empty_text", "too_short", "too_long", "bad_json_line")

@@ -52,7 +52,8 @@ def main(argv: Sequence[str]) -> int:
     print("  per continent: " + ", ".join(f"{k} {v}" for k, v in rep["per_continent"].items()))
     print("  per country: " + ", ".join(f"{k} {v}" for k, v in rep["per_country"].items()))
     for name, e in rep["experiments"].items():
-        print(f"  {name}: " + ", ".join(f"{s} {n}" for s, n in e["splits"].items()))
+        pad = f" (packed blocks: {e['block_padding']:.1%} padding)" if "block_padding" in e else ""
+        print(f"  {name}: " + ", ".join(f"{s} {n}" for s, n in e["splits"].items()) + pad)
     for name, e in rep["experiments"].items():
         if e.get("empty_splits"):
             print(f"  warning: {name} has no {' / '.join(e['empty_splits'])} rows (too few articles for the split fractions)")

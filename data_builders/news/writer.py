@@ -151,28 +151,29 @@ def merged(pools: list[Path], limit: int | None) -> Iterator[Any]:
 class BlockPacker:
     """Fixed-length blocks with labels and per-document position_ids (document boundaries), streamed.
 
-    A document longer than a block is cut into block-sized pieces; a piece that does not fit in the
-    current block closes it (padding with id 0, label -100).
+    A document longer than a block is cut into block-sized pieces (no other cuts). A piece goes into
+    the first of up to ``OPEN_BLOCKS`` open blocks with room; when none has room, the fullest open
+    block is closed (padding with id 0, label -100). Closing a block as soon as the next piece does not
+    fit left about 43% padding on Reuters-length articles at 512 tokens; ``padding`` reports the share.
     """
+
+    OPEN_BLOCKS = 16
 
     def __init__(self, path: Path, block_size: int):
         self.path, self.size = path, block_size
-        self.ids: list[np.ndarray] = []
-        self.labels: list[np.ndarray] = []
-        self.pos: list[np.ndarray] = []
-        self.fill = 0
+        self.open: list[dict[str, Any]] = []  # each: ids, labels, pos (lists of arrays), fill
         self.done_ids: list[np.ndarray] = []
         self.done_labels: list[np.ndarray] = []
         self.done_pos: list[np.ndarray] = []
         self.writer = None
         self.blocks = 0
+        self.real_tokens = 0
 
-    def _close_block(self) -> None:
-        pad = self.size - self.fill
-        self.done_ids.append(np.concatenate(self.ids + [np.zeros(pad, np.int32)]))
-        self.done_labels.append(np.concatenate(self.labels + [np.full(pad, -100, np.int32)]))
-        self.done_pos.append(np.concatenate(self.pos + [np.arange(pad, dtype=np.int32)]))
-        self.ids, self.labels, self.pos, self.fill = [], [], [], 0
+    def _close_block(self, b: dict[str, Any]) -> None:
+        pad = self.size - b["fill"]
+        self.done_ids.append(np.concatenate(b["ids"] + [np.zeros(pad, np.int32)]))
+        self.done_labels.append(np.concatenate(b["labels"] + [np.full(pad, -100, np.int32)]))
+        self.done_pos.append(np.concatenate(b["pos"] + [np.arange(pad, dtype=np.int32)]))
         if len(self.done_ids) >= BATCH:
             self._flush()
 
@@ -192,25 +193,44 @@ class BlockPacker:
         self.blocks += n
         self.done_ids, self.done_labels, self.done_pos = [], [], []
 
+    def _place(self, ids: np.ndarray, labels: np.ndarray) -> None:
+        n = len(ids)
+        b = next((b for b in self.open if b["fill"] + n <= self.size), None)
+        if b is None:
+            if len(self.open) >= self.OPEN_BLOCKS:
+                k = max(range(len(self.open)), key=lambda j: self.open[j]["fill"])
+                self._close_block(self.open.pop(k))
+            b = {"ids": [], "labels": [], "pos": [], "fill": 0}
+            self.open.append(b)
+        b["ids"].append(ids)
+        b["labels"].append(labels)
+        b["pos"].append(np.arange(n, dtype=np.int32))
+        b["fill"] += n
+        self.real_tokens += n
+        if b["fill"] == self.size:
+            self.open = [x for x in self.open if x is not b]  # by identity: blocks hold arrays
+            self._close_block(b)
+
     def add(self, table) -> None:
         ids_col, lab_col = table.column("input_ids").combine_chunks(), table.column("labels").combine_chunks()
         flat_i = ids_col.values.to_numpy(zero_copy_only=False)
         flat_l = lab_col.values.to_numpy(zero_copy_only=False).copy()
         off = ids_col.offsets.to_numpy()
-        flat_l[off[:-1][off[:-1] < len(flat_l)]] = -100  # a block never scores a document's first token
         for a, b in zip(off[:-1], off[1:]):
             for s in range(a, b, self.size):
                 e = min(s + self.size, b)
-                if self.fill + (e - s) > self.size:
-                    self._close_block()
-                self.ids.append(flat_i[s:e])
-                self.labels.append(flat_l[s:e])
-                self.pos.append(np.arange(e - s, dtype=np.int32))
-                self.fill += e - s
+                lab = flat_l[s:e].copy()
+                lab[0] = -100  # a block never scores a piece's first token: nothing before it in the block belongs to it
+                self._place(flat_i[s:e], lab)
+
+    @property
+    def padding(self) -> float:
+        return 1 - self.real_tokens / (self.blocks * self.size) if self.blocks else 0.0
 
     def close(self) -> int:
-        if self.fill:
-            self._close_block()
+        for b in self.open:
+            self._close_block(b)
+        self.open = []
         self._flush()
         if self.writer is not None:
             self.writer.close()
@@ -264,15 +284,20 @@ class SplitWriter:
         (self.hf_dir / "dataset_info.json").write_text(json.dumps({k: info[k] for k in sorted(info)}, indent=2))
 
 
-def write_experiment(edir: Path, plan: dict[str, tuple[list[Path], int | None]], block_size: int | None) -> None:
-    """``plan``: split → (pool files, per-pool row limit or None). Writes ``edir/{hf,parquet}``."""
+def write_experiment(edir: Path, plan: dict[str, tuple[list[Path], int | None]], block_size: int | None) -> float | None:
+    """``plan``: split → (pool files, per-pool row limit or None). Writes ``edir/{hf,parquet}``.
+    Returns the padding share of the packed training blocks (None without ``block_size``)."""
     if edir.exists():
         shutil.rmtree(edir)
     splits = []
+    padding = None
     for split, (pools, limit) in plan.items():
         w = SplitWriter(edir, split, block_size if split == "train" else None)
         for t in merged(pools, limit):
             w.write(t)
         w.close()
+        if w.packer is not None:
+            padding = w.packer.padding
         splits.append(split)
     (edir / "hf" / "dataset_dict.json").write_text(json.dumps({"splits": splits}))
+    return padding
