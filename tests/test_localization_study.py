@@ -23,10 +23,12 @@ def test_paper_grid_is_exactly_the_papers_31_runs():
         "url", "url_country", "url_continent"}
     assert [r for r in runs if not r.paper][0].cooldown_fraction == 0.1
     assert len({r.name for r in runs}) == len(runs)
-    # The cpu preset trains what its verdicts need: global with and without metadata, one ablation, the cooldown; 2 seeds each.
+    # The cpu preset trains what its verdicts need: global with and without metadata (country-only: the corpus's one field), the cooldown;
+    # 2 seeds each. The gpu preset adds the continent-only ablation.
     cpu = expand_grid("cpu")
-    assert {r.family for r in cpu} == {"main", "ablation", "cooldown"} and {r.size for r in cpu} == {"mini"} and len(cpu) == 8
-    assert sorted({r.arm for r in cpu}) == ["mini-global-continent", "mini-global-meta", "mini-global-meta-cooldown", "mini-global-nometa"]
+    assert {r.family for r in cpu} == {"main", "cooldown"} and {r.size for r in cpu} == {"mini"} and len(cpu) == 6
+    assert sorted({r.arm for r in cpu}) == ["mini-global-meta", "mini-global-meta-cooldown", "mini-global-nometa"]
+    assert "mini-global-continent" not in {r.arm for r in cpu} and "small-global-continent" in {r.arm for r in expand_grid("gpu")}
     assert {r.seed for r in cpu} == {0, 1} and {r.template for r in cpu if r.arm == "mini-global-meta"} == {"country"}
     assert [r.name for r in expand_grid("cpu", seeds=3) if r.arm == "mini-global-nometa"] == [f"mini-global-nometa-s{k}" for k in range(3)]
 
@@ -35,12 +37,12 @@ def test_dry_run_prints_budgets_and_compute():
     pl = plan(LocalizationStudyArguments(preset="paper", dry_run=True))
     assert pl["paper_runs"] == 31 and pl["counts_by_family"] == {"main": 20, "leave-one-out": 8, "ablation": 3, "cooldown": 1}
     one = pl["runs"][0]
-    assert one["train_flops"] == 6 * one["parameters"] * one["token_budget"]
+    assert one["token_budget"] is None and one["train_flops"] == 6 * one["parameters"] * one["token_bound"]
     r = subprocess.run([sys.executable, "-m", "metacond", "localization-study", "--preset", "cpu", "--dry_run", "true"], capture_output=True, text=True,
                        timeout=120)
-    assert r.returncode == 0 and "8 runs" in r.stdout and "total training compute" in r.stdout
-    # Equal budgets in tokens: every run of a preset plans the same steps x batch x block.
-    assert len({x["token_budget"] for x in plan(LocalizationStudyArguments(preset="cpu", dry_run=True))["runs"]}) == 1
+    assert r.returncode == 0 and "6 runs" in r.stdout and "total training compute" in r.stdout and "known once the data is built" in r.stdout
+    # Equal budgets: every run of a preset plans the same documents (steps x batch).
+    assert len({x["documents"] for x in plan(LocalizationStudyArguments(preset="cpu", dry_run=True))["runs"]}) == 1
 
 
 @pytest.mark.slow

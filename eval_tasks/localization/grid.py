@@ -8,7 +8,8 @@ The ``smoke`` preset keeps one run of each family at a tiny size (plumbing). The
 what its verdicts need and nothing else: the global model with and without metadata, one coarser-metadata
 ablation the corpus supports, and the MeCo cooldown arm, each with ``seeds`` training runs (initialization
 and data order); the ``gpu`` preset is the same design at a size well inside the regime, for one lent GPU.
-Every arm of a preset trains the same number of *tokens* (packed blocks: steps x batch x block).
+Every arm of a preset trains the same number of *documents* (steps x batch), packed first-fit into rows of
+``block_size`` tokens: on one experiment the arms see the same article tokens, the metadata arms also their prefixes.
 """
 
 from __future__ import annotations
@@ -65,15 +66,16 @@ PRESETS: dict[str, Preset] = {
     "smoke": Preset(sizes=("tiny",), grid="trim", max_steps=6, batch_size=4, block_size=256, learning_rate=3e-3, logging_steps=2, sft_steps=4,
                     sft_batch_size=4, sft_learning_rate=3e-3, mcq_total=16, eval_limit=4, vocab_size=500, test_fraction=0.3),
     # 2 CPU cores, <= 40 minutes, on a corpus with a country per article (the shared Reuters set: no URLs, so the metadata
-    # is the country and the ablation the continent alone). A 2M-parameter Llama (4 x 128, 4k BPE) on 512-token blocks,
-    # 256 steps x 16 blocks = 2.1M block tokens per run (about 1.1M article tokens: a block closes when the next article does
-    # not fit), 2 seeds per arm trained two at a time, cosine to 10% of the peak (MeCo). Sized to the 40-minute budget.
-    "cpu": Preset(sizes=("mini",), grid="global", max_steps=256, batch_size=16, block_size=512, learning_rate=3e-3, logging_steps=16, sft_steps=40,
-                  sft_batch_size=8, sft_learning_rate=1e-3, mcq_total=200, vocab_size=4000, test_fraction=0.3, seeds=2, meta_template="country",
-                  ablations=("continent",), balance="none", min_lr_rate=0.1, workers=2),
-    # One GPU: the same arms x 3 seeds at 10M parameters (6 x 256, 8k BPE) on ~6.5M tokens per run (about two epochs of the
-    # Reuters mixture: the corpus, not the GPU, bounds the tokens), well inside the regime.
-    "gpu": Preset(sizes=("small",), grid="global", max_steps=800, batch_size=16, block_size=512, learning_rate=2e-3, logging_steps=25,
+    # is the country, which is also the coarse "country-only" arm: no separate ablation). A 2M-parameter Llama (4 x 128,
+    # 4k BPE) on 256-token rows, 288 steps x 32 articles (~2.6M article tokens at Reuters' ~288 tokens per article; under one
+    # epoch), 2 seeds per arm trained two at a time, cosine to 10% of the peak (MeCo). Sized to the 40-minute budget: one
+    # run is ~3.0k tokens/s on one thread here; the 100-question MCQ stage takes ~5 minutes.
+    "cpu": Preset(sizes=("mini",), grid="global", max_steps=288, batch_size=32, block_size=256, learning_rate=3e-3, logging_steps=16, sft_steps=40,
+                  sft_batch_size=8, sft_learning_rate=1e-3, mcq_total=100, vocab_size=4000, test_fraction=0.3, seeds=2, meta_template="country",
+                  ablations=(), balance="none", min_lr_rate=0.1, workers=2),
+    # One GPU: the same arms plus the continent-only ablation x 3 seeds at 10M parameters (6 x 256, 8k BPE), 800 steps x 32
+    # articles (~7.4M tokens per run, about two epochs of the Reuters mixture: the corpus, not the GPU, bounds the tokens).
+    "gpu": Preset(sizes=("small",), grid="global", max_steps=800, batch_size=32, block_size=512, learning_rate=2e-3, logging_steps=25,
                   sft_steps=100, sft_batch_size=16, sft_learning_rate=5e-4, mcq_total=400, bf16=True, vocab_size=8000, test_fraction=0.3, seeds=3,
                   meta_template="country", ablations=("continent",), balance="none", min_lr_rate=0.1),
     "paper": Preset(sizes=("0.5b", "1b"), grid="paper", max_steps=20_000, batch_size=256, block_size=2048, learning_rate=3e-4, logging_steps=50,

@@ -71,7 +71,10 @@ class LocalizationStudyArguments:
             raise MetacondError(f"seeds must be >= 1, got {self.seeds}")
 
 
-def plan(args: LocalizationStudyArguments) -> dict[str, Any]:
+def plan(args: LocalizationStudyArguments, out: Path | None = None) -> dict[str, Any]:
+    """Runs, budgets and compute. A step is ``batch_size`` documents packed into ``block_size``-token rows, so a run's
+    token budget is its documents times the mean tokens of its training documents: known once the data is built
+    (``out``); before that the plan gives the bound ``documents x block_size``."""
     from metacond.modeling.sizes import count_parameters
 
     p = PRESETS[args.preset]
@@ -80,9 +83,12 @@ def plan(args: LocalizationStudyArguments) -> dict[str, Any]:
     rows = []
     for r in runs:
         n = count_parameters(r.size, p.vocab_size)
-        tokens = steps * p.batch_size * p.block_size
-        flops = 6 * n * tokens
-        rows.append({**asdict(r), "parameters": n, "steps": steps, "token_budget": tokens, "train_flops": flops})
+        docs = steps * p.batch_size
+        mean = mean_train_tokens(out / "data" / r.experiment / r.template) if out is not None else None
+        tokens = round(docs * mean) if mean else None
+        flops = 6 * n * (tokens or docs * p.block_size)
+        rows.append({**asdict(r), "parameters": n, "steps": steps, "documents": docs, "mean_document_tokens": mean, "token_budget": tokens,
+                     "token_bound": docs * p.block_size, "train_flops": flops})
     total = sum(r["train_flops"] for r in rows)
     by_family: dict[str, int] = {}
     for r in runs:
@@ -92,13 +98,29 @@ def plan(args: LocalizationStudyArguments) -> dict[str, Any]:
             "estimate_hours_one_h100": total / GPU_EFFECTIVE_FLOPS / 3600, "preset_config": asdict(p)}
 
 
+def mean_train_tokens(dataset: Path) -> float | None:
+    """Mean tokens per training document of a built experiment (metadata prefix included), or None before the build."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    f = dataset / "parquet" / "train.parquet"
+    if not f.is_file():
+        return None
+    col = pq.read_table(f, columns=["input_ids"]).column("input_ids")
+    return round(float(pc.mean(pc.list_value_length(col)).as_py()), 2) if len(col) else None
+
+
 def print_plan(pl: dict[str, Any]) -> None:
     print(f"preset {pl['preset']}: {len(pl['runs'])} runs ({pl['paper_runs']} of the paper's grid) — " +
           ", ".join(f"{k} {v}" for k, v in pl["counts_by_family"].items()))
-    print(f"{'run':<34} {'family':<14} {'size':<5} {'dataset':<28} {'params':>12} {'tokens':>15} {'PFLOP':>9}")
+    print(f"{'run':<34} {'family':<14} {'size':<5} {'dataset':<28} {'params':>12} {'documents':>10} {'tokens':>15} {'PFLOP':>9}")
     for r in pl["runs"]:
+        tokens = f"{r['token_budget']:,}" if r["token_budget"] else f"<= {r['token_bound']:,}"
         print(f"{r['name']:<34} {r['family']:<14} {r['size']:<5} {r['experiment'] + '/' + r['template']:<28} {r['parameters']:>12,} "
-              f"{r['token_budget']:>15,} {r['train_flops'] / 1e15:>9.3f}")
+              f"{r['documents']:>10,} {tokens:>15} {r['train_flops'] / 1e15:>9.3f}")
+    if not all(r["token_budget"] for r in pl["runs"]):
+        print("tokens: each step packs batch_size documents into block_size-token rows; the budget is known once the data is built "
+              "(documents x mean tokens per document), here bounded by documents x block_size")
     print(f"total training compute {pl['total_train_flops']:.3e} FLOPs: ~{pl['estimate_hours_cpu']:.2f} h on 2 CPU cores, "
           f"~{pl['estimate_hours_one_h100']:.2f} h on one H100 at 40% MFU (plus evaluation and instruction tuning)")
 
@@ -183,7 +205,7 @@ def train_run(r: Run, runs: list[Run], args: LocalizationStudyArguments, out: Pa
     s = TrainingSummary.load(mdir)
     curve = [p for p in s.loss_curve if "loss" in p]
     return {"status": "trained", "model_dir": str(mdir.relative_to(out)), "parameters": s.parameters, "tokens_seen": s.tokens_seen,
-            "planned_tokens": base[4].max_steps * base[4].per_device_train_batch_size * PRESETS[args.preset].block_size,
+            "planned_tokens": round(base[4].max_steps * base[4].per_device_train_batch_size * (mean_train_tokens(ds) or 0)),
             "last_logged_train_loss": curve[-1]["loss"] if curve else None, "final_window_train_loss": s.final_window_loss(0.1),
             "wall_time_seconds": s.wall_time_seconds, "resumed_from": Path(s.resumed_from).name if s.resumed_from else None, "loss_curve": s.loss_curve,
             "seed": base[4].seed + r.seed}
@@ -290,6 +312,8 @@ def run_study(args: LocalizationStudyArguments) -> Path:
     stage_s: dict[str, float] = {}
     data_report = build_data(args, out)
     stage_s["data"] = time.time() - t0
+    pl = plan(args, out)  # the token budgets, now that the documents exist
+    (out / "plan.json").write_text(json.dumps(pl, indent=1))
     runs = expand_grid(args.preset, args.seeds)
     results: dict[str, Any] = {"preset": args.preset, "input": args.input, "plan": pl, "runs": {}, "meta_template": PRESETS[args.preset].meta_template,
                                "eval_body_bytes": eval_body_bytes(PRESETS[args.preset].block_size)}
