@@ -5,11 +5,13 @@ transformers 5.17, huggingface-hub 1.x, accelerate, peft, numba, tokenizers, num
 fsspec, xxhash, requests, httpx, aiohttp, ...; see ../shared/STACK.md and the device tool's KINDS.md)
 but no `datasets`. This fetches exactly the pinned wheels below into a git-ignored folder that
 travels with the tree (the device tool's `carry`), and fails if they exceed 60 MiB (the tree may
-carry 64 MiB in all).
+carry 64 MiB in all; measured 15.5 MiB).
 
-Only what the runner's stages import: the MFU bench and `metacond pcfg-study` import `datasets`;
-neither imports trl, lm-eval, evaluate or tldextract (tests/test_gpu_runner.py blocks those imports in
-the dry run), so those stay behind.
+What the runner's stages import and the image lacks: the MFU bench and `metacond pcfg-study` import
+`datasets`; the localization study also imports lm-eval (with evaluate and its table/text helpers),
+TRL and tldextract. Three of lm-eval's requirements publish no wheel (rouge-score, sqlitedict,
+word2number): they are pure Python and built here into wheels (`pip wheel --no-deps`). Versions are
+those `make install` resolves on the CPU machine, where the study's tests pass with them.
 
 Example:
   python benchmarks/gpu/prepare.py                       # -> benchmarks/gpu/wheels/
@@ -50,6 +52,30 @@ PINNED = [
     "xxhash==4.1.0",
     "setuptools==80.9.0",
     "wheel==0.45.1",
+    # The localization study (lm-eval, TRL, tldextract and what they need beyond the image: scikit-learn, scipy,
+    # sacrebleu, lxml, regex, absl-py, joblib, jinja2, filelock, idna and requests are there).
+    "lm_eval==0.4.13",
+    "evaluate==0.4.6",
+    "trl==1.16.0",
+    "tldextract==5.4.0",
+    "requests-file==3.0.1",
+    "more-itertools==11.2.1",
+    "nltk==3.10.4",
+    "pytablewriter==1.2.1",
+    "DataProperty==1.1.1",
+    "mbstrdecoder==1.1.5",
+    "typepy==1.3.5",
+    "tabledata==1.3.5",
+    "tcolorpy==0.1.7",
+    "pathvalidate==3.3.1",
+    "chardet==6.0.0.post1",
+    "defusedxml==0.7.1",  # nltk's (rouge-score imports nltk)
+]
+# lm-eval's requirements published as source only: pure Python, built into wheels here.
+BUILT = [
+    "rouge-score==0.1.2",
+    "sqlitedict==2.1.0",
+    "word2number==1.1",
 ]
 
 # The GPU machine's interpreter: CPython 3.12 on x86-64 Linux (multiprocess ships per-Python wheels).
@@ -68,6 +94,13 @@ def download(dest: Path, pins: list[str]) -> None:
     subprocess.run(cmd, check=True)
 
 
+def build(dest: Path, pins: list[str]) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", str(dest), *pins]
+    print("$", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
+
+
 def check(dest: Path, pins: list[str]) -> list[str]:
     """Problems: a pin without its wheel, or two versions of one project (they would stop the install)."""
     names: dict[str, list[str]] = {}
@@ -76,7 +109,7 @@ def check(dest: Path, pins: list[str]) -> list[str]:
     problems = [f"{k}: {len(v)} wheels ({', '.join(v)}); keep one" for k, v in names.items() if len(v) > 1]
     for pin in pins:
         name, version = pin.split("==")
-        if not any(f"-{version}-" in w for w in names.get(name.lower(), [])):
+        if not any(f"-{version}-" in w for w in names.get(name.lower().replace("_", "-"), [])):
             problems.append(f"{pin}: no wheel in {dest}")
     return problems
 
@@ -88,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     if not a.check:
         download(a.dest, PINNED)
-    problems = check(a.dest, PINNED)
+        build(a.dest, BUILT)
+    problems = check(a.dest, PINNED + BUILT)
     for f in sorted(a.dest.glob("*.whl")):
         print(f"  {f.stat().st_size / 2 ** 20:7.2f} MiB  {f.name}")
     total = folder_mib(a.dest)

@@ -37,7 +37,7 @@ MAX_FILES = 8  # what the device tool brings back from $OUT
 MAX_FILE_MIB = 16
 STUDY_FILES = ("results.json", "report.md", "verdicts.txt", "verdicts.png")
 # The localization study evaluates through lm-eval, tunes with TRL and resolves URLs with tldextract; the GPU machines have none
-# of them and prepare.py does not carry their wheels yet, so the stage runs only where they import.
+# of them: prepare.py carries their wheels, and the stage runs only where they import (never half-run).
 LOCALIZATION_MODULES = ("lm_eval", "trl", "tldextract")
 
 
@@ -239,7 +239,7 @@ def run(a: argparse.Namespace) -> int:
         if a.news_input is None:
             log("localization: skipped (no --news_input corpus)")
         elif missing:
-            log(f"localization: skipped ({', '.join(missing)} not importable on this machine; their wheels are not carried yet)")
+            log(f"localization: skipped ({', '.join(missing)} not importable on this machine: carry the wheels of benchmarks/gpu/prepare.py)")
             summary["stages"].append({"stage": "localization", "status": "skipped", "missing": missing})
         else:
             outcome, loc_dir = run_localization(plan, a.news_input, a.news_country_column, env, work, log)

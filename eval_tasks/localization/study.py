@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from metacond import MetacondError
+from metacond.eval_tasks.stopwatch import Stopwatch
 from metacond.eval_tasks.study_key import check_study_key
 
 from .grid import PRESETS, Run, expand_grid, templates_needed
@@ -309,9 +310,9 @@ def run_study(args: LocalizationStudyArguments) -> Path:
     check_study_key(out, {"preset": pl["preset_config"], "seeds": pl["seeds"], "input": args.input, "regions": args.regions,
                            "country_column": args.country_column, "max_steps": args.max_steps, "seed": args.seed})
     (out / "plan.json").write_text(json.dumps(pl, indent=1))
-    stage_s: dict[str, float] = {}
-    data_report = build_data(args, out)
-    stage_s["data"] = time.time() - t0
+    stage_s = Stopwatch()
+    with stage_s("data"):
+        data_report = build_data(args, out)
     pl = plan(args, out)  # the token budgets, now that the documents exist
     (out / "plan.json").write_text(json.dumps(pl, indent=1))
     runs = expand_grid(args.preset, args.seeds)
@@ -323,24 +324,20 @@ def run_study(args: LocalizationStudyArguments) -> Path:
     from metacond.training.parallel import side_by_side
 
     workers = 1 if torch.cuda.is_available() else PRESETS[args.preset].workers
-    t1 = time.time()
-    # Cooldown runs continue a metadata run's checkpoint: they train after the first wave.
-    for wave in ([r for r in runs if _prefix_run(r, runs) is None], [r for r in runs if _prefix_run(r, runs) is not None]):
-        for r, t in zip(wave, side_by_side(train_run, [(r, runs, args, out) for r in wave], workers, desc="pretraining runs")):
-            results["runs"][r.name] = {"run": asdict(r), "training": t}
-    results["runs"] = {r.name: results["runs"][r.name] for r in runs}
-    stage_s["pretrain"] = time.time() - t1
-    t1 = time.time()
-    trained = [r for r in runs if results["runs"][r.name]["training"]["status"] == "trained"]
-    for r, ev in zip(trained, side_by_side(eval_run, [(r, args, out) for r in trained], workers, desc="regional perplexity")):
-        results["runs"][r.name]["eval"] = ev
-    stage_s["evaluate"] = time.time() - t1
-    t1 = time.time()
-    results["ngram"] = ngram_stage(args, out)
-    stage_s["ngram"] = time.time() - t1
-    t1 = time.time()
-    results["mcq"] = {"status": "skipped", "reason": "--skip_sft"} if args.skip_sft else mcq_stage(runs, args, out)
-    stage_s["mcq_sft"] = time.time() - t1
+    with stage_s("pretrain"):
+        # Cooldown runs continue a metadata run's checkpoint: they train after the first wave.
+        for wave in ([r for r in runs if _prefix_run(r, runs) is None], [r for r in runs if _prefix_run(r, runs) is not None]):
+            for r, t in zip(wave, side_by_side(train_run, [(r, runs, args, out) for r in wave], workers, desc="pretraining runs")):
+                results["runs"][r.name] = {"run": asdict(r), "training": t}
+        results["runs"] = {r.name: results["runs"][r.name] for r in runs}
+    with stage_s("evaluate"):
+        trained = [r for r in runs if results["runs"][r.name]["training"]["status"] == "trained"]
+        for r, ev in zip(trained, side_by_side(eval_run, [(r, args, out) for r in trained], workers, desc="regional perplexity")):
+            results["runs"][r.name]["eval"] = ev
+    with stage_s("ngram"):
+        results["ngram"] = ngram_stage(args, out)
+    with stage_s("mcq_sft"):
+        results["mcq"] = {"status": "skipped", "reason": "--skip_sft"} if args.skip_sft else mcq_stage(runs, args, out)
     results["data"] = {k: data_report.get(k) for k in ("counts", "per_continent", "per_country", "resolved_fraction", "experiments")}
     # Cached stages take ~0 s on a rerun: keep the time of the invocation that did the work.
     tpath = out / "stage_seconds.json"
@@ -350,7 +347,7 @@ def run_study(args: LocalizationStudyArguments) -> Path:
         kept[k] = round(max(v, kept.get(k, 0.0)), 1)
     tpath.write_text(json.dumps(kept, indent=1))
     results["stage_seconds"] = kept
-    results["stage_seconds_this_invocation"] = {k: round(v, 1) for k, v in stage_s.items()}
+    results["stage_seconds_this_invocation"] = dict(stage_s)
     results["wall_time_seconds_this_invocation"] = round(time.time() - t0, 1)
     write_report(results, out)
     return out

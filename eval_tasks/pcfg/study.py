@@ -53,6 +53,7 @@ class StudyPreset:
     seeds: int = 2  # training runs per D_M (init and data order); verdicts between models need >= 2
     workers: int = 1  # training processes side by side (one thread each on a CPU; benchmarks/bench_seed_parallel.py)
     bf16: bool = False
+    packing: bool = False  # first-fit rows of the longest sequence instead of padded batches (same examples per step)
     warmup: float = 0.05
     logging_steps: int = 25
 
@@ -150,8 +151,21 @@ def base_recipe(p: StudyPreset, dataset_dir: Path, seed: int, max_steps: int | N
                                  learning_rate=p.learning_rate, warmup_steps=p.warmup, logging_steps=p.logging_steps,
                                  save_steps=max(50, steps // 4), eval_strategy="no", seed=seed, bf16=p.bf16,
                                  use_cpu=not torch.cuda.is_available(), dataloader_pin_memory=False)
-    return (ModelArguments(model_size=p.model_size, model_seed=seed), DataArguments(dataset=str(dataset_dir)),
-            MetadataArguments(metadata_mode="mask"), RunArguments(), train)
+    data = DataArguments(dataset=str(dataset_dir))
+    if p.packing:
+        # Rows as wide as the longest training sequence: packing never cuts one, and attention stays row-local.
+        data = replace(data, packing=True, block_size=longest_sequence(dataset_dir))
+    return (ModelArguments(model_size=p.model_size, model_seed=seed), data, MetadataArguments(metadata_mode="mask"), RunArguments(), train)
+
+
+def longest_sequence(dataset_dir: Path, multiple: int = 8) -> int:
+    """The longest training sequence of a PCFG build, rounded up to ``multiple`` tokens."""
+    import datasets
+    import pyarrow.compute as pc
+
+    col = datasets.load_from_disk(str(Path(dataset_dir) / "hf"))["train"].data.column("input_ids")
+    n = int(pc.max(pc.list_value_length(col)).as_py())
+    return -(-n // multiple) * multiple
 
 
 def recipe_for(base: tuple, depth: int, grammar_depth: int, out: Path, seed: int | None = None) -> tuple:
