@@ -22,6 +22,12 @@ def parse_config(dataclass_types: Sequence[type], argv: Sequence[str], prog: str
     class Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
         """The description (with its example) keeps its lines; every option shows its default."""
 
+        def _get_help_string(self, action):
+            # A default holding a newline or tab would print as blank space: show it as a Python literal ('\n').
+            if isinstance(action.default, str) and any(c in action.default for c in "\n\t\r"):
+                return (action.help or "") + f" (default: {action.default!r})".replace("%", "%%")
+            return super()._get_help_string(action)
+
     argv = list(argv)
     for dc in dataclass_types:
         # One titled group per settings class, in the order given (ours first, the Trainer's last).

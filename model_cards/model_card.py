@@ -37,11 +37,13 @@ def localnews_eval_results(payload: dict[str, Any], dataset_name: str = "localne
     """One EvalResult per (family, condition, continent) row of ``metacond eval``'s summary."""
     from huggingface_hub import EvalResult
 
+    from metacond.eval_tasks.run_eval import TITLES
+
     out = []
     for r in payload.get("summary", []):
         fam, metric = r["family"], r["metric"]
-        kind = {"mcq": ("multiple-choice", "Localized news MCQ (log-likelihood)"), "gen": ("multiple-choice", "Localized news MCQ (generated answer)"),
-                "ppl": ("text-generation", "Regional perplexity, metadata not scored")}[fam]
+        # Every family `metacond eval` writes (mcq, letter, official, gen, ppl) is named by its one title there.
+        kind = ("text-generation" if fam == "ppl" else "multiple-choice", TITLES.get(fam, f"localnews {fam}"))
         out.append(EvalResult(task_type=kind[0], task_name=kind[1], dataset_type=f"metacond/{dataset_name}", dataset_name=f"{dataset_name} ({r['continent']})",
                               dataset_config=f"{fam}-{r['condition']}-{r['continent']}", dataset_split="test",
                               metric_type="accuracy" if metric == "acc" else metric, metric_name=f"{metric} ({r['condition']} metadata)",

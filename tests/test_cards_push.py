@@ -29,7 +29,7 @@ def run(tmp_path_factory):
                                  "--per_device_train_batch_size", "4", "--save_steps", "2", "--logging_steps", "2", "--disable_tqdm", "true",
                                  "--plot", "false", "--max_position_embeddings", "4096"]))
     write_questions(d / "q.jsonl", per_continent=2)
-    run_eval(EvalArguments(model=str(out), conditions="none,full", mcq_data=str(d / "q.jsonl"), bootstrap_iters=50,
+    run_eval(EvalArguments(model=str(out), conditions="none,full", mcq_data=str(d / "q.jsonl"), bootstrap_iters=50, letter=True, official=True,
                            ppl_data=str(news / "global" / "full" / "parquet" / "test.parquet")))
     return {"run": out, "news": news, "dir": d}
 
@@ -43,6 +43,7 @@ def test_model_card_loads_back_with_eval_results(run):
     ev = card.data.eval_results
     summary = json.loads((run["run"] / "eval" / "eval_results.json").read_text())["summary"]
     assert len(ev) == len(summary) > 0
+    assert {r["family"] for r in summary} == {"mcq", "letter", "official", "ppl"}  # every family the card must name (was a KeyError)
     got = {(e.dataset_config, e.metric_value) for e in ev}
     assert {(f"{r['family']}-{r['condition']}-{r['continent']}", r["value"]) for r in summary} == got
     assert "model-index" in path.read_text()

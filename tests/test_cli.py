@@ -164,3 +164,14 @@ def test_top_level_help_is_aligned_and_exits_zero(tmp_path):
     rows = [ln for ln in r.stdout.splitlines() if ln.startswith("  ") and not ln.startswith("   ") and "metacond " not in ln]
     starts = {len(ln) - len(ln[2:].split("  ", 1)[1].lstrip()) for ln in rows if "  " in ln[2:]}
     assert len(rows) >= 9 and len(starts) == 1, rows
+
+
+def test_help_into_a_closed_pipe_and_newline_defaults():
+    # `metacond --help | head`: the reader is gone before we write; no traceback, the shell's SIGPIPE status.
+    p = subprocess.Popen([sys.executable, "-m", "metacond", "--help"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    assert p.wait() == 141 and "Traceback" not in err, err
+    # Defaults holding a newline print as literals, not blank space.
+    out = run("news", "build", "--help").stdout
+    assert "(default: '{NAME}: {value}\\n')" in out and "(default: '\\n')" in out

@@ -258,3 +258,18 @@ def test_console_counts_every_line_and_warns_about_empty_splits(tmp_path):
     assert "rows read 5 (1 unparseable lines), kept 3" in r.stdout
     assert "missing_url 1" in r.stdout and "malformed_url" not in r.stdout
     assert "warning: global/full has no" in r.stdout
+
+
+def test_build_into_a_non_empty_folder_is_refused_unless_overwrite(tmp_path):
+    from dataclasses import replace
+
+    write_fixture(tmp_path / "news.jsonl", per_country=6)
+    out = tmp_path / "o"
+    (out / "global" / "stale").mkdir(parents=True)
+    cfg = NewsBuildConfig(input=str(tmp_path / "news.jsonl"), output_dir=str(out), experiments=["global"], templates=["none"], vocab_size=400,
+                          test_fraction=0.2)
+    with pytest.raises(MetacondError, match=r"not empty \(global\): pass --overwrite_output_dir"):
+        build_news(cfg, progress=False)
+    assert (out / "global" / "stale").is_dir()  # refused: nothing removed
+    build_news(replace(cfg, overwrite_output_dir=True), progress=False)
+    assert not (out / "global" / "stale").exists() and (out / "global" / "none" / "hf").is_dir()

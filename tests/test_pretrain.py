@@ -237,6 +237,40 @@ def test_wrong_type_in_recipe_is_one_line(tmp_path):
 RECIPES = sorted(r for r in (ROOT / "training" / "recipes").rglob("*.yaml") if "sft" not in r.parts)  # SFT recipes: tests/test_sft.py
 
 
+def test_resume_skips_an_incomplete_checkpoint_and_names_it(pcfg_dir, tmp_path, stop_at_step, capsys):
+    import shutil
+
+    from metacond.training.checkpoints import checkpoint_problem
+
+    run = lambda *extra, **kw: tiny_run(pcfg_dir, tmp_path / "k", "--max_steps", "20", "--save_steps", "5", *extra, **kw)  # noqa: E731
+    with pytest.raises(KeyboardInterrupt):
+        run(callbacks=[stop_at_step(12)])
+    good = tmp_path / "k" / "checkpoint-10"
+    assert checkpoint_problem(good) is None
+    # What a kill during a save leaves, one file at a time, on copies of the complete checkpoint.
+    cuts = {"trainer_state.json": "trainer_state.json is cut short", "optimizer.pt": "optimizer.pt is empty or cut short",
+            "model.safetensors": "model.safetensors is"}
+    for name, why in cuts.items():
+        bad = tmp_path / f"bad-{name}"
+        shutil.copytree(good, bad)
+        f = bad / name
+        f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+        assert checkpoint_problem(bad).startswith(why), name
+    (tmp_path / "bad-optimizer.pt" / "optimizer.pt").unlink()
+    assert checkpoint_problem(tmp_path / "bad-optimizer.pt") == "no optimizer.pt"
+    assert checkpoint_problem(tmp_path / "bad-optimizer.pt", needs_optimizer=False) is None
+    # The newest checkpoint cut short: strict stops in one line; otherwise the run resumes from the previous one, which it names.
+    w = good / "model.safetensors"
+    w.write_bytes(w.read_bytes()[:-100])
+    with pytest.raises(MetacondError, match=r"checkpoint-10 cannot be resumed from \(model.safetensors is [\d,]+ bytes, its header says"):
+        run("--strict_resume", "true")
+    capsys.readouterr()
+    res = run()
+    assert "resume: skipping checkpoint-10 (model.safetensors is" in capsys.readouterr().out
+    s = json.loads((Path(res["output_dir"]) / "training_summary.json").read_text())
+    assert s["resumed_from"].endswith("checkpoint-5") and s["tokens_seen"]["examples"] == 160
+
+
 @pytest.mark.parametrize("recipe", RECIPES, ids=[str(r.relative_to(ROOT / "training" / "recipes")) for r in RECIPES])
 def test_every_recipe_parses_and_dry_runs(recipe, pcfg_dir, news_dir, tmp_path, capsys):
     import yaml

@@ -239,14 +239,20 @@ def _datasets(data, data_args, train_args, plan: RunPlan, tokenizer, max_pos: in
 
 def _prepare_output_dir(out: Path, run_args, train_args) -> str | None:
     """Create (or wipe, with --overwrite_output_dir) the run directory; return the checkpoint to resume from."""
-    from transformers.trainer_utils import get_last_checkpoint
+    from .checkpoints import checkpoint_problem, resume_checkpoint
 
     train_args.include_num_input_tokens_seen = "non_padding"
     if out.exists() and run_args.overwrite_output_dir:
         shutil.rmtree(out)
+    needs_optimizer = not train_args.save_only_model
     resume = train_args.resume_from_checkpoint
-    if resume is None and out.is_dir():
-        resume = get_last_checkpoint(str(out))
+    if resume is not None:
+        why = checkpoint_problem(Path(resume), needs_optimizer)
+        if why:
+            raise MetacondError(f"resume_from_checkpoint {resume!r} cannot be resumed from ({why})")
+    else:
+        say = print if train_args.process_index == 0 else (lambda *a: None)
+        resume = resume_checkpoint(out, strict=run_args.strict_resume, needs_optimizer=needs_optimizer, say=say)
     out.mkdir(parents=True, exist_ok=True)
     return resume
 

@@ -62,6 +62,7 @@ class NewsBuildConfig:
     num_proc: int = field(default=1, metadata={"help": "Processes for tokenization."})
     max_rows: int | None = field(default=None, metadata={"help": "Read at most this many input rows."})
     output_dir: str = field(default="runs/news", metadata={"help": "Where to write the build."})
+    overwrite_output_dir: bool = field(default=False, metadata={"help": "Replace a non-empty output_dir (its experiments are removed first)."})
     seed: int = field(default=0, metadata={"help": "Seed of the split hash and build-time dropout."})
 
     def __post_init__(self) -> None:
@@ -215,6 +216,21 @@ def get_tokenizer(cfg: NewsBuildConfig, kept_path: Path, split: np.ndarray, temp
 
 
 # ---------------------------------------------------------------------------------------------- main entry
+def prepare_output_dir(out: Path, overwrite: bool) -> None:
+    """Like the Trainer's output_dir: a folder holding an earlier build is refused unless ``overwrite``, which empties it,
+    so no experiment of another build (another tokenizer, other templates) is left beside the new ones.
+    An interrupted build's scratch folder alone (``_work``) does not count."""
+    import shutil
+
+    if not out.is_dir():
+        return
+    leftovers = [p.name for p in out.iterdir() if p.name != "_work"]
+    if leftovers and not overwrite:
+        raise MetacondError(f"output_dir {str(out)!r} is not empty ({', '.join(sorted(leftovers)[:4])}{', ...' if len(leftovers) > 4 else ''}): "
+                            "pass --overwrite_output_dir to replace that build")
+    shutil.rmtree(out)
+
+
 def build_news(cfg: NewsBuildConfig, progress: bool = True) -> dict[str, Any]:
     import os
     import shutil
@@ -227,6 +243,7 @@ def build_news(cfg: NewsBuildConfig, progress: bool = True) -> dict[str, Any]:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true" if cfg.num_proc <= 1 else "false")
     t0 = time.time()
     out = Path(cfg.output_dir)
+    prepare_output_dir(out, cfg.overwrite_output_dir)
     work = out / "_work"
     stages: dict[str, float] = {}
     kept_path, counts, extra = collect(cfg, selected_countries(cfg.regions), work, progress)

@@ -138,7 +138,8 @@ def build_data(args: LocalizationStudyArguments, out: Path) -> dict[str, Any]:
     experiments = sorted({r.experiment.split("/")[0] for r in runs}, key=["global", "region", "leave-one-out"].index)
     return build_news(NewsBuildConfig(input=args.input, regions=args.regions, experiments=experiments, country_column=args.country_column,
                                       templates=templates_needed(runs, args.preset), vocab_size=p.vocab_size, test_fraction=p.test_fraction,
-                                      validation_fraction=0.05, num_proc=2, output_dir=str(data), seed=args.seed, balance=p.balance))
+                                      validation_fraction=0.05, num_proc=2, output_dir=str(data), seed=args.seed, balance=p.balance,
+                                      overwrite_output_dir=True))  # no build_report.json: what is there is an interrupted build
 
 
 def base_recipe(args: LocalizationStudyArguments) -> tuple:
