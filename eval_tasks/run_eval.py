@@ -150,7 +150,7 @@ def run_eval(args: EvalArguments) -> dict[str, Any]:
         conds = [c for c in args.condition_list if c in FAMILY[fam].conditions]
         if not conds:
             continue
-        present = _continents_in(data)
+        present = _continents_in(data, fam)
         if not present:
             raise MetacondError(f"{data} has no rows from {', '.join(CONTINENTS)}")
         # lm-eval cannot build a task with no documents: list only the continents the data has.
@@ -258,20 +258,17 @@ def render_rules(scoring: list[dict[str, Any]], bias: list[dict[str, Any]]) -> s
     return "\n".join(lines) + "\n"
 
 
-def _continents_in(data: str) -> list[str]:
-    p = Path(data)
-    if p.suffix == ".parquet":
-        import pyarrow.parquet as pq
+def _continents_in(data: str, fam: str) -> list[str]:
+    """The study continents the tasks will find in ``data``: from each row's country, as the task loaders decide
+    (a row's own ``continent`` label is not read: the gold release says 'North America' for Jamaica)."""
+    from metacond.eval_tasks.localnews.utils import _read_articles, continent_of_row, load_questions
 
-        vals = pq.read_table(p, columns=["continent"]).column("continent").to_pylist()
+    p = Path(data)
+    if fam == "ppl":
+        have = {continent_of_row(r) for r in _read_articles(str(p.resolve()), p.stat().st_mtime)}
     else:
-        vals = []
-        for line in p.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                vals.append(json.loads(line).get("continent"))
-            except (json.JSONDecodeError, AttributeError):
-                continue
-    have = {str(v).lower() for v in vals if v}
+        rows, _ = load_questions(data)
+        have = {r["continent"] for r in rows}
     return [k for k in CONTINENTS if k in have]
 
 

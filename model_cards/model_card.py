@@ -33,6 +33,22 @@ def _read_json(p: Path) -> dict[str, Any] | None:
         raise MetacondError(f"{p} is not valid JSON ({e.msg} at line {e.lineno})") from None
 
 
+def _loss_line(summary) -> str:
+    """The last logged training loss and the mean over the last 10% of logged steps (the run mean hides the end of training)."""
+    losses = summary.train_losses()
+    if not losses:
+        return "not logged"
+    run_mean = "" if summary.final_train_loss is None else f"; whole-run mean {summary.final_train_loss:.4f}"
+    return f"{losses[-1]:.4f} (last logged); {summary.final_window_loss(0.1):.4f} (mean of the last 10% of logged steps{run_mean})"
+
+
+def _validation_line(summary) -> str:
+    v = summary.validation
+    if not v:
+        return "not computed (the dataset has no validation split, or --final_eval false)"
+    return f"{v['loss']:.4f} nats per scored token on {v['examples']:,} `{v['split']}` rows, at the end of training"
+
+
 def localnews_eval_results(payload: dict[str, Any], dataset_name: str = "localnews"):
     """One EvalResult per (family, condition, continent) row of ``metacond eval``'s summary."""
     from huggingface_hub import EvalResult
@@ -213,7 +229,8 @@ It loads with plain `from_pretrained` — no `trust_remote_code`.
 | size preset | {summary.model.get('size')} |
 | hardware | {hw.get('world_size', 1)} process(es); {hw.get('processor') or ''} {hw.get('gpu', '') or ''} {hw.get('platform', '')} |
 | wall time | {summary.wall_time_seconds} s |
-| final training loss | {summary.final_train_loss} |
+| training loss at the end | {_loss_line(summary)} |
+| validation loss | {_validation_line(summary)} |
 
 ## Metadata scheme and how to condition at inference
 

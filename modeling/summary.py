@@ -47,6 +47,8 @@ class TrainingSummary:
     resumed_from: str | None = None
     hardware: dict[str, Any] = field(default_factory=dict)
     truncated_examples: int = 0
+    # The build's validation split scored at the end of the run: {"loss", "examples", "split"}; None without one.
+    validation: dict[str, Any] | None = None
 
     @classmethod
     def load(cls, run_dir: str | Path) -> "TrainingSummary":

@@ -49,6 +49,8 @@ def test_model_card_loads_back_with_eval_results(run):
     assert "model-index" in path.read_text()
     text = card.text
     params = json.loads((run["run"] / "training_summary.json").read_text())["model"]["parameters"]
+    loss_rows = [x for x in text.splitlines() if x.startswith(("| training loss at the end |", "| validation loss |"))]
+    assert len(loss_rows) == 2 and "(last logged)" in loss_rows[0], loss_rows
     assert f"{params:,}" in text and "COUNTRY: ng" in text and 'from_pretrained("someone/loc-tiny")' in text
     for section in ("## Model details", "## Metadata scheme", "## Training data", "## Training procedure", "## Evaluation",
                     "## Limitations and biases", "## Citation"):

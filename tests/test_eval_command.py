@@ -129,3 +129,17 @@ def test_scoring_rules_and_position_bias_in_outputs(setup, tmp_path):
     assert sum(b["choice_rate"] for b in bias) == pytest.approx(1.0)
     md = (tmp_path / "o" / "eval_summary.md").read_text()
     assert "| official | full | option_text_avg |" in md and "## Position bias" in md
+
+
+def test_continents_come_from_the_country_not_the_label(setup, tmp_path):
+    """Rows labelled 'North America' (the gold release's label for Jamaica or Canada), or with no continent at all, are scored
+    under the continent of their country: none is dropped silently and a missing column is no error."""
+    d = setup
+    rows = [json.loads(x) for x in (d / "q.jsonl").read_text().splitlines() if x.strip()]
+    relabelled = [{**r, "continent": "North America"} if i % 2 else {k: v for k, v in r.items() if k != "continent"} for i, r in enumerate(rows)]
+    (tmp_path / "q.jsonl").write_text("".join(json.dumps(r) + "\n" for r in relabelled))
+    payload = run_eval(EvalArguments(model=str(d / "model"), conditions="none", mcq_data=str(tmp_path / "q.jsonl"), output_dir=str(tmp_path / "o"),
+                                     bootstrap_iters=0))
+    per = {r["continent"] for r in payload["summary"] if r["family"] == "mcq"}
+    assert per == {"africa", "america", "asia", "europe", "all"}
+    assert len({i["id"] for i in payload["items"] if i["family"] == "mcq"}) == len(rows)

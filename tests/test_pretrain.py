@@ -51,6 +51,10 @@ def test_pcfg_run_learns_writes_summary_and_reloads(pcfg_dir, tmp_path):
     assert s["tokens_seen"]["input_tokens"] > 0 and 0 < s["tokens_seen"]["scored_tokens"] < s["tokens_seen"]["input_tokens"]
     assert s["tokens_seen"]["examples"] == 30 * 8
     assert s["metadata_scheme"]["mode"] == "mask" and s["hardware"]["world_size"] == 1
+    # The validation split is scored at the end as well as every 15 steps; the last point of the curve is that score.
+    v = s["validation"]
+    assert v["split"] == "validation" and v["examples"] > 0 and v["loss"] == [h["eval_loss"] for h in s["loss_curve"] if "eval_loss" in h][-1]
+    assert v["loss"] < losses[0]
     assert (out / "loss_curve.png").stat().st_size > 5000 and (out / "generation_config.json").exists()
     assert (out / "model.safetensors").exists()
     # Plain from_pretrained, no trust_remote_code, same logits as the trained weights in the last checkpoint.

@@ -66,6 +66,8 @@ class RunArguments:
     dry_run: bool = field(default=False, metadata={"help": "Parse, check the data and model, print the plan; train nothing."})
     overwrite_output_dir: bool = field(default=False, metadata={"help": "Start afresh even if output_dir holds a finished run or checkpoints."})
     plot: bool = field(default=True, metadata={"help": "Write loss_curve.png at the end."})
+    final_eval: bool = field(default=True, metadata={"help": "Score the validation split (up to eval_examples) at the end: the loss goes to "
+                                                             "the summary, the loss figure and the card."})
     strict_resume: bool = field(default=False, metadata={"help": "Stop when the newest checkpoint is incomplete instead of resuming from the "
                                                                  "newest complete one."})
 

@@ -19,7 +19,7 @@ def plot_loss_curve(log_history: list[dict[str, Any]], path: str | Path, cooldow
     if train:
         ax.plot(*zip(*train), label="train loss", lw=1.5)
     if ev:
-        ax.plot(*zip(*ev), "o-", label="eval loss", lw=1.2, ms=3)
+        ax.plot(*zip(*ev), "o-", label="validation loss", lw=1.2, ms=3)
     if cooldown_step is not None:
         ax.axvline(cooldown_step, color="gray", ls="--", lw=1, label="cooldown (no metadata)")
     ax.set_xlabel("optimizer step")

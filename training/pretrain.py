@@ -104,7 +104,7 @@ def run_pretraining(model_args, data_args, meta_args, run_args, train_args, call
     if run_args.dry_run:
         return _dry_run(plan, model_args, tokenizer)
     model = _build_model(model_args, tokenizer)
-    train_ds, eval_ds, collator = _datasets(data, data_args, train_args, plan, tokenizer, model.config.max_position_embeddings)
+    train_ds, eval_ds, collator = _datasets(data, data_args, train_args, plan, tokenizer, model.config.max_position_embeddings, run_args.final_eval)
     resume = _prepare_output_dir(out, run_args, train_args)
     step_log = StepLog(out / "steps.jsonl")
     trainer = MetacondTrainer(model=model, args=train_args, train_dataset=train_ds, eval_dataset=eval_ds, data_collator=collator,
@@ -114,8 +114,11 @@ def run_pretraining(model_args, data_args, meta_args, run_args, train_args, call
     t0 = time.time()
     train_output = trainer.train(resume_from_checkpoint=resume)
     wall = time.time() - t0
+    validation = None
+    if eval_ds is not None and run_args.final_eval:
+        validation = {"loss": float(trainer.evaluate()["eval_loss"]), "examples": len(eval_ds), "split": data_args.eval_split}
     return _write_final(trainer, model, tokenizer, plan, data, collator, train_output, wall, resume, hub,
-                        (model_args, data_args, meta_args, run_args, train_args))
+                        (model_args, data_args, meta_args, run_args, train_args), validation)
 
 
 def _check_output(train_args, run_args) -> tuple[Path | None, dict[str, Any] | None]:
@@ -217,7 +220,7 @@ def _build_model(model_args, tokenizer):
     return model
 
 
-def _datasets(data, data_args, train_args, plan: RunPlan, tokenizer, max_pos: int):
+def _datasets(data, data_args, train_args, plan: RunPlan, tokenizer, max_pos: int, final_eval: bool = False):
     """The scheduled training stream (the run's whole example order), the evaluation set and the collator."""
     from .collator import MetadataCollator
     from .data import ScheduledDataset, ScheduledIterable
@@ -227,7 +230,7 @@ def _datasets(data, data_args, train_args, plan: RunPlan, tokenizer, max_pos: in
     stream = ScheduledIterable if data_args.streaming else ScheduledDataset
     train_ds = stream(data.train, plan.schedule, total_examples, seed=train_args.seed)
     eval_ds = None
-    if data.eval is not None and not data_args.streaming and train_args.eval_strategy != "no":
+    if data.eval is not None and not data_args.streaming and len(data.eval) and (train_args.eval_strategy != "no" or final_eval):
         ev = data.eval.select(range(min(data_args.eval_examples, len(data.eval))))
         eval_ds = ScheduledDataset(ev, MetadataSchedule(mode=plan.mode, mask_token_id=tokenizer.mask_token_id), len(ev), shuffle=False)
     if data_args.block_size and data_args.block_size > max_pos:
@@ -296,7 +299,8 @@ class StepLog(TrainerCallback):
         self.flush()
 
 
-def _write_final(trainer, model, tokenizer, plan: RunPlan, data, collator, train_output, wall: float, resume, hub, recipe) -> dict[str, Any]:
+def _write_final(trainer, model, tokenizer, plan: RunPlan, data, collator, train_output, wall: float, resume, hub, recipe,
+                 validation: dict[str, Any] | None = None) -> dict[str, Any]:
     """Gather the weights on every rank; on rank 0 write the summary, loss curve and final directory, then push if asked."""
     from metacond.modeling.checkpoint import finalize, staging_dir
     from metacond.modeling.summary import TrainingSummary
@@ -330,7 +334,7 @@ def _write_final(trainer, model, tokenizer, plan: RunPlan, data, collator, train
                     if "loss" in h or "eval_loss" in h],
         final_train_loss=next((h["train_loss"] for h in reversed(history) if "train_loss" in h), None),
         wall_time_seconds=round(wall, 2), train_metrics=train_output.metrics, resumed_from=resume, hardware=_hardware(plan.world),
-        truncated_examples=collator.truncated,
+        truncated_examples=collator.truncated, validation=validation,
     )
     if run_args.plot:
         from .plots import plot_loss_curve
