@@ -94,6 +94,15 @@ def test_wrong_column_and_bad_settings(tmp_path):
         build_news(NewsBuildConfig(input=str(tmp_path / "nope.jsonl")), progress=False)
 
 
+def test_regions_take_codes_names_continents_and_presets():
+    from metacond.data_builders.news.builder import selected_countries
+
+    asia = selected_countries("asia")
+    assert {"jp", "in", "cn"} <= asia and not asia & {"ng", "us", "gb"} and all(geo.continent_of(c) == "asia" for c in asia)
+    assert selected_countries("Asia,ng") == asia | {"ng"} and selected_countries("NG, Japan") == {"ng", "jp"}
+    assert selected_countries("paper17") < selected_countries("paper17,oceania") and selected_countries("all") is None
+
+
 def test_country_resolution_units():
     assert geo.country_code("Nigeria") == "ng" and geo.country_code("NGA") == "ng" and geo.country_code("UK") == "gb"
     assert geo.country_code("Atlantis") is None
@@ -273,3 +282,16 @@ def test_build_into_a_non_empty_folder_is_refused_unless_overwrite(tmp_path):
     assert (out / "global" / "stale").is_dir()  # refused: nothing removed
     build_news(replace(cfg, overwrite_output_dir=True), progress=False)
     assert not (out / "global" / "stale").exists() and (out / "global" / "none" / "hf").is_dir()
+
+
+def test_composition_kept_and_dropped_per_continent(built):
+    rep, out = built
+    g = rep["experiments"]["global/full"]
+    kept, dropped = g["continents"]["train"], g["dropped"]["train"]
+    assert len(set(kept.values())) == 1  # --balance continent: the smallest continent's count everywhere
+    resolved_train = {c: n for c, n in rep["per_continent"].items()}  # every split; train is a subset
+    for c in kept:
+        assert kept[c] + dropped.get(c, 0) <= resolved_train[c]
+    assert sum(dropped.values()) > 0 and set(rep["unused_continents"]) <= set(rep["per_continent"]) - set(kept)
+    card = (out / "README.md").read_text()
+    assert "| train kept per continent | train dropped per continent |" in card and "--balance continent" in card

@@ -40,7 +40,7 @@ class NewsBuildConfig:
     country_column: str | None = field(default=None, metadata={"help": "Explicit country column (ISO code or English name), used first."})
     date_column: str | None = field(default=None, metadata={"help": "Date column kept in the text form (default: 'date' when present)."})
     domain_map: str | None = field(default=None, metadata={"help": "CSV of domain,country used after the built-in tables."})
-    regions: str = field(default="paper17", metadata={"help": "paper17, all, or comma-separated ISO codes."})
+    regions: str = field(default="paper17", metadata={"help": "paper17, all, or a comma list of ISO codes, country names and continent names (e.g. 'asia,ng')."})
     experiments: list[str] = field(default_factory=lambda: ["global", "region", "leave-one-out"], metadata={"help": "global, region, leave-one-out."})
     templates: list[str] = field(default_factory=lambda: ["full"], metadata={"help": f"Metadata templates: {', '.join(TEMPLATES)}."})
     balance: str = field(default="continent", metadata={"help": "Mixture of the global and leave-one-out sets: continent (the paper: the same "
@@ -87,17 +87,25 @@ class NewsBuildConfig:
 
 
 def selected_countries(regions: str) -> set[str] | None:
-    """None means every resolved country."""
-    if regions == "all":
+    """None means every resolved country. Otherwise a comma list of ISO codes, English country names, continent
+    names (every country of that continent: africa, america, asia, europe, oceania) and presets (paper17)."""
+    if regions.strip().lower() == "all":
         return None
-    if regions in geo.PRESETS:
-        return {c for cs in geo.PRESETS[regions].values() for c in cs}
-    codes = set()
+    by_continent: dict[str, set[str]] = {}
+    for code, c in geo.countries().items():
+        by_continent.setdefault(c.continent, set()).add(code)
+    codes: set[str] = set()
     for part in regions.split(","):
-        code = geo.country_code(part.strip())
-        if code is None:
-            raise MetacondError(f"unknown country {part.strip()!r} in --regions (use ISO codes or English names)")
-        codes.add(code)
+        key = part.strip()
+        if key in geo.PRESETS:
+            codes |= {c for cs in geo.PRESETS[key].values() for c in cs}
+        elif key.lower() in by_continent:
+            codes |= by_continent[key.lower()]
+        elif (code := geo.country_code(key)) is not None:
+            codes.add(code)
+        else:
+            raise MetacondError(f"unknown country {key!r} in --regions (use ISO codes, English names, continents "
+                                f"({', '.join(sorted(by_continent))}) or {', '.join(geo.PRESETS)})")
     return codes
 
 
@@ -289,6 +297,7 @@ def build_news(cfg: NewsBuildConfig, progress: bool = True) -> dict[str, Any]:
             BuildManifest(key=f"news:{ename}:{tname}", metadata_mode="remove", template=tname, config=asdict(cfg),
                           extra={"fields": list(template.fields), "experiment": ename, "splits": sizes, "empty_splits": empty}).save(edir)
             experiments_info[f"{ename}/{tname}"] = {"splits": sizes, "continents": per, "empty_splits": empty,
+                                                   "dropped": composition_dropped(split, cont, per),
                                                    **({"block_padding": round(padding, 4)} if padding is not None else {})}
         shutil.rmtree(pool_dir, ignore_errors=True)
         stages[f"write_{tname}"] = time.time() - t2
@@ -300,7 +309,8 @@ def build_news(cfg: NewsBuildConfig, progress: bool = True) -> dict[str, Any]:
                                    max(1, counts["input_rows"] - sum(counts[k] for k in not_text if k != "bad_json_line")), 4),
         "per_continent": dict(Counter(cont.tolist())), **extra,
         "splits": {s: int((split == k).sum()) for k, s in enumerate(SPLITS)}, **split_info,
-        "experiments": experiments_info, "tokenizer": str(tok_dir), "vocab_size": len(tokenizer),
+        "experiments": experiments_info, "unused_continents": unused_continents(cont, experiments_info),
+        "tokenizer": str(tok_dir), "vocab_size": len(tokenizer),
         "stage_seconds": {k: round(v, 2) for k, v in stages.items()}, "wall_seconds": round(time.time() - t0, 2),
     }
     (out / "build_report.json").write_text(json.dumps(report, indent=1, default=str))
@@ -308,6 +318,22 @@ def build_news(cfg: NewsBuildConfig, progress: bool = True) -> dict[str, Any]:
     (out / "README.md").write_text(dataset_card(cfg, report))
     shutil.rmtree(work, ignore_errors=True)
     return report
+
+
+def composition_dropped(split: np.ndarray, cont: np.ndarray, kept: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """Per train/validation split and continent: resolved articles of that split the experiment does not use (balancing
+    to the smallest continent, or a continent outside the experiment). Test is shared and balanced across experiments."""
+    out = {}
+    for k, s in enumerate(SPLITS[:2]):
+        have = Counter(cont[split == k].tolist())
+        out[s] = {c: int(n - kept.get(s, {}).get(c, 0)) for c, n in sorted(have.items()) if n - kept.get(s, {}).get(c, 0) > 0}
+    return out
+
+
+def unused_continents(cont: np.ndarray, experiments: dict[str, Any]) -> list[str]:
+    """Resolved continents whose articles no experiment trains on (e.g. Oceania: outside the paper's four)."""
+    used = {c for e in experiments.values() for c in e["continents"].get("train", {})}
+    return sorted(set(cont.tolist()) - used)
 
 
 def plot_composition(report: dict[str, Any], path: Path) -> None:
@@ -335,6 +361,10 @@ def plot_composition(report: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def _per_continent(d: dict[str, int]) -> str:
+    return ", ".join(f"{c} {n}" for c, n in sorted(d.items())) or "none"
+
+
 def dataset_card(cfg: NewsBuildConfig, report: dict[str, Any]) -> str:
     import yaml
 
@@ -347,7 +377,10 @@ def dataset_card(cfg: NewsBuildConfig, report: dict[str, Any]) -> str:
               "tags": ["news", "metadata-conditioning", "localization", "metacond"], "configs": configs}
     rows = "\n".join(f"| {c} | {geo.countries()[c].name} | {geo.continent_of(c)} | {n} |" for c, n in report["per_country"].items())
     drops = "\n".join(f"| {k} | {v} |" for k, v in sorted(report["dropped"].items(), key=lambda kv: -kv[1]))
-    exps = "\n".join(f"| {k} | {v['splits'].get('train', 0)} | {v['splits'].get('validation', 0)} | {v['splits'].get('test', 0)} |" for k, v in report["experiments"].items())
+    exps = "\n".join(f"| {k} | {v['splits'].get('train', 0)} | {v['splits'].get('validation', 0)} | {v['splits'].get('test', 0)} | "
+                     f"{_per_continent(v['continents'].get('train', {}))} | {_per_continent(v.get('dropped', {}).get('train', {}))} |"
+                     for k, v in report["experiments"].items())
+    unused = report.get("unused_continents") or []
     return f"""---
 {yaml.safe_dump(header, sort_keys=False)}---
 
@@ -378,9 +411,14 @@ Metadata block (template `full`): `URL: <host>\\nCOUNTRY: <iso alpha-2>\\nCONTIN
 
 ## Experiments (documents)
 
-| experiment/template | train | validation | test |
-|---|---|---|---|
+Mixture of `global` and leave-one-out sets: `--balance {cfg.balance}` ({'the same number of training articles per continent, the smallest continent' + "'" + 's' if cfg.balance == 'continent' else 'every resolved article: the natural mixture'}).
+The test split is shared and balanced per continent.
+
+| experiment/template | train | validation | test | train kept per continent | train dropped per continent |
+|---|---|---|---|---|---|
 {exps}
+
+{('Resolved but used by no experiment: ' + ', '.join(f"{c} ({report['per_continent'].get(c, 0)} articles)" for c in unused) + '.') if unused else 'Every resolved continent is used.'}
 
 Command: `metacond news build --input {cfg.input} --regions {cfg.regions} --experiments {' '.join(cfg.experiments)} --templates {' '.join(cfg.templates)} --balance {cfg.balance} --output_dir {cfg.output_dir}`
 """

@@ -54,6 +54,11 @@ def main(argv: Sequence[str]) -> int:
     for name, e in rep["experiments"].items():
         pad = f" (packed blocks: {e['block_padding']:.1%} padding)" if "block_padding" in e else ""
         print(f"  {name}: " + ", ".join(f"{s} {n}" for s, n in e["splits"].items()) + pad)
+        kept, dropped = e["continents"].get("train", {}), e.get("dropped", {}).get("train", {})
+        print("    train kept " + (", ".join(f"{c} {n}" for c, n in sorted(kept.items())) or "none") +
+              ("; dropped " + ", ".join(f"{c} {n}" for c, n in sorted(dropped.items())) if dropped else "; nothing dropped"))
+    if rep.get("unused_continents"):
+        print("  resolved but used by no experiment: " + ", ".join(f"{c} ({rep['per_continent'].get(c, 0)} articles)" for c in rep["unused_continents"]))
     for name, e in rep["experiments"].items():
         if e.get("empty_splits"):
             print(f"  warning: {name} has no {' / '.join(e['empty_splits'])} rows (too few articles for the split fractions)")
