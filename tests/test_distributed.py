@@ -16,8 +16,18 @@ ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "training" / "recipes" / "pcfg" / "tiny" / "pretrain.yaml"
 
 
+def _free_port() -> int:
+    # A fixed port per test process was reused by the next launch while the last one's rendezvous socket lingered:
+    # that launch failed at once, so a kill test could "kill" a run that never trained.
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def _cmd(out: Path, nproc: int, per_device: int, steps: int, extra=()) -> list[str]:
-    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port", str(29500 + nproc + os.getpid() % 500)]
+    launch = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--master_port", str(_free_port())]
     return [*(launch if nproc > 1 else [sys.executable]), "-m", "metacond.training.pretrain", "--config", str(RECIPE), "--output_dir", str(out),
             "--max_steps", str(steps), "--per_device_train_batch_size", str(per_device), "--eval_strategy", "no", "--save_steps", "6",
             "--logging_steps", "1", "--plot", "false", "--pcfg_train_size", "2000", "--disable_tqdm", "true", *extra]
@@ -62,13 +72,17 @@ def test_two_processes_train_one_model_like_one_process_with_the_same_global_bat
 
 def test_two_process_run_resumes_after_a_kill(tmp_path):
     out, ref = tmp_path / "killed", tmp_path / "ref"
-    proc = subprocess.Popen(_cmd(out, 2, 8, 12, ["--save_steps", "4"]), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env())
-    deadline = time.time() + 300
-    while not (out / "checkpoint-4" / "trainer_state.json").exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.2)
-    # SIGKILL the launcher and its workers (the elastic agent runs workers in their own sessions): a hard crash.
-    subprocess.run(["pkill", "-KILL", "-f", str(out)], check=False)
-    proc.wait()
+    log = tmp_path / "killed.log"
+    with log.open("w") as f:
+        proc = subprocess.Popen(_cmd(out, 2, 8, 12, ["--save_steps", "4"]), stdout=f, stderr=subprocess.STDOUT, env=_env())
+        deadline = time.time() + 300
+        while not (out / "checkpoint-4" / "trainer_state.json").exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.2)
+        # The run must have trained to its first checkpoint: a launch that died at once would make the resume below vacuous.
+        assert (out / "checkpoint-4").is_dir(), f"the run stopped before its first checkpoint (exit {proc.poll()}): {log.read_text()[-2000:]}"
+        # SIGKILL the launcher and its workers (the elastic agent runs workers in their own sessions): a hard crash.
+        subprocess.run(["pkill", "-KILL", "-f", str(out)], check=False)
+        proc.wait()
     time.sleep(1)
     assert not (out / "training_summary.json").exists(), "the run finished before it could be killed"
     _run(_cmd(out, 2, 8, 12, ["--save_steps", "4"]))
