@@ -251,12 +251,11 @@ def ngram_stage(args: LocalizationStudyArguments, out: Path) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
-def mcq_stage(runs: list[Run], args: LocalizationStudyArguments, out: Path) -> dict[str, Any]:
-    from trl import SFTConfig
-
+def mcq_stage(runs: list[Run], args: LocalizationStudyArguments, out: Path, workers: int = 1) -> dict[str, Any]:
+    """Build the MCQ set from the test split, then per global base model (``workers`` side by side): MCQ before,
+    instruction tuning, MCQ after."""
     from metacond.data_builders.news.mcq import MCQBuildConfig, build_mcq
-    from metacond.eval_tasks.run_eval import EvalArguments, run_eval
-    from metacond.training.sft import SFTArguments, run_sft
+    from metacond.training.parallel import side_by_side
 
     p = PRESETS[args.preset]
     q = out / "mcq" / "questions.jsonl"
@@ -269,31 +268,42 @@ def mcq_stage(runs: list[Run], args: LocalizationStudyArguments, out: Path) -> d
     # Trivial baselines beside every accuracy: chance under rotated options, and answer-only heuristics of the built set.
     res: dict[str, Any] = {"questions": sum(1 for _ in open(q)), "models": {}, "chance": 0.25,
                            "answer_only_baselines": json.loads(rep.read_text()).get("answer_only_baselines") if rep.is_file() else None}
-    for r in runs:
-        if r.family != "main" or r.experiment != "global" or not (out / "models" / r.name / "config.json").is_file():
-            continue
-        mdir, sdir = out / "models" / r.name, out / "sft" / r.name
-        cond = p.meta_template if p.meta_template != "none" else "full"
-        before = mdir / "eval_mcq" / "eval_results.json"
-        if not before.is_file():
-            run_eval(EvalArguments(model=str(mdir), conditions=f"none,{cond}", mcq_data=str(q), output_dir=str(before.parent), bootstrap_iters=200,
-                                   official=True))
-        if not (sdir / "sft_summary.json").is_file():
-            cfg = SFTConfig(output_dir=str(sdir), max_steps=p.sft_steps, per_device_train_batch_size=p.sft_batch_size, learning_rate=p.sft_learning_rate,
-                            logging_steps=max(1, p.sft_steps // 8), save_strategy="no", report_to="none", bf16=p.bf16, max_length=p.block_size,
-                            disable_tqdm=True, seed=args.seed)
-            run_sft(SFTArguments(model=str(mdir), news_build=str(test.parent), metadata_prefix=r.metadata, use_lora=False), cfg)
-        after = sdir / "eval_mcq" / "eval_results.json"
-        if not after.is_file():
-            run_eval(EvalArguments(model=str(sdir), conditions=f"none,{cond}", mcq_data=str(q), output_dir=str(after.parent), generative=True,
-                                   apply_chat_template=True, bootstrap_iters=200, official=True))
-        sft = json.loads((sdir / "sft_summary.json").read_text())
-        b, a = json.loads(before.read_text()), json.loads(after.read_text())
-        res["models"][r.name] = {"arm": r.arm, "seed": r.seed, "condition": cond, "before": b["summary"], "after": a["summary"],
-                                 "before_items": b.get("items", []), "after_items": a.get("items", []),
-                                 "sft": {k: sft[k] for k in ("first_loss", "last_loss", "wall_time_seconds")} | {"rows": sft["data"]["rows"],
-                                                                                                            "metadata_prefix": r.metadata}}
+    base = [r for r in runs if r.family == "main" and r.experiment == "global" and (out / "models" / r.name / "config.json").is_file()]
+    for r, m in zip(base, side_by_side(mcq_one, [(r, args, out) for r in base], workers, desc="MCQ and instruction tuning")):
+        res["models"][r.name] = m
     return res
+
+
+def mcq_one(r: Run, args: LocalizationStudyArguments, out: Path) -> dict[str, Any]:
+    """One base model: MCQ accuracy, instruction tuning (TRL), MCQ accuracy again; each step cached on disk."""
+    from trl import SFTConfig
+
+    from metacond.eval_tasks.run_eval import EvalArguments, run_eval
+    from metacond.training.sft import SFTArguments, run_sft
+
+    p = PRESETS[args.preset]
+    q = out / "mcq" / "questions.jsonl"
+    test = test_file(args, out).parent
+    mdir, sdir = out / "models" / r.name, out / "sft" / r.name
+    cond = p.meta_template if p.meta_template != "none" else "full"
+    before = mdir / "eval_mcq" / "eval_results.json"
+    if not before.is_file():
+        run_eval(EvalArguments(model=str(mdir), conditions=f"none,{cond}", mcq_data=str(q), output_dir=str(before.parent), bootstrap_iters=200,
+                               official=True))
+    if not (sdir / "sft_summary.json").is_file():
+        cfg = SFTConfig(output_dir=str(sdir), max_steps=p.sft_steps, per_device_train_batch_size=p.sft_batch_size, learning_rate=p.sft_learning_rate,
+                        logging_steps=max(1, p.sft_steps // 8), save_strategy="no", report_to="none", bf16=p.bf16, max_length=p.block_size,
+                        disable_tqdm=True, seed=args.seed)
+        run_sft(SFTArguments(model=str(mdir), news_build=str(test.parent), metadata_prefix=r.metadata, use_lora=False), cfg)
+    after = sdir / "eval_mcq" / "eval_results.json"
+    if not after.is_file():
+        run_eval(EvalArguments(model=str(sdir), conditions=f"none,{cond}", mcq_data=str(q), output_dir=str(after.parent), generative=True,
+                               apply_chat_template=True, bootstrap_iters=200, official=True))
+    sft = json.loads((sdir / "sft_summary.json").read_text())
+    b, a = json.loads(before.read_text()), json.loads(after.read_text())
+    return {"arm": r.arm, "seed": r.seed, "condition": cond, "before": b["summary"], "after": a["summary"],
+            "before_items": b.get("items", []), "after_items": a.get("items", []),
+            "sft": {k: sft[k] for k in ("first_loss", "last_loss", "wall_time_seconds")} | {"rows": sft["data"]["rows"], "metadata_prefix": r.metadata}}
 
 
 def run_study(args: LocalizationStudyArguments) -> Path:
@@ -338,7 +348,7 @@ def run_study(args: LocalizationStudyArguments) -> Path:
     with stage_s("ngram"):
         results["ngram"] = ngram_stage(args, out)
     with stage_s("mcq_sft"):
-        results["mcq"] = {"status": "skipped", "reason": "--skip_sft"} if args.skip_sft else mcq_stage(runs, args, out)
+        results["mcq"] = {"status": "skipped", "reason": "--skip_sft"} if args.skip_sft else mcq_stage(runs, args, out, workers)
     results["data"] = {k: data_report.get(k) for k in ("counts", "per_continent", "per_country", "resolved_fraction", "experiments")}
     # Cached stages take ~0 s on a rerun: keep the time of the invocation that did the work.
     tpath = out / "stage_seconds.json"
