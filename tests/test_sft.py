@@ -112,3 +112,22 @@ def test_every_sft_recipe_parses(recipe, base, tmp_path):
                             "--output_dir", str(tmp_path / "o")])
     assert args.use_lora == values["use_lora"] and args.metadata_prefix == values["metadata_prefix"]
     assert cfg.learning_rate == values["learning_rate"] and (cfg.bf16 is False or torch.cuda.is_available())
+
+
+def test_eval_split_dry_run_task_counts_and_a_short_run(base, tmp_path, capsys):
+    from metacond.training.sft import main
+
+    d, news = base
+    common = ["--model", str(d / "base"), "--news_build", str(news / "global" / "full"), "--per_device_train_batch_size", "4", "--report_to", "none",
+              "--save_strategy", "no", "--disable_tqdm", "true"]
+    assert main([*common, "--output_dir", str(tmp_path / "dry"), "--dry_run", "true", "--eval_fraction", "0.2"]) == 0
+    out = capsys.readouterr().out
+    assert "per task: country" in out and "headline" in out and "dry run: nothing trained" in out and "<bos>### User:" in out
+    assert not (tmp_path / "dry" / "model.safetensors").exists()
+    # 3 steps with the default logging interval (longer): the loss is still logged; the held-out rows give an eval loss.
+    assert main([*common, "--output_dir", str(tmp_path / "short"), "--max_steps", "3", "--eval_fraction", "0.2"]) == 0
+    out = capsys.readouterr().out
+    s = json.loads((tmp_path / "short" / "sft_summary.json").read_text())
+    assert s["first_loss"] is not None and s["eval_loss"] > 0 and "None" not in out and "eval loss" in out
+    assert s["data"]["eval_rows"] > 0 and s["data"]["train_rows"] + s["data"]["eval_rows"] == s["data"]["rows"]
+    assert (tmp_path / "short" / "loss_curve.png").stat().st_size > 3000

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -49,6 +50,9 @@ class SFTArguments:
     lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha."})
     lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout."})
     merge_lora: bool = field(default=True, metadata={"help": "Merge the adapter and save a plain LlamaForCausalLM."})
+    eval_fraction: float = field(default=0.0, metadata={"help": "Hold out this share of the rows (by a hash of the prompt) as an evaluation split: "
+                                                                 "its loss is computed at the end (and every eval_steps with --eval_strategy steps)."})
+    dry_run: bool = field(default=False, metadata={"help": "Load the model, build the rows, print counts and one rendered example; train nothing."})
 
     def __post_init__(self) -> None:
         if not self.model:
@@ -59,6 +63,8 @@ class SFTArguments:
 
         if self.url_style not in URL_STYLES:
             raise MetacondError(f"unknown url_style {self.url_style!r}; choose from {', '.join(URL_STYLES)}")
+        if not 0.0 <= self.eval_fraction < 1.0:
+            raise MetacondError(f"eval_fraction must be in [0, 1), got {self.eval_fraction}")
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -143,12 +149,13 @@ def build_sft_dataset(args: SFTArguments) -> tuple[Any, dict[str, Any]]:
     rows = _news_rows(args.news_build, args.news_tasks, args.max_examples) if args.news_build else _read_rows(args.dataset, args.dataset_split)
     if args.max_examples is not None:
         rows = rows[: args.max_examples]
-    out, problems, unprefixed = [], [], 0
+    out, problems, unprefixed, tasks = [], [], 0, Counter()
     for i, r in enumerate(rows, 1):
         conv, why = to_conversation(r, i) if isinstance(r, dict) else (None, f"row {i}: not an object")
         if conv is None:
             problems.append(why)
             continue
+        tasks[str(r.get("task", "rows"))] += 1
         if args.metadata_prefix:
             block = metadata_block(r, args.metadata_template, args.url_style)
             if block is None:
@@ -160,9 +167,25 @@ def build_sft_dataset(args: SFTArguments) -> tuple[Any, dict[str, Any]]:
         out.append(conv)
     if not out:
         raise MetacondError(f"no usable instruction rows ({len(problems)} skipped: {'; '.join(problems[:3])})")
+    if args.news_build:
+        for t in args.news_tasks:
+            tasks.setdefault(t, 0)  # a task the build cannot feed (e.g. headlines without titles) shows as 0
     info = {"rows": len(out), "skipped": len(problems), "skipped_examples": problems[:10], "without_metadata_prefix": unprefixed,
-            "source": args.news_build or args.dataset, "metadata_prefix": args.metadata_prefix}
+            "source": args.news_build or args.dataset, "metadata_prefix": args.metadata_prefix, "rows_per_task": dict(tasks)}
     return datasets.Dataset.from_list(out), info
+
+
+def split_eval(ds, fraction: float, seed: int = 0):
+    """(train, eval or None): rows whose prompt hashes below ``fraction`` are held out (stable under reordering)."""
+    if fraction <= 0:
+        return ds, None
+    from metacond.data_builders.news.collect import hash01
+
+    held = [hash01(json.dumps(p, sort_keys=True), seed) < fraction for p in ds["prompt"]]
+    ev = [i for i, h in enumerate(held) if h]
+    if not ev or len(ev) == len(held):
+        raise MetacondError(f"eval_fraction {fraction} leaves {len(ev)} of {len(held)} rows for evaluation: choose another share")
+    return ds.select([i for i, h in enumerate(held) if not h]), ds.select(ev)
 
 
 # ---------------------------------------------------------------------------------------------- training
@@ -196,13 +219,22 @@ def run_sft(args: SFTArguments, sft_config) -> dict[str, Any]:
     out = Path(sft_config.output_dir)
     model, tok = load_base(args.model)
     ds, info = build_sft_dataset(args)
+    ds, eval_ds = split_eval(ds, args.eval_fraction, sft_config.seed)
+    info["train_rows"], info["eval_rows"] = len(ds), len(eval_ds) if eval_ds is not None else 0
+    if args.dry_run:
+        example = tok.apply_chat_template(ds[0]["prompt"] + ds[0]["completion"], tokenize=False)
+        return {"status": "dry_run", "output_dir": str(out), "summary": {"data": info, "example": example}}
     sft_config.completion_only_loss = True
     sft_config.push_to_hub = False
     if sft_config.max_length is None or sft_config.max_length > model.config.max_position_embeddings:
         sft_config.max_length = int(model.config.max_position_embeddings)
+    if sft_config.max_steps and sft_config.max_steps > 0 and sft_config.logging_steps >= 1 and sft_config.logging_steps > sft_config.max_steps:
+        sft_config.logging_steps = sft_config.max_steps  # a run shorter than the logging interval would log no loss at all
     t0 = time.time()
-    trainer = SFTTrainer(model=model, args=sft_config, train_dataset=ds, processing_class=tok, peft_config=lora_config(args) if args.use_lora else None)
+    trainer = SFTTrainer(model=model, args=sft_config, train_dataset=ds, eval_dataset=eval_ds, processing_class=tok,
+                         peft_config=lora_config(args) if args.use_lora else None)
     result = trainer.train()
+    eval_loss = float(trainer.evaluate()["eval_loss"]) if eval_ds is not None else None
     wall = time.time() - t0
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     trained = trainer.model
@@ -217,8 +249,11 @@ def run_sft(args: SFTArguments, sft_config) -> dict[str, Any]:
     summary = {"base_model": args.model, "data": info, "lora": {"r": args.lora_r, "alpha": args.lora_alpha, "dropout": args.lora_dropout,
                                                                  "merged": args.merge_lora} if args.use_lora else None,
                "losses": losses, "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None,
-               "train_metrics": result.metrics, "wall_time_seconds": round(wall, 2), "chat_template": tok.chat_template}
+               "eval_loss": eval_loss, "train_metrics": result.metrics, "wall_time_seconds": round(wall, 2), "chat_template": tok.chat_template}
     (out / "sft_summary.json").write_text(json.dumps(summary, indent=1, default=str))
+    from .plots import plot_loss_curve
+
+    plot_loss_curve(trainer.state.log_history, out / "loss_curve.png", title=f"instruction tuning: {Path(args.model).name}")
     return {"status": "finished", "output_dir": str(out), "summary": summary}
 
 
@@ -241,7 +276,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, cfg = parse_args(argv)
     res = run_sft(args, cfg)
     s = res["summary"]
-    print(f"{res['status']}: {res['output_dir']} ({s['data']['rows']} rows, loss {s['first_loss']} -> {s['last_loss']}, {s['wall_time_seconds']} s)")
+    d = s["data"]
+    print(f"rows: {d['train_rows']} train, {d['eval_rows']} eval; per task: " + ", ".join(f"{k} {v}" for k, v in d["rows_per_task"].items()))
+    if d["skipped"]:
+        print(f"skipped {d['skipped']} row(s): " + "; ".join(d["skipped_examples"][:3]) + (" ..." if d["skipped"] > 3 else ""))
+    if d.get("without_metadata_prefix"):
+        print(f"{d['without_metadata_prefix']} row(s) have no country: trained without a metadata prefix")
+    if res["status"] == "dry_run":
+        print("dry run: nothing trained. First example as the model will see it:\n" + s["example"])
+        return 0
+    f4 = lambda x: "not logged" if x is None else f"{x:.4f}"  # noqa: E731
+    ev = f", eval loss {f4(s['eval_loss'])}" if s.get("eval_loss") is not None else ""
+    print(f"{res['status']}: {res['output_dir']} (loss {f4(s['first_loss'])} -> {f4(s['last_loss'])}{ev}, {s['wall_time_seconds']} s; loss_curve.png)")
     return 0
 
 
