@@ -79,7 +79,7 @@ def test_two_process_run_resumes_after_a_kill(tmp_path):
         while not (out / "checkpoint-4" / "trainer_state.json").exists() and proc.poll() is None and time.time() < deadline:
             time.sleep(0.2)
         # The run must have trained to its first checkpoint: a launch that died at once would make the resume below vacuous.
-        assert (out / "checkpoint-4").is_dir(), f"the run stopped before its first checkpoint (exit {proc.poll()}): {log.read_text()[-2000:]}"
+        assert (out / "checkpoint-4").is_dir(), f"the run stopped before its first checkpoint (exit {proc.poll()}): {log.read_text()[-8000:]}"
         # SIGKILL the launcher and its workers (the elastic agent runs workers in their own sessions): a hard crash.
         subprocess.run(["pkill", "-KILL", "-f", str(out)], check=False)
         proc.wait()

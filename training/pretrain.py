@@ -56,15 +56,33 @@ def _resolve_dataset(data_args) -> str:
     if data_args.dataset:
         return data_args.dataset
     if data_args.pcfg_grammar:
-        from metacond.data_builders.pcfg.dataset import PCFGDataConfig, build_pcfg_dataset
+        from metacond.data_builders.pcfg.dataset import PCFGDataConfig
 
         cfg = PCFGDataConfig(grammar=data_args.pcfg_grammar, metadata_depth=data_args.pcfg_metadata_depth,
                              metadata_fraction=data_args.pcfg_metadata_fraction, train_size=data_args.pcfg_train_size,
                              validation_size=data_args.pcfg_validation_size, test_size=data_args.pcfg_test_size,
                              seed=data_args.pcfg_seed, bayes_sample=0)
-        _, out, _ = build_pcfg_dataset(cfg, progress=True)
-        return str(out)
+        return str(_build_on_local_main_first(cfg))
     raise MetacondError("no training data: set 'dataset' or 'pcfg_grammar'")
+
+
+def _build_on_local_main_first(cfg, timeout_s: float = 1800.0) -> Path:
+    """Build the PCFG dataset on local rank 0 while the other ranks of a launch wait for its manifest, then load it.
+
+    The process group does not exist yet (the Trainer makes it), so the others poll. Before this, every rank built
+    the same cold cache folder at once and rank 1 stopped with "exists and is not a metacond PCFG dataset" while
+    rank 0 was still writing it (the slow tier's 2-process kill test, when its cache was cold).
+    """
+    from metacond.data_builders.pcfg.dataset import build_pcfg_dataset, pcfg_dataset_dir
+    from metacond.modeling.summary import BuildManifest
+
+    if int(os.environ.get("LOCAL_WORLD_SIZE", "1")) > 1 and int(os.environ.get("LOCAL_RANK", "0")) > 0 and not cfg.overwrite:
+        out, deadline = pcfg_dataset_dir(cfg), time.time() + timeout_s
+        while not BuildManifest.exists(out):
+            if time.time() > deadline:
+                raise MetacondError(f"local rank {os.environ['LOCAL_RANK']}: {out} was not built by rank 0 within {timeout_s:.0f} s")
+            time.sleep(0.5)
+    return build_pcfg_dataset(cfg, progress=True)[1]
 
 
 def _hardware(world_size: int) -> dict[str, Any]:

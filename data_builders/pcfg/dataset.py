@@ -144,6 +144,12 @@ def features(grammar: Grammar, with_labels: bool):
     return Features(f)
 
 
+def pcfg_dataset_dir(cfg: PCFGDataConfig, grammar=None) -> Path:
+    """Where ``build_pcfg_dataset(cfg)`` writes (and finds) the build: ``output_dir``, or the cache folder of its key."""
+    grammar = grammar or resolve_grammar(cfg.grammar, cfg.grammar_seed)
+    return Path(cfg.output_dir) if cfg.output_dir else cache_root() / "pcfg" / build_key(cfg, grammar)
+
+
 def build_pcfg_dataset(cfg: PCFGDataConfig, progress: bool = True) -> tuple[Any, Path, dict[str, Any]]:
     """Build (or load from cache) the DatasetDict for ``cfg``. Returns (dataset, directory, stats)."""
     from datasets import Dataset, DatasetDict, concatenate_datasets, load_from_disk
@@ -155,7 +161,7 @@ def build_pcfg_dataset(cfg: PCFGDataConfig, progress: bool = True) -> tuple[Any,
     if cfg.metadata_depth > grammar.depth:
         raise GrammarError(f"metadata_depth {cfg.metadata_depth} exceeds the grammar depth D={grammar.depth}")
     key = build_key(cfg, grammar)
-    out = Path(cfg.output_dir) if cfg.output_dir else cache_root() / "pcfg" / key
+    out = pcfg_dataset_dir(cfg, grammar)
     if BuildManifest.exists(out) and not cfg.overwrite:
         found = BuildManifest.load(out)
         if found.key == key:
