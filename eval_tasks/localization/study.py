@@ -207,10 +207,17 @@ def train_run(r: Run, runs: list[Run], args: LocalizationStudyArguments, out: Pa
     s = TrainingSummary.load(mdir)
     curve = [p for p in s.loss_curve if "loss" in p]
     return {"status": "trained", "model_dir": str(mdir.relative_to(out)), "parameters": s.parameters, "tokens_seen": s.tokens_seen,
-            "planned_tokens": round(base[4].max_steps * base[4].per_device_train_batch_size * (mean_train_tokens(ds) or 0)),
+            "planned_tokens": planned_tokens(out, r.name),
             "last_logged_train_loss": curve[-1]["loss"] if curve else None, "final_window_train_loss": s.final_window_loss(0.1),
             "wall_time_seconds": s.wall_time_seconds, "resumed_from": Path(s.resumed_from).name if s.resumed_from else None, "loss_curve": s.loss_curve,
             "seed": base[4].seed + r.seed}
+
+
+def planned_tokens(out: Path, name: str) -> int:
+    """The run's token budget as the study's plan.json states it (written once the data is built): one definition,
+    not a second read of the training split."""
+    rows = json.loads((out / "plan.json").read_text())["runs"]
+    return int(next((r["token_budget"] for r in rows if r["name"] == name), None) or 0)
 
 
 def eval_run(r: Run, args: LocalizationStudyArguments, out: Path) -> dict[str, Any]:
