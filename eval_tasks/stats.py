@@ -104,6 +104,29 @@ class PairedDifference:
             return float("nan")
         return float((t_quantile(1 - (1 - CONFIDENCE) / 2, self.df) + t_quantile(POWER, self.df)) * self.se)
 
+    def power_plan(self, effect: float, max_seeds: int = 64) -> str:
+        """What would bring the MDE down to ``effect``, from the measured noise: seeds per arm (the seed part of the
+        variance shrinks as 1/seeds, the item part is held fixed) or, where the items alone are too noisy, items.
+
+        A planning estimate: the item SE of a seed-averaged difference also shrinks a little with more seeds.
+        """
+        z = t_quantile(1 - (1 - CONFIDENCE) / 2, float("inf")) + t_quantile(POWER, float("inf"))
+        item_factor = (z * self.item_se / effect) ** 2
+        sds = [s for s in self.seed_sd if np.isfinite(s)]
+        if item_factor > 1:
+            spread = f", besides the seed spread (SD {math.sqrt(float(np.mean(np.square(sds)))):.4f})" if sds else ""
+            return f"the item noise alone allows an MDE of {z * self.item_se:.4f}: about {item_factor:.1f}x the paired items would be needed{spread}"
+        if not sds:
+            return "no seed spread measured"
+        pooled = float(np.mean(np.square(sds)))  # arms of equal seed counts: the pooled variance
+        for n in range(max(self.seeds) + 1, max_seeds + 1):
+            v_seed = pooled * len(self.seeds) / n
+            df = (v_seed + self.item_se**2) ** 2 / (v_seed**2 / (len(self.seeds) * (n - 1)))
+            mde = (t_quantile(1 - (1 - CONFIDENCE) / 2, df) + t_quantile(POWER, df)) * math.sqrt(v_seed + self.item_se**2)
+            if mde <= effect:
+                return f"the seed spread dominates (seed SD {math.sqrt(pooled):.4f} against item SE {self.item_se:.4f}): about {n} seeds per arm would be needed"
+        return f"the seed spread dominates (seed SD {math.sqrt(pooled):.4f} against item SE {self.item_se:.4f}): more than {max_seeds} seeds per arm would be needed"
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self) | {"mde": self.mde}
         d["seeds"], d["seed_sd"] = list(self.seeds), list(self.seed_sd)
@@ -300,7 +323,8 @@ def _superiority_word(diff: PairedDifference, effect: float) -> tuple[str, str]:
     if hi < effect:
         return "not reproduced", "the interval excludes an effect of interest in the paper's direction"
     if diff.mde > effect:
-        return "inconclusive", f"underpowered: the detectable effect {diff.mde:.4f} exceeds the smallest effect of interest {effect:.4f}"
+        return "inconclusive", (f"underpowered: the detectable effect {diff.mde:.4f} exceeds the smallest effect of interest {effect:.4f}; "
+                                f"{diff.power_plan(effect)}")
     return "inconclusive", "the interval covers both 0 and the smallest effect of interest"
 
 

@@ -324,3 +324,22 @@ def run_study_smoke(tmp_path, **kw):
     from metacond.eval_tasks.pcfg.study import StudyArguments, run_study
 
     return run_study(StudyArguments(preset="smoke", output_dir=str(tmp_path / "study"), **kw))
+
+
+def test_probe_fit_on_distinct_rows_with_counts_equals_the_fit_on_every_item():
+    from metacond.eval_tasks.pcfg.probing import _collapse, _fit_all
+
+    rng = np.random.default_rng(1)
+    groups = rng.integers(0, 12, 600)  # 12 prompts, each with one hidden state per layer
+    labels = np.stack([groups % 2, rng.integers(0, 2, 600)], 1)
+    states = rng.normal(size=(3, 12, 8)).astype(np.float32)
+    x = states[:, groups] + rng.normal(scale=1e-5, size=(3, 600, 8)).astype(np.float32)  # padding-sized jitter
+    rows, ys, counts = _collapse(x, labels, groups)
+    assert rows.shape[1] == len(np.unique(np.c_[groups, labels], axis=0)) < 50 and counts.sum() == 600
+    full = _fit_all(x, labels, np.ones(600), ks=[2, 2], l2=0.1)
+    short = _fit_all(rows, ys, counts, ks=[2, 2], l2=0.1)
+    for a, b in zip(full, short):
+        np.testing.assert_allclose(a, b, atol=2e-3)
+    # Features that differ within a prompt are not a model's states: every row is kept.
+    noisy = x + rng.normal(size=x.shape).astype(np.float32)
+    assert _collapse(noisy, labels, groups)[0].shape == noisy.shape

@@ -247,3 +247,18 @@ def test_a_study_directory_refuses_other_settings(tmp_path):
     check_study_key(tmp_path, {"preset": {"steps": 10}, "seed": 0})  # the same settings: resumed
     with pytest.raises(MetacondError, match=r"\(seed differ\)"):
         check_study_key(tmp_path, {"preset": {"steps": 10}, "seed": 1})
+
+
+def test_underpowered_reason_names_what_would_reach_the_effect():
+    from metacond.eval_tasks.stats import PairedDifference
+
+    # Seed spread dominates: the plan asks for seeds; more of them bring the MDE under the effect.
+    seedy = PairedDifference(0.01, -0.2, 0.22, 0.06, 500, 1, item_se=0.005, seeds=(2, 2), seed_sd=(0.06, 0.06), df=3.0, between=True)
+    plan = seedy.power_plan(0.05)
+    n = int(plan.split("about ")[1].split(" seeds")[0])
+    assert "seeds per arm" in plan and 25 <= n <= 28  # normal approximation: 0.0072/n + 0.005^2 <= (0.05/2.80)^2 at n >= 25
+    # Item noise alone exceeds the effect: no number of seeds helps.
+    itemy = PairedDifference(0.01, -0.2, 0.22, 0.06, 60, 1, item_se=0.036, seeds=(2, 2), seed_sd=(0.03, 0.08), df=3.0, between=True)
+    assert "4.1x the paired items" in itemy.power_plan(0.05)
+    v = superiority("x", seedy, 0.05, "accuracy")
+    assert v.verdict == "inconclusive" and "seeds per arm" in v.reason

@@ -17,7 +17,7 @@ DEFAULT_LENGTHS = (1, 2, 5, 10, 20, 50)
 
 @torch.no_grad()
 def sample_continuations(model, layout: PCFGLayout, prompts: Sequence[Sequence[int]], metadata: Sequence[Sequence[int]] | None, depth: int,
-                         max_new_tokens: int, greedy: bool = False, seed: int = 0, batch_size: int = 64) -> list[tuple[list[int] | None, bool]]:
+                         max_new_tokens: int, greedy: bool = False, seed: int = 0, batch_size: int = 512) -> list[tuple[list[int] | None, bool]]:
     """Terminal continuations (None if the model emitted a non-terminal) and whether <eos> ended them."""
     model.eval()
     dev = next(model.parameters()).device
