@@ -425,6 +425,11 @@ def readme_summary(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _layout(results: dict[str, Any]) -> str:
+    w = results.get("workers")
+    return "" if w is None else (f"; {w} runs side by side, one thread each" if w > 1 else "; one run at a time, every thread")
+
+
 def write_report(results: dict[str, Any], out: Path) -> None:
     results["regime"] = regime(results)
     verdicts = claims(results)
@@ -435,7 +440,7 @@ def write_report(results: dict[str, Any], out: Path) -> None:
     (out / "readme_summary.md").write_text(readme_summary(json.loads((out / "results.json").read_text())))
     lines = [f"# Localization study ({results['preset']} preset)", "", f"Corpus `{results['input']}`; "
              f"{len(results['runs'])} runs ({results['plan']['paper_runs']} from the paper's grid; {results['plan'].get('seeds', 1)} seeds per arm); "
-             f"stage seconds {results['stage_seconds']}.", "", "## Regime", ""] + regime_lines(results) + [
+             f"stage seconds {results['stage_seconds']}{_layout(results)}.", "", "## Regime", ""] + regime_lines(results) + [
              "", "## Claims", "", "| verdict | claim | test | difference (95% CI) | seeds, seed SD, item SE | MDE | SESOI / margin | cells | why |",
              "|---|---|---|---|---|---|---|---|---|"]
     for v in verdicts:

@@ -62,8 +62,12 @@ class LocalizationStudyArguments:
     max_steps: int | None = field(default=None, metadata={"help": "Override the preset's pretraining steps."})
     skip_sft: bool = field(default=False, metadata={"help": "Skip instruction tuning and the MCQ stage."})
     seed: int = field(default=0, metadata={"help": "Seed of data splits and initialization."})
+    workers: int | None = field(default=None, metadata={"help": "Runs trained and evaluated side by side, one thread each (default: the preset's; "
+                                                               "1 on a GPU). With 1 on a CPU, one process uses every thread."})
 
     def __post_init__(self) -> None:
+        if self.workers is not None and self.workers < 1:
+            raise MetacondError(f"workers must be >= 1, got {self.workers}")
         if self.preset not in PRESETS:
             raise MetacondError(f"unknown preset {self.preset!r}; choose from {', '.join(PRESETS)}")
         if not self.input and not self.dry_run:
@@ -341,7 +345,8 @@ def run_study(args: LocalizationStudyArguments) -> Path:
 
     from metacond.training.parallel import side_by_side
 
-    workers = 1 if torch.cuda.is_available() else PRESETS[args.preset].workers
+    workers = 1 if torch.cuda.is_available() else (args.workers or PRESETS[args.preset].workers)
+    results["workers"] = workers
     with stage_s("pretrain"):
         # Cooldown runs continue a metadata run's checkpoint: they train after the first wave.
         for wave in ([r for r in runs if _prefix_run(r, runs) is None], [r for r in runs if _prefix_run(r, runs) is not None]):
