@@ -39,14 +39,15 @@ class EvalArguments:
     model: str = field(default=None, metadata={"help": "Checkpoint directory (model + tokenizer)."})
     suite: str = field(default="localnews", metadata={"help": "Task suite: localnews."})
     conditions: str = field(default="none,full", metadata={"help": f"Comma-separated metadata conditions: {', '.join(CONDITIONS)}."})
-    mcq_data: str | None = field(default=None, metadata={"help": "Localized MCQ questions (published JSONL format or our builder's)."})
+    mcq_data: str | None = field(default=None, metadata={"help": "Localized MCQ questions (the published format or our builder's): JSONL, a JSON list or parquet."})
     ppl_data: str | None = field(default=None, metadata={"help": "Held-out articles for regional perplexity (a news build's test parquet/JSONL)."})
     output_dir: str | None = field(default=None, metadata={"help": "Where to write the results (default: <model>/eval)."})
     generative: bool = field(default=False, metadata={"help": "Also run the generative MCQ family (localnews_gen) on --mcq_data."})
     letter: bool = field(default=False, metadata={"help": "Also run the letter-choice family (localnews_letter: lettered options in the prompt, letters scored)."})
     official: bool = field(default=False, metadata={"help": "Also run the reference work's protocol (localnews_official, conditions none and full)."})
     unparsed: str = field(default="wrong", metadata={"help": "Generated answers with no parsable letter: wrong (counted wrong) or exclude (left out, the reference's rule)."})
-    url_style: str = field(default="host", metadata={"help": "URL style of the metadata block, as in the training build: host, meco or full."})
+    url_style: str | None = field(default=None, metadata={"help": "URL style of the metadata block: host, meco or full (default: the model's training "
+                                                                  "build's, else host; a value that contradicts the build is refused)."})
     apply_chat_template: bool = field(default=False, metadata={"help": "Wrap prompts in the tokenizer's chat template (instruction-tuned models)."})
     batch_size: int = field(default=16, metadata={"help": "Batch size of log-likelihood requests."})
     bootstrap_iters: int = field(default=1000, metadata={"help": "Bootstrap resamples for the per-country/continent intervals."})
@@ -69,7 +70,7 @@ class EvalArguments:
                 raise MetacondError(f"--{flag} needs --mcq_data")
         from metacond.data_builders.news.metadata import URL_STYLES
 
-        if self.url_style not in URL_STYLES:
+        if self.url_style is not None and self.url_style not in URL_STYLES:
             raise MetacondError(f"unknown url_style {self.url_style!r}; choose from {', '.join(URL_STYLES)}")
         if self.unparsed not in UNPARSED_RULES:
             raise MetacondError(f"unknown unparsed rule {self.unparsed!r}; choose from {', '.join(UNPARSED_RULES)}")
@@ -125,8 +126,11 @@ def run_eval(args: EvalArguments) -> dict[str, Any]:
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
+    from metacond.modeling.summary import trained_setting
+
     from .regional import regional_rows
 
+    url_style = trained_setting(args.model, "url_style", args.url_style, "url_style", "host")
     model, tok = load_model(args.model)
     if args.apply_chat_template and not getattr(tok, "chat_template", None):
         raise MetacondError(f"--apply_chat_template: the tokenizer in {args.model} has no chat template (instruction-tune it first, e.g. metacond sft)")
@@ -158,7 +162,7 @@ def run_eval(args: EvalArguments) -> dict[str, Any]:
             [f"localnews_{fam}_{c}_{k}" for c in conds for k in present]
         # Scored bytes bound scored tokens for byte-level tokenizers; leave room for the metadata context.
         tm = TaskManager(include_path=str(TASK_DIR / "localnews"), metadata={"data_file": str(Path(data).resolve()), "max_body_bytes": body_budget(args.max_body_bytes, max_len),
-                                                                             "url_style": args.url_style})
+                                                                             "url_style": url_style})
         res = lm_eval.simple_evaluate(model=lm, tasks=tasks, task_manager=tm, bootstrap_iters=0, limit=args.limit, log_samples=True,
                                       apply_chat_template=args.apply_chat_template if fam == "gen" else False)
         raw[fam] = {"results": res["results"], "n-samples": res.get("n-samples"), "versions": res.get("versions"), "data_file": str(data)}
@@ -188,7 +192,7 @@ def run_eval(args: EvalArguments) -> dict[str, Any]:
                                 "note": f"pooled over {', '.join(present)} by metacond (no lm-eval group: continents missing from the data)"})
     out = Path(args.output_dir or Path(args.model) / "eval")
     out.mkdir(parents=True, exist_ok=True)
-    payload = {"model": str(args.model), "suite": args.suite, "conditions": args.condition_list, "url_style": args.url_style,
+    payload = {"model": str(args.model), "suite": args.suite, "conditions": args.condition_list, "url_style": url_style,
                "unparsed": args.unparsed, "lm_eval": raw, "summary": summary, "regional": regional, "scoring_rules": scoring,
                "position_bias": bias, "bootstrap_iters": args.bootstrap_iters, "items": items}
     (out / "eval_results.json").write_text(json.dumps(payload, indent=1, default=str))

@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "news": ("metacond.data_builders.news.cli", "geo-tagged news datasets: country resolution, experiments, metadata templates"),
     "pcfg-study": ("metacond.eval_tasks.pcfg.study", "the synthetic study end to end: one model per D_M, Bayes-referenced evaluations, report"),
     "pretrain": ("metacond.training.pretrain", "pretrain a LlamaForCausalLM from scratch with metadata schedules and MeCo cooldown"),
+    "compare-runs": ("metacond.eval_tasks.rerun", "two runs of one study side by side: overlapping intervals and compatible verdict words"),
     "localization-study": ("metacond.eval_tasks.localization.study", "the geo-tagged news study over the paper's 31-run grid: data, models, perplexity, SFT, MCQ, report"),
     "sft": ("metacond.training.sft", "instruction-tune a checkpoint with TRL (full or LoRA), plain or metadata-prefixed"),
     "card": ("metacond.model_cards.model_card", "write a model card (README.md with model-index eval results) into a run directory"),

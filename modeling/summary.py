@@ -82,6 +82,10 @@ class TrainingSummary:
     def train_losses(self) -> list[float]:
         return [h["loss"] for h in self.loss_curve if "loss" in h]
 
+    def build_setting(self, name: str) -> Any:
+        """A setting of the news build the model trained on (e.g. ``url_style``), None when the run read no such build."""
+        return ((self.metadata_scheme.get("builder") or {}).get("config") or {}).get(name)
+
     def final_window_loss(self, fraction: float = 0.1) -> float | None:
         """Mean logged training loss over the last ``fraction`` of logged steps (the run average hides the end of training)."""
         losses = self.train_losses()
@@ -124,3 +128,13 @@ class BuildManifest:
         p = Path(build_dir) / self.FILE
         _write_atomically(p, self.to_dict())
         return p
+
+
+def trained_setting(model_dir: str | Path, name: str, given: Any, flag: str, default: Any) -> Any:
+    """The value of a metadata setting for a model: the one its training build recorded; ``given`` (a flag) must agree
+    with it, and stands alone for models without a build record. ``default`` when neither says."""
+    path = Path(model_dir)
+    trained = TrainingSummary.load(path).build_setting(name) if (path / TrainingSummary.FILE).is_file() else None
+    if trained is not None and given is not None and given != trained:
+        raise MetacondError(f"--{flag} {given} contradicts the model's training build ({name} {trained}); drop the flag to use the build's")
+    return given if given is not None else (trained if trained is not None else default)

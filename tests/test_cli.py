@@ -32,7 +32,8 @@ def test_top_level_help_is_lazy_and_lists_commands(capsys):
 @pytest.mark.parametrize("argv", [["pcfg", "--help"], ["pcfg", "build", "--help"], ["pcfg", "grammar", "--help"],
                                   ["pcfg", "validate", "--help"], ["pcfg", "parse", "--help"], ["pretrain", "--help"],
                                   ["news", "--help"], ["news", "build", "--help"], ["news", "mcq", "--help"], ["pcfg-study", "--help"],
-                                  ["eval", "--help"], ["sft", "--help"], ["card", "--help"], ["push", "--help"], ["localization-study", "--help"]])
+                                  ["eval", "--help"], ["sft", "--help"], ["card", "--help"], ["push", "--help"], ["localization-study", "--help"],
+                                  ["compare-runs", "--help"]])
 def test_every_subcommand_has_help_with_example(argv):
     r = run(*argv)
     assert r.returncode == 0, r.stderr

@@ -149,3 +149,49 @@ def test_continents_come_from_the_country_not_the_label(setup, tmp_path):
     per = {r["continent"] for r in payload["summary"] if r["family"] == "mcq"}
     assert per == {"africa", "america", "asia", "europe", "all"}
     assert len({i["id"] for i in payload["items"] if i["family"] == "mcq"}) == len(rows)
+
+
+def test_eval_takes_the_url_style_of_the_models_training_build(setup, tmp_path):
+    """A model trained on a build with full URLs is scored with full URLs without being told; a flag that
+    contradicts its build is refused in one line."""
+    import shutil
+
+    from metacond.modeling.summary import TrainingSummary
+
+    d = setup
+    model = tmp_path / "model"
+    shutil.copytree(d / "model", model)
+    TrainingSummary(recipe={}, model={"parameters": 1}, data={}, tokens_seen={"input_tokens": 1},
+                    metadata_scheme={"builder": {"config": {"url_style": "full"}, "template": "full"}}, loss_curve=[], final_train_loss=None,
+                    wall_time_seconds=0.0).save(model)
+    ppl = str(d / "news" / "global" / "full" / "parquet" / "test.parquet")
+    with pytest.raises(MetacondError, match=r"--url_style host contradicts the model's training build \(url_style full\)"):
+        run_eval(EvalArguments(model=str(model), conditions="url", ppl_data=ppl, url_style="host", output_dir=str(tmp_path / "x")))
+    payload = run_eval(EvalArguments(model=str(model), conditions="url", ppl_data=ppl, limit=2, bootstrap_iters=0, output_dir=str(tmp_path / "out")))
+    assert payload["url_style"] == "full"
+    from metacond.eval_tasks.localnews.utils import load_articles
+
+    full, host = (load_articles(ppl, condition="url", url_style=u)["test"]["context"] for u in ("full", "host"))
+    assert all(c.startswith("URL: https://") for c in full) and not any("/" in c.split("\n")[0] for c in host)
+
+
+def test_mcq_data_as_parquet_scores_like_jsonl(setup, tmp_path):
+    """The published gold release is parquet: --mcq_data reads it as it reads JSONL (same questions, same accuracies)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from metacond.eval_tasks.localnews.utils import load_questions
+
+    d = setup
+    raw = [json.loads(line) for line in (d / "q.jsonl").read_text().splitlines() if line.strip()]
+    good = [r for r in raw if isinstance(r, dict) and isinstance(r.get("options"), list) and all(isinstance(o, str) for o in r["options"])
+            and isinstance(r.get("country"), str)]
+    pq.write_table(pa.Table.from_pylist([{k: r.get(k) for k in ("question", "options", "correct_answer", "country", "continent")} for r in good]),
+                   tmp_path / "q.parquet")
+    from_jsonl, _ = load_questions(d / "q.jsonl")
+    from_parquet, _ = load_questions(tmp_path / "q.parquet")
+    assert [r["question"] for r in from_parquet] == [r["question"] for r in from_jsonl] and len(from_jsonl) >= 16
+    a = run_eval(EvalArguments(model=str(d / "model"), conditions="none", mcq_data=str(d / "q.jsonl"), bootstrap_iters=0, output_dir=str(tmp_path / "j")))
+    b = run_eval(EvalArguments(model=str(d / "model"), conditions="none", mcq_data=str(tmp_path / "q.parquet"), bootstrap_iters=0,
+                               output_dir=str(tmp_path / "p")))
+    assert [(r["continent"], r["value"]) for r in a["summary"]] == [(r["continent"], r["value"]) for r in b["summary"]]

@@ -88,10 +88,17 @@ def test_wrong_column_and_bad_settings(tmp_path):
         build_news(NewsBuildConfig(input=str(p), output_dir=str(tmp_path / "o")), progress=False)
     with pytest.raises(MetacondError, match="unknown country 'Atlantis'"):
         build_news(NewsBuildConfig(input=str(p), regions="ng,Atlantis", output_dir=str(tmp_path / "o")), progress=False)
+    with pytest.raises(MetacondError, match="must be a lower-case column name"):
+        NewsBuildConfig(input=str(p), templates=["Fancy!"])
     with pytest.raises(MetacondError, match="unknown template"):
-        NewsBuildConfig(input=str(p), templates=["fancy"])
-    with pytest.raises(MetacondError, match="does not exist"):
+        NewsBuildConfig(input=str(p), templates=["country,,x"])
+    with pytest.raises(MetacondError, match=r"no column 'fancy' for the metadata field"):
+        build_news(NewsBuildConfig(input=str(p), url_column="link", text_column="body", templates=["fancy"], output_dir=str(tmp_path / "o")),
+                   progress=False)
+    with pytest.raises(MetacondError, match="no such file: '.*nope.jsonl'"):
         build_news(NewsBuildConfig(input=str(tmp_path / "nope.jsonl")), progress=False)
+    with pytest.raises(MetacondError, match="no file matches"):
+        build_news(NewsBuildConfig(input=str(tmp_path / "shard-*.jsonl.gz")), progress=False)
 
 
 def test_regions_take_codes_names_continents_and_presets():
@@ -295,3 +302,87 @@ def test_composition_kept_and_dropped_per_continent(built):
     assert sum(dropped.values()) > 0 and set(rep["unused_continents"]) <= set(rep["per_continent"]) - set(kept)
     card = (out / "README.md").read_text()
     assert "| train kept per continent | train dropped per continent |" in card and "--balance continent" in card
+
+
+def test_declared_column_fields_render_the_same_bytes_in_training_rows_and_eval_blocks(tmp_path):
+    """A Reuters-like corpus (country column, dateline, no URLs) with a user-declared template: the field enters
+    the prefix in the declared order, rows without a required value are dropped and counted, an optional field's
+    empty line is left out, and the eval renderer gives the training row's prefix byte for byte."""
+    from datasets import load_from_disk
+
+    from metacond.data_builders.news.metadata import metadata_block
+
+    rng = np.random.default_rng(0)
+    cities = {"United States": "NEW YORK", "Japan": "TOKYO", "Kenya": "NAIROBI", "United Kingdom": "LONDON", "Brazil": "SAO PAULO"}
+    rows = []
+    for i in range(200):
+        country = list(cities)[i % 5]
+        dateline = "" if i % 10 == 3 else f"{cities[country]}, March {1 + i % 28}"
+        rows.append({"country": country, "dateline": dateline, "title": f"Report {i}",
+                     "text": " ".join(rng.choice(["shares", "rose", "trade", "bank", "said", "oil", "prices"], 60))})
+    p = tmp_path / "reuters.jsonl"
+    p.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    common = dict(input=str(p), country_column="country", regions="all", experiments=["global"], balance="none", vocab_size=500,
+                  test_fraction=0.2, validation_fraction=0.1)
+    rep = build_news(NewsBuildConfig(**common, templates=["country,dateline", "none"], output_dir=str(tmp_path / "req")), progress=False)
+    assert rep["counts"]["missing_dateline"] == 20 and rep["counts"]["kept"] == 180
+    assert set(rep["experiments"]) == {"global/country+dateline", "global/none"}
+    ds = load_from_disk(str(tmp_path / "req" / "global" / "country+dateline" / "hf"))
+    for split in ("train", "test"):
+        for r in ds[split].select(range(5)):
+            block = metadata_block(r, "country,dateline")
+            assert block.startswith("COUNTRY: ") and f"\nDATELINE: {r['dateline']}\n\n" in block
+            assert r["document"].startswith(block + "TITLE: ")
+            assert len(r["meta_spans"]) == 2
+    none = load_from_disk(str(tmp_path / "req" / "global" / "none" / "hf"))
+    assert sorted(none["train"]["doc_id"]) == sorted(ds["train"]["doc_id"])  # every template renders the same articles
+    # Optional: the empty datelines stay, without their line.
+    rep = build_news(NewsBuildConfig(**common, templates=["dateline?,country"], output_dir=str(tmp_path / "opt")), progress=False)
+    assert "missing_dateline" not in rep["counts"] and rep["counts"]["kept"] == 200
+    opt = load_from_disk(str(tmp_path / "opt" / "global" / "dateline+country" / "hf"))
+    docs = opt["train"]["document"] + opt["test"]["document"] + opt["validation"]["document"]
+    assert sum(d.startswith("COUNTRY: ") for d in docs) == 20 and sum(d.startswith("DATELINE: ") for d in docs) == 180
+
+
+def _dolma_rows(n: int) -> list[dict]:
+    """Records in the Common Pile news layout (dolma): the URL nested under metadata, the site under source."""
+    sites = [("co.za", "za"), ("co.ke", "ke"), ("in", "in"), ("co.uk", "gb"), ("ca", "ca"), ("com.ng", "ng")]
+    rng = np.random.default_rng(3)
+    out = []
+    for i in range(n):
+        tld, _ = sites[i % len(sites)]
+        words = " ".join(rng.choice(["council", "rain", "market", "court", "school", "budget", "port", "festival"], 50))
+        out.append({"id": i, "text": f"Story {i}. {words}.", "source": f"news-site{i % len(sites)}", "added": "2024-05-27T17:38:09",
+                    "created": f"May {1 + i % 28}, 2018", "metadata": {"license": "CC BY 4.0", "url": f"https://www.site{i % 6}.{tld}/story-{i}",
+                                                                      "author": "Staff"}})
+    return out
+
+
+def test_any_datasets_input_and_the_common_pile_news_recipe(tmp_path):
+    """The packaged Common Pile recipe on a local fixture of its schema (gzip JSONL, URL under metadata.url), and the
+    same rows as a glob of shards and as a save_to_disk folder: one build, whatever the container."""
+    import gzip
+
+    from datasets import Dataset, load_from_disk
+
+    from metacond.config import load_yaml_config
+
+    rows = _dolma_rows(120)
+    with gzip.open(tmp_path / "news.jsonl.gz", "wt") as f:
+        f.write("\n".join(json.dumps(r) for r in rows) + "\n")
+    for k in range(2):
+        with gzip.open(tmp_path / f"shard-{k}.jsonl.gz", "wt") as f:
+            f.write("\n".join(json.dumps(r) for r in rows[k * 60:(k + 1) * 60]) + "\n")
+    Dataset.from_list(rows).save_to_disk(str(tmp_path / "saved"))
+    recipe = load_yaml_config("localization/data/common-pile-news")
+    assert recipe["url_column"] == "metadata.url" and "url,source" in recipe["templates"]
+    kept = {}
+    for name, source in (("gz", "news.jsonl.gz"), ("glob", "shard-*.jsonl.gz"), ("saved", "saved")):
+        cfg = NewsBuildConfig(**{**recipe, "input": str(tmp_path / source), "output_dir": str(tmp_path / name), "experiments": ["global"],
+                                 "vocab_size": 400, "test_fraction": 0.2})
+        rep = build_news(cfg, progress=False)
+        kept[name] = (rep["counts"]["kept"], rep["per_country"])
+    assert kept["gz"] == kept["glob"] == kept["saved"] and kept["gz"][0] == 120
+    assert set(kept["gz"][1]) == {"za", "ke", "in", "gb", "ca", "ng"}
+    doc = load_from_disk(str(tmp_path / "gz" / "global" / "url+source" / "hf"))["train"][0]["document"]
+    assert doc.startswith("URL: site") and "\nSOURCE: news-site" in doc.split("\n\n")[0]

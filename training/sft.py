@@ -44,7 +44,8 @@ class SFTArguments:
     max_examples: int | None = field(default=None, metadata={"help": "Use at most this many instruction rows."})
     metadata_prefix: bool = field(default=False, metadata={"help": "Metadata-prefixed variant: the row's metadata block before each instruction."})
     metadata_template: str = field(default="full", metadata={"help": "Template of the metadata prefix (as in pretraining)."})
-    url_style: str = field(default="host", metadata={"help": "URL style of the metadata prefix, as in pretraining: host, meco or full."})
+    url_style: str | None = field(default=None, metadata={"help": "URL style of the metadata prefix: host, meco or full (default: the model's "
+                                                                  "training build's, else host; a value that contradicts the build is refused)."})
     use_lora: bool = field(default=False, metadata={"help": "Train a LoRA adapter on all linear layers instead of the full model."})
     lora_r: int = field(default=16, metadata={"help": "LoRA rank."})
     lora_alpha: int = field(default=32, metadata={"help": "LoRA alpha."})
@@ -61,7 +62,7 @@ class SFTArguments:
             raise MetacondError("give --dataset (instruction data) or --news_build (derive instructions from a news build's train split)")
         from metacond.data_builders.news.metadata import URL_STYLES
 
-        if self.url_style not in URL_STYLES:
+        if self.url_style is not None and self.url_style not in URL_STYLES:
             raise MetacondError(f"unknown url_style {self.url_style!r}; choose from {', '.join(URL_STYLES)}")
         if not 0.0 <= self.eval_fraction < 1.0:
             raise MetacondError(f"eval_fraction must be in [0, 1), got {self.eval_fraction}")
@@ -150,6 +151,10 @@ def build_sft_dataset(args: SFTArguments) -> tuple[Any, dict[str, Any]]:
     if args.max_examples is not None:
         rows = rows[: args.max_examples]
     out, problems, unprefixed, tasks = [], [], 0, Counter()
+    if args.metadata_prefix:
+        from metacond.modeling.summary import trained_setting
+
+        url_style = trained_setting(args.model, "url_style", args.url_style, "url_style", "host")
     for i, r in enumerate(rows, 1):
         conv, why = to_conversation(r, i) if isinstance(r, dict) else (None, f"row {i}: not an object")
         if conv is None:
@@ -157,7 +162,7 @@ def build_sft_dataset(args: SFTArguments) -> tuple[Any, dict[str, Any]]:
             continue
         tasks[str(r.get("task", "rows"))] += 1
         if args.metadata_prefix:
-            block = metadata_block(r, args.metadata_template, args.url_style)
+            block = metadata_block(r, args.metadata_template, url_style)
             if block is None:
                 unprefixed += 1
             else:

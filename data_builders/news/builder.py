@@ -25,16 +25,17 @@ from metacond.modeling.summary import BuildManifest
 
 from . import geo
 from .collect import collect, hash01
-from .metadata import URL_STYLES, render_document
+from .metadata import ROW_COLUMNS, URL_STYLES, render_document
 from .templates import TEMPLATES, Template
 
 
 @dataclass
 class NewsBuildConfig:
-    input: str = field(default=None, metadata={"help": "JSONL/JSON/CSV/parquet file, or a Hugging Face dataset name (streamed)."})
+    input: str = field(default=None, metadata={"help": "JSONL/JSON/CSV/parquet/text file (optionally .gz/.bz2/.xz/.zst), a glob of such "
+                                                       "files, a save_to_disk folder, or a Hugging Face dataset name (streamed)."})
     input_split: str = field(default="train", metadata={"help": "Split of a Hub dataset."})
     input_config: str | None = field(default=None, metadata={"help": "Configuration of a Hub dataset."})
-    url_column: str = field(default="url", metadata={"help": "Column holding the article URL."})
+    url_column: str = field(default="url", metadata={"help": "Column holding the article URL (a dotted path reads nested records: metadata.url)."})
     text_column: str = field(default="text", metadata={"help": "Column holding the article body."})
     title_column: str | None = field(default=None, metadata={"help": "Title column (default: 'title' when present)."})
     country_column: str | None = field(default=None, metadata={"help": "Explicit country column (ISO code or English name), used first."})
@@ -42,7 +43,10 @@ class NewsBuildConfig:
     domain_map: str | None = field(default=None, metadata={"help": "CSV of domain,country used after the built-in tables."})
     regions: str = field(default="paper17", metadata={"help": "paper17, all, or a comma list of ISO codes, country names and continent names (e.g. 'asia,ng')."})
     experiments: list[str] = field(default_factory=lambda: ["global", "region", "leave-one-out"], metadata={"help": "global, region, leave-one-out."})
-    templates: list[str] = field(default_factory=lambda: ["full"], metadata={"help": f"Metadata templates: {', '.join(TEMPLATES)}."})
+    templates: list[str] = field(default_factory=lambda: ["full"], metadata={"help": f"Metadata templates: {', '.join(TEMPLATES)}, or a comma list of "
+                                                                             "fields in prefix order: url, country, continent or any input column "
+                                                                             "(e.g. 'country,dateline'; 'dateline?' leaves the line out when empty, "
+                                                                             "else such rows are dropped and counted)."})
     balance: str = field(default="continent", metadata={"help": "Mixture of the global and leave-one-out sets: continent (the paper: the same "
                                                                 "number of articles from each continent, the smallest's) or none (every article)."})
     line_format: str = field(default="{NAME}: {value}\n", metadata={"help": "Format of one metadata line ({NAME}, {name}, {value})."})
@@ -71,9 +75,9 @@ class NewsBuildConfig:
         for e in self.experiments:
             if e not in ("global", "region", "leave-one-out"):
                 raise MetacondError(f"unknown experiment {e!r}; choose from global, region, leave-one-out")
-        for t in self.templates:
-            if t not in TEMPLATES:
-                raise MetacondError(f"unknown template {t!r}; choose from {', '.join(TEMPLATES)}")
+        names = [Template(t).name for t in self.templates]  # one line for a bad field or template
+        if len(set(names)) != len(names):
+            raise MetacondError(f"--templates names the same fields twice: {' '.join(self.templates)}")
         if self.balance not in ("continent", "none"):
             raise MetacondError(f"unknown balance {self.balance!r}; choose continent or none")
         if self.url_style not in URL_STYLES:
@@ -210,7 +214,9 @@ def get_tokenizer(cfg: NewsBuildConfig, kept_path: Path, split: np.ndarray, temp
 
     def docs(limit: int = 50_000):
         start, n = 0, 0
-        for b in pq.ParquetFile(kept_path).iter_batches(batch_size=1024, columns=["source_url", "url", "short_url", "country", "title", "text"]):
+        pf = pq.ParquetFile(kept_path)
+        columns = [c for c in (*ROW_COLUMNS, *template.column_fields) if c in pf.schema_arrow.names]
+        for b in pf.iter_batches(batch_size=1024, columns=columns):
             rows = b.to_pylist()
             for i, r in enumerate(rows):
                 if split[start + i] == 0 and n < limit:
@@ -268,10 +274,12 @@ def build_news(cfg: NewsBuildConfig, progress: bool = True) -> dict[str, Any]:
     for ename, splits in plan.items():
         if "train" not in splits:
             raise MetacondError(f"experiment {ename} has no training documents (per continent: {dict(Counter(cont.tolist()))})")
-    templates = {t: Template(name=t, line_format=cfg.line_format, separator=cfg.separator, body_format=cfg.body_format) for t in cfg.templates}
+    formats = {"line_format": cfg.line_format, "separator": cfg.separator, "body_format": cfg.body_format}
+    templates = {t.name: t for t in (Template(name=spec, **formats) for spec in cfg.templates)}
     t1 = time.time()
     # Train on documents with every field, so metadata lines tokenize compactly whatever the template.
-    full = Template("full", line_format=cfg.line_format, separator=cfg.separator, body_format=cfg.body_format)
+    every = tuple(dict.fromkeys(("url", "country", "continent") + tuple(f for t in templates.values() for f in t.column_fields)))
+    full = Template("all", fields=every, optional=every, **formats)
     tokenizer = get_tokenizer(cfg, kept_path, split, full)
     stages["tokenizer"] = time.time() - t1
     tok_dir = out / "tokenizer"
@@ -295,7 +303,8 @@ def build_news(cfg: NewsBuildConfig, progress: bool = True) -> dict[str, Any]:
                 sizes[s] = sum(per[s].values())
             empty = [s for s in SPLITS if s not in splits]
             BuildManifest(key=f"news:{ename}:{tname}", metadata_mode="remove", template=tname, config=asdict(cfg),
-                          extra={"fields": list(template.fields), "experiment": ename, "splits": sizes, "empty_splits": empty}).save(edir)
+                          extra={"fields": list(template.fields), "optional_fields": list(template.optional), "experiment": ename,
+                                 "splits": sizes, "empty_splits": empty}).save(edir)
             experiments_info[f"{ename}/{tname}"] = {"splits": sizes, "continents": per, "empty_splits": empty,
                                                    "dropped": composition_dropped(split, cont, per),
                                                    **({"block_padding": round(padding, 4)} if padding is not None else {})}
@@ -365,7 +374,17 @@ def _per_continent(d: dict[str, int]) -> str:
     return ", ".join(f"{c} {n}" for c, n in sorted(d.items())) or "none"
 
 
+def _templates_line(cfg: NewsBuildConfig) -> str:
+    out = []
+    for spec in cfg.templates:
+        t = Template(spec)
+        out.append(f"`{t.name}` ({', '.join(f + ('?' if f in t.optional else '') for f in t.fields) or 'no metadata'})")
+    return "; ".join(out)
+
+
 def dataset_card(cfg: NewsBuildConfig, report: dict[str, Any]) -> str:
+    import shlex
+
     import yaml
 
     configs = []
@@ -395,6 +414,7 @@ cleans, labels and tokenizes them, and its `license: other` means the source's t
 redistributing. Country labels come from outlet tables and country-code domains, not from article content.
 
 Metadata block (template `full`): `URL: <host>\\nCOUNTRY: <iso alpha-2>\\nCONTINENT: <continent>\\n\\n` before `TITLE: …\\n\\nCONTENT: …`.
+Templates of this build (fields in prefix order; `?`: optional, its line left out when empty): {_templates_line(cfg)}.
 `labels` are -100 over the block (from character offsets), `meta_spans` give each field's token span.
 
 ## Documents per country
@@ -420,5 +440,5 @@ The test split is shared and balanced per continent.
 
 {('Resolved but used by no experiment: ' + ', '.join(f"{c} ({report['per_continent'].get(c, 0)} articles)" for c in unused) + '.') if unused else 'Every resolved continent is used.'}
 
-Command: `metacond news build --input {cfg.input} --regions {cfg.regions} --experiments {' '.join(cfg.experiments)} --templates {' '.join(cfg.templates)} --balance {cfg.balance} --output_dir {cfg.output_dir}`
+Command: `metacond news build --input {shlex.quote(cfg.input)} --regions {shlex.quote(cfg.regions)} --experiments {' '.join(cfg.experiments)} --templates {' '.join(map(shlex.quote, cfg.templates))} --balance {cfg.balance} --output_dir {shlex.quote(cfg.output_dir)}`
 """

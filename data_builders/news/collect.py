@@ -20,6 +20,7 @@ from typing import Any, Iterator
 from metacond import MetacondError
 
 from . import geo
+from .metadata import column_value
 from .parallel import ordered_map, state
 
 CHUNK = 1000
@@ -27,6 +28,31 @@ CHUNK = 1000
 KEPT_SCHEMA_FIELDS = (("doc_id", "string"), ("url", "string"), ("short_url", "string"), ("country", "string"), ("country_name", "string"),
                       ("continent", "string"), ("country_source", "string"), ("title", "string"), ("text", "string"), ("date", "string"),
                       ("source_url", "string"))  # the URL as published: the ``meco`` and ``full`` URL styles render from it
+
+
+
+def declared_columns(cfg) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(column fields of every template in first-seen order, those some template requires). A required field's
+    missing value drops the row (counted as ``missing_<field>``) so every template renders the same articles."""
+    from .templates import Template
+
+    fields: list[str] = []
+    required: set[str] = set()
+    for spec in cfg.templates:
+        t = Template(spec)
+        for f in t.column_fields:
+            if f not in fields:
+                fields.append(f)
+            if f not in t.optional:
+                required.add(f)
+    return tuple(fields), tuple(f for f in fields if f in required)
+
+
+def kept_schema_fields(cfg) -> tuple[tuple[str, str], ...]:
+    """The kept rows' columns: the fixed ones, then every declared column field not already among them."""
+    have = {n for n, _ in KEPT_SCHEMA_FIELDS}
+    return KEPT_SCHEMA_FIELDS + tuple((f, "string") for f in declared_columns(cfg)[0] if f not in have)
+
 
 _WS = re.compile(r"[ \t\u00a0]{2,}|[\t\u00a0]")
 _NL = re.compile(r"\n{3,}")
@@ -54,31 +80,84 @@ def text_hash(text: str) -> bytes:
 
 
 # ---------------------------------------------------------------------------------------------- input
+COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip")
+_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet", ".txt": "text", ".text": "text"}
+
+
+def _builder_of(name: str) -> str | None:
+    """The ``datasets`` builder of a file name, compression suffix aside (``a.jsonl.gz`` -> json)."""
+    stem = name[: -len(next(c for c in COMPRESSED if name.endswith(c)))] if name.endswith(COMPRESSED) else name
+    return next((b for suffix, b in _BUILDERS.items() if stem.endswith(suffix)), None)
+
+
+def _looks_local(spec: str) -> bool:
+    """A path rather than a Hub name (``owner/name`` or a bare canonical name): a file suffix, a glob, an explicit
+    prefix, something that exists here, more than two components, or an ``a/b`` whose ``a`` is a local folder."""
+    if spec.startswith((".", "/", "~")) or any(ch in spec for ch in "*?[") or _builder_of(spec) is not None or Path(spec).exists():
+        return True
+    parts = spec.split("/")
+    return len(parts) > 2 or (len(parts) == 2 and Path(parts[0]).is_dir())
+
+
+def _local_rows(spec: str, split: str) -> Iterator:
+    """Rows of a local input: plain JSONL/JSON/CSV/parquet files are read here (a bad JSON line is counted, not
+    fatal); compressed files, globs and text files go through ``datasets`` streaming; a ``save_to_disk`` folder
+    through ``load_from_disk``."""
+    import glob
+
+    p = Path(spec).expanduser()
+    if p.is_dir():
+        import datasets
+
+        if not any((p / f).is_file() for f in ("dataset_info.json", "dataset_dict.json", "state.json")):
+            raise MetacondError(f"input folder {spec!r} is not a datasets save_to_disk folder; give a file, a glob or a Hub dataset name")
+        ds = datasets.load_from_disk(str(p))
+        if isinstance(ds, datasets.DatasetDict):
+            if split not in ds:
+                raise MetacondError(f"input folder {spec!r} has no split {split!r} (splits: {', '.join(ds)}); choose one with --input_split")
+            ds = ds[split]
+        return iter(ds)
+    files = sorted(glob.glob(str(p))) if any(ch in spec for ch in "*?[") else ([str(p)] if p.is_file() else [])
+    if not files:
+        raise MetacondError(f"no such file: {spec!r}" if not any(ch in spec for ch in "*?[") else f"no file matches {spec!r}")
+    kinds = {_builder_of(Path(f).name) for f in files}
+    if None in kinds or len(kinds) > 1:
+        raise MetacondError(f"unsupported input {spec!r}: give .jsonl/.json/.csv/.parquet/.txt files (optionally compressed: "
+                            f"{', '.join(COMPRESSED)}), a glob of one kind, a save_to_disk folder or a Hub dataset name")
+    kind = kinds.pop()
+    if len(files) == 1 and not files[0].endswith(COMPRESSED) and kind != "text":
+        return _plain_file_rows(Path(files[0]))
+    import datasets
+
+    try:
+        return iter(datasets.load_dataset(kind, data_files=files, split="train", streaming=True))
+    except Exception as e:  # one line for any reader error
+        raise MetacondError(f"could not read {spec!r}: {str(e).splitlines()[0]}") from None
+
+
+def _plain_file_rows(p: Path) -> Iterator:
+    if p.suffix == ".jsonl" or (p.suffix == ".json" and _looks_like_jsonl(p)):
+        f = open(p, encoding="utf-8", errors="replace")
+        return (line for line in f if line.strip())
+    if p.suffix == ".json":
+        data = json.loads(p.read_text())
+        if isinstance(data, dict):
+            data = next((v for v in data.values() if isinstance(v, list)), [])
+        return iter(data)
+    if p.suffix == ".csv":
+        csv.field_size_limit(1 << 30)
+        f = open(p, newline="", encoding="utf-8", errors="replace")
+        return iter(csv.DictReader(f))
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(p)
+    return (r for b in pf.iter_batches(batch_size=CHUNK) for r in b.to_pylist())
+
+
 def iter_chunks(cfg) -> Iterator[list]:
     """Chunks of rows: raw JSON lines (parsed by the workers) or dicts. ``max_rows`` counts non-empty lines/rows."""
-    p = Path(cfg.input)
-    if p.suffix in (".jsonl", ".json", ".csv", ".parquet"):
-        if not p.is_file():
-            raise MetacondError(f"input file {cfg.input!r} does not exist")
-        if p.suffix == ".jsonl" or (p.suffix == ".json" and _looks_like_jsonl(p)):
-            f = open(p, encoding="utf-8", errors="replace")
-            rows: Iterator = (line for line in f if line.strip())
-        elif p.suffix == ".json":
-            data = json.loads(p.read_text())
-            if isinstance(data, dict):
-                data = next((v for v in data.values() if isinstance(v, list)), [])
-            rows = iter(data)
-        elif p.suffix == ".csv":
-            csv.field_size_limit(1 << 30)
-            f = open(p, newline="", encoding="utf-8", errors="replace")
-            rows = iter(csv.DictReader(f))
-        else:
-            import pyarrow.parquet as pq
-
-            pf = pq.ParquetFile(p)
-            rows = (r for b in pf.iter_batches(batch_size=CHUNK) for r in b.to_pylist())
-    elif p.exists():
-        raise MetacondError(f"unsupported input {cfg.input!r}: give a .jsonl, .json, .csv or .parquet file, or a Hub dataset name")
+    if _looks_local(cfg.input):
+        rows = _local_rows(cfg.input, cfg.input_split)
     else:
         import datasets
 
@@ -115,6 +194,29 @@ def _as_row(r) -> dict | None:
     return r if isinstance(r, dict) else None
 
 
+def column(row: dict, name: str) -> Any:
+    """A row's value under a column name, or a dotted path into nested records (``metadata.url``); None if absent."""
+    if name in row:
+        return row[name]
+    value: Any = row
+    for part in name.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def has_column(row: dict, name: str) -> bool:
+    if name in row:
+        return True
+    value: Any = row
+    for part in name.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return False
+        value = value[part]
+    return True
+
+
 def _flag_for(cfg, col: str) -> str:
     for name in ("text_column", "url_column", "country_column", "title_column", "date_column"):
         if getattr(cfg, name) == col:
@@ -127,16 +229,23 @@ def check_columns(cfg, row: dict) -> tuple[str | None, str | None]:
     cols = set(row)
     required = [cfg.text_column] + ([cfg.url_column] if cfg.country_column is None else [])
     required += [c for c in (cfg.country_column, cfg.title_column, cfg.date_column) if c is not None]
-    missing = [c for c in required if c not in cols]
+    missing = [c for c in required if not has_column(row, c)]
     if missing:
         raise MetacondError(f"input has no column {missing[0]!r} (columns: {', '.join(sorted(cols))}); map it with --{_flag_for(cfg, missing[0])}")
-    return cfg.title_column or ("title" if "title" in cols else None), cfg.date_column or ("date" if "date" in cols else None)
+    title_col, date_col = cfg.title_column or ("title" if "title" in cols else None), cfg.date_column or ("date" if "date" in cols else None)
+    for f in declared_columns(cfg)[0]:
+        if (date_col if f == "date" else f) not in cols:
+            raise MetacondError(f"input has no column {f!r} for the metadata field {f!r} of --templates {' '.join(cfg.templates)} "
+                                f"(columns: {', '.join(sorted(cols))})")
+    return title_col, date_col
 
 
 # ---------------------------------------------------------------------------------------------- per-chunk work (in workers)
 def prepare_chunk(chunk: list) -> tuple[list[tuple], Counter, Counter, Counter]:
     st = state()
     cfg, keep_codes, user_map, title_col, date_col = st["cfg"], st["keep_codes"], st["user_map"], st["title_col"], st["date_col"]
+    fields, required = declared_columns(cfg)
+    extra = [f for f in fields if f not in {n for n, _ in KEPT_SCHEMA_FIELDS}]
     names = geo.countries()
     counts: Counter = Counter()
     unresolved: Counter = Counter()
@@ -148,7 +257,7 @@ def prepare_chunk(chunk: list) -> tuple[list[tuple], Counter, Counter, Counter]:
             counts["bad_json_line"] += 1
             continue
         counts["input_rows"] += 1
-        text = row.get(cfg.text_column)
+        text = column(row, cfg.text_column)
         if text is None:
             counts["missing_text"] += 1
             continue
@@ -168,12 +277,12 @@ def prepare_chunk(chunk: list) -> tuple[list[tuple], Counter, Counter, Counter]:
         if len(text) > cfg.max_chars:
             counts["too_long"] += 1
             continue
-        raw_url = row.get(cfg.url_column)
+        raw_url = column(row, cfg.url_column)
         if raw_url is not None and not isinstance(raw_url, str):
             counts["non_string_url"] += 1
             continue
         parsed = geo.parse_url(raw_url)
-        cval = row.get(cfg.country_column) if cfg.country_column else None
+        cval = column(row, cfg.country_column) if cfg.country_column else None
         if cval is not None and geo.country_code(cval) is None and isinstance(cval, str) and cval.strip():
             unrecognized[cval.strip()[:40]] += 1
         code, source = geo.resolve(parsed, cval, user_map)
@@ -187,12 +296,17 @@ def prepare_chunk(chunk: list) -> tuple[list[tuple], Counter, Counter, Counter]:
         if keep_codes is not None and code not in keep_codes:
             counts["outside_regions"] += 1
             continue
-        title = row.get(title_col) if title_col else None
+        date = column(row, date_col) if date_col else None
+        values = {f: column_value(date if f == "date" else column(row, f)) for f in fields}
+        lacking = next((f for f in required if values[f] is None), None)
+        if lacking is not None:
+            counts[f"missing_{lacking}"] += 1
+            continue
+        title = column(row, title_col) if title_col else None
         title = clean_text(title) if isinstance(title, str) else None
-        date = row.get(date_col) if date_col else None
         out.append((text_hash(text), parsed.normalized if parsed else "", parsed.host if parsed else "", code, names[code].name,
                     names[code].continent, source, title or None, text, None if date is None else str(date),
-                    raw_url.strip() if raw_url else ""))
+                    raw_url.strip() if raw_url else "", *(values[f] for f in extra)))
     return out, counts, unresolved, unrecognized
 
 
@@ -221,7 +335,7 @@ def collect(cfg, keep_codes: set[str] | None, work: Path, progress: bool = True)
     if first is None:
         raise MetacondError(f"input {cfg.input!r} has no rows")
     title_col, date_col = check_columns(cfg, first)
-    schema = pa.schema([(n, getattr(pa, t)()) for n, t in KEPT_SCHEMA_FIELDS])
+    schema = pa.schema([(n, getattr(pa, t)()) for n, t in kept_schema_fields(cfg)])
     work.mkdir(parents=True, exist_ok=True)
     path = work / "kept.parquet"
     writer = pq.ParquetWriter(path, schema)
@@ -233,7 +347,7 @@ def collect(cfg, keep_codes: set[str] | None, work: Path, progress: bool = True)
         unresolved.update(u)
         unrecognized.update(un)
         bar.update(c["input_rows"] + c["bad_json_line"])
-        cols: list[list] = [[] for _ in KEPT_SCHEMA_FIELDS]
+        cols: list[list] = [[] for _ in schema]
         for r in recs:
             if r[0] in seen:
                 counts["duplicate"] += 1

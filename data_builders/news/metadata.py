@@ -4,12 +4,14 @@ Every consumer renders through here — the news builder (pretraining documents 
 sample), the MCQ builders (the URL they store), the MCQ and perplexity eval tasks, and SFT prefixes —
 so one article gets the same metadata bytes in training and in evaluation.
 
-A row is any dict with some of: ``source_url`` (the URL as published; news builds keep it),
+A row is any dict with some of (``ROW_COLUMNS``): ``source_url`` (the URL as published; news builds keep it),
 ``url`` (our normalized form: no scheme, no ``www.``, lower-case host; older builds and MCQ files),
 ``short_url`` (the host), ``country`` (ISO code or English name) or ``country_code``. The continent is
 always derived from the country (``geo.continent_of``), never read from the row: the published
 benchmark labels Jamaica and Canada "North America", which is not one of the study's continents.
 A row without any URL (the published benchmark) gets its country's first outlet in ``outlets.csv``.
+Any other field a template declares (``dateline``, ``date``, ``outlet``…) is the row's column of that
+name, as one line of text (``column_value``).
 
 URL styles (``url_style``):
 - ``host``: the host, lower-cased, without ``www.`` or port (metacond's default; e.g. ``bbc.co.uk``).
@@ -27,8 +29,10 @@ from typing import Any, Mapping
 from metacond import MetacondError
 
 from . import geo
-from .templates import Template
+from .templates import DERIVED_FIELDS, Template
 
+# The columns the renderer reads from a row besides a template's own column fields: one list for every consumer.
+ROW_COLUMNS = ("source_url", "url", "short_url", "country", "country_code", "title", "text")
 URL_STYLES = ("host", "meco", "full")
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://", re.I)
 
@@ -68,23 +72,39 @@ def country_of(row: Mapping[str, Any]) -> str | None:
     return geo.country_code(row.get("country_code") or "") or geo.country_code(row.get("country") or "")
 
 
-def metadata_values(row: Mapping[str, Any], url_style: str = "host") -> dict[str, str]:
-    """{url, country (alpha-2), continent} of a row; raises MetacondError for an unknown country."""
-    code = country_of(row)
-    if code is None:
-        raise MetacondError(f"unknown country {row.get('country')!r}")
-    url = article_url(row) or _first_outlet().get(code, "")
-    return {"url": render_url(url, url_style), "country": code, "continent": geo.continent_of(code)}
+def column_value(value: Any) -> str | None:
+    """A column field's value as one metadata line: text with its whitespace runs (newlines too) made one space;
+    None for a missing or blank value."""
+    if value is None:
+        return None
+    text = " ".join(str(value).split())
+    return text or None
+
+
+def metadata_values(row: Mapping[str, Any], url_style: str = "host", fields: tuple[str, ...] = DERIVED_FIELDS) -> dict[str, str | None]:
+    """The values of ``fields``: {url, country (alpha-2), continent} derived from the row (raises MetacondError for an
+    unknown country) and any other field read from the row's column of that name (None when missing)."""
+    out: dict[str, str | None] = {}
+    if any(f in DERIVED_FIELDS for f in fields):
+        code = country_of(row)
+        if code is None:
+            raise MetacondError(f"unknown country {row.get('country')!r}")
+        url = article_url(row) or _first_outlet().get(code, "")
+        out |= {"url": render_url(url, url_style), "country": code, "continent": geo.continent_of(code)}
+    for f in fields:
+        if f not in DERIVED_FIELDS:
+            out[f] = column_value(row.get(f))
+    return out
 
 
 def metadata_block(row: Mapping[str, Any], template: Template | str = "full", url_style: str = "host") -> str:
     """The template's metadata block with its closing blank line ("" for ``none``)."""
     t = template if isinstance(template, Template) else Template(template)
-    return t.block(metadata_values(row, url_style)) if t.fields else ""
+    return t.block(metadata_values(row, url_style, t.fields)) if t.fields else ""
 
 
 def render_document(row: Mapping[str, Any], template: Template | str = "full", url_style: str = "host", drop=None):
     """(document, per-field character spans, end of the metadata block) of a row with ``title`` and ``text``."""
     t = template if isinstance(template, Template) else Template(template)
-    values = metadata_values(row, url_style) if t.fields else {}
+    values = metadata_values(row, url_style, t.fields) if t.fields else {}
     return t.render(values, row.get("title"), row["text"], drop)

@@ -1,20 +1,30 @@
 """Metadata templates rendered with character offsets.
 
-A template is a list of fields, each rendered by a line format (default ``"{NAME}: {value}\\n"``),
-then a separator (default ``"\\n"``) and the body (default ``"TITLE: {title}\\n\\nCONTENT: {text}"``,
-or ``"CONTENT: {text}"`` when there is no title). ``full`` gives the reference work's
-``URL: …\\nCOUNTRY: …\\nCONTINENT: …\\n\\n`` block. The renderer returns each field's character span
-and the end of the block, which the encoder turns into token spans and the loss mask.
+A template is a list of fields in prefix order, each rendered by a line format (default
+``"{NAME}: {value}\\n"``), then a separator (default ``"\\n"``) and the body (default
+``"TITLE: {title}\\n\\nCONTENT: {text}"``, or ``"CONTENT: {text}"`` when there is no title). ``full``
+gives the reference work's ``URL: …\\nCOUNTRY: …\\nCONTINENT: …\\n\\n`` block. The renderer returns each
+field's character span and the end of the block, which the encoder turns into token spans and the loss mask.
+
+A field is derived (``url``, ``country``, ``continent``: from the URL or a country column, see
+``metadata.py``) or any other input column, named as the column is (``dateline``, ``date``,
+``outlet``…). Templates are named presets (``TEMPLATES``) or a comma list of fields, e.g.
+``country,dateline``; a field marked ``?`` (``dateline?``) is optional: a document without a value
+loses that line, while a document without a required field is dropped by the builder (counted).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from metacond import MetacondError
 
-FIELDS = ("url", "country", "continent")
+DERIVED_FIELDS = ("url", "country", "continent")
+# Columns of a kept row that are not metadata values (the body, identifiers, resolution bookkeeping).
+RESERVED_FIELDS = ("title", "text", "document", "doc_id", "short_url", "source_url", "country_name", "country_source", "country_code")
+_FIELD_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 TEMPLATES: dict[str, tuple[str, ...]] = {
     "none": (),
     "url": ("url",),
@@ -34,15 +44,20 @@ class Template:
     body_format: str = "TITLE: {title}\n\nCONTENT: {text}"
     body_format_no_title: str = "CONTENT: {text}"
     fields: tuple[str, ...] | None = None
+    optional: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.fields is None:
-            if self.name not in TEMPLATES:
-                raise MetacondError(f"unknown template {self.name!r}; choose from {', '.join(TEMPLATES)} or give fields")
-            self.fields = TEMPLATES[self.name]
-        bad = [f for f in self.fields if f not in FIELDS]
-        if bad:
-            raise MetacondError(f"unknown metadata field {bad[0]!r}; fields are {', '.join(FIELDS)}")
+            if self.name in TEMPLATES:
+                self.fields = TEMPLATES[self.name]
+            else:
+                self.fields, self.optional = parse_fields(self.name)
+                self.name = template_name(self.name)
+        self.fields = tuple(self.fields)
+        for f in self.fields:
+            check_field(f)
+        if len(set(self.fields)) != len(self.fields):
+            raise MetacondError(f"template {self.name!r} names a field twice")
         for fmt, keys in ((self.line_format, ("value",)), (self.body_format, ("text",)), (self.body_format_no_title, ("text",))):
             try:
                 fmt.format(NAME="X", name="x", value="v", title="t", text="b")
@@ -50,6 +65,11 @@ class Template:
                 raise MetacondError(f"template format {fmt!r} is invalid: {e}") from None
             if not all("{" + k + "}" in fmt for k in keys):
                 raise MetacondError(f"template format {fmt!r} must contain {{{keys[0]}}}")
+
+    @property
+    def column_fields(self) -> tuple[str, ...]:
+        """Fields read from an input column of the same name (not derived)."""
+        return tuple(f for f in self.fields if f not in DERIVED_FIELDS)
 
     def block(self, values: dict[str, Any]) -> str:
         """The metadata block alone (with its separator), as it precedes a document; "" without fields."""
@@ -64,6 +84,10 @@ class Template:
         for i, f in enumerate(self.fields):
             if drop is not None and drop[i]:
                 continue
+            if values.get(f) in (None, ""):
+                if f in self.optional:
+                    continue
+                raise MetacondError(f"no value for the required metadata field {f!r} (mark it optional as {f + '?'!r} to leave its line out)")
             line = self.line_format.format(NAME=f.upper(), name=f, value=values[f])
             parts.append(line)
             spans.append((pos, pos + len(line)))
@@ -76,3 +100,36 @@ class Template:
         body = self.body_format.format(title=title, text=text) if title else self.body_format_no_title.format(text=text)
         parts.append(body)
         return "".join(parts), spans, block_end
+
+
+def check_field(name: str) -> None:
+    """One line for a field name the renderer cannot take."""
+    if not _FIELD_NAME.match(name):
+        raise MetacondError(f"metadata field {name!r} must be a lower-case column name (letters, digits, '_')")
+    if name in RESERVED_FIELDS:
+        raise MetacondError(f"{name!r} cannot be a metadata field (reserved: {', '.join(RESERVED_FIELDS)})")
+
+
+def parse_fields(spec: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(fields, optional fields) of a comma list such as ``country,dateline?`` (or a name such as ``country+dateline``);
+    a preset name gives its fields."""
+    spec = spec.strip()
+    if spec in TEMPLATES:
+        return TEMPLATES[spec], ()
+    parts = [x.strip() for x in re.split(r"[,+]", spec)]  # '+' too: a template's name reads back as its fields
+    if not spec or not all(parts):
+        raise MetacondError(f"unknown template {spec!r}; choose from {', '.join(TEMPLATES)} or give a comma list of fields (e.g. 'country,dateline?')")
+    fields = tuple(x.rstrip("?") for x in parts)
+    for f in fields:
+        check_field(f)
+    return fields, tuple(x.rstrip("?") for x in parts if x.endswith("?"))
+
+
+def template_name(spec: str) -> str:
+    """A template's name in folders, manifests and task names: the preset's name, else its fields joined by '+'."""
+    spec = spec.strip()
+    if spec in TEMPLATES:
+        return spec
+    fields, _ = parse_fields(spec)
+    preset = next((k for k, v in TEMPLATES.items() if v == fields), None)
+    return preset or "+".join(fields)

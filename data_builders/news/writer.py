@@ -20,7 +20,7 @@ import numpy as np
 
 from .collect import hash01
 from .encode import encode_arrow
-from .metadata import render_document
+from .metadata import ROW_COLUMNS, render_document
 from .parallel import ordered_map, state
 
 BATCH = 1024
@@ -36,7 +36,7 @@ def encode_record_batch(item: tuple[Any, np.ndarray]) -> tuple[bytes, np.ndarray
     template, tokenizer, cfg = st["template"], st["tokenizer"], st["cfg"]
     d = batch.to_pydict()
     docs, spans, ends = [], [], []
-    cols = [k for k in ("source_url", "url", "short_url", "country", "title", "text") if k in d]
+    cols = [k for k in (*ROW_COLUMNS, *template.column_fields) if k in d]
     for i in range(batch.num_rows):
         row = {k: d[k][i] for k in cols}
         drop = None

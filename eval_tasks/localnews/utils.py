@@ -58,22 +58,44 @@ def validate_row(row, lineno: int):
     return {**row, "continent": cont, "continent_given": row.get("continent"), "country_code": code, "line": lineno}, None
 
 
-def load_questions(path: str | Path, strict: bool = False):
-    rows, problems = [], []
-    with open(path, encoding="utf-8") as f:
+def _records(path: str | Path):
+    """(row number, record or None for an unparsable JSON line) of a JSONL, JSON (a list) or parquet file."""
+    p = Path(path)
+    if p.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        for i, r in enumerate(pq.read_table(p).to_pylist(), 1):
+            yield i, r
+        return
+    if p.suffix == ".json" and p.read_text(encoding="utf-8", errors="replace").lstrip().startswith("["):
+        for i, r in enumerate(json.loads(p.read_text(encoding="utf-8")), 1):
+            yield i, r
+        return
+    with open(p, encoding="utf-8", errors="replace") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
-                raw = json.loads(line)
+                yield lineno, json.loads(line)
             except json.JSONDecodeError:
-                problems.append(f"line {lineno}: not valid JSON")
-                continue
-            row, why = validate_row(raw, lineno) if isinstance(raw, dict) else (None, f"line {lineno}: not a JSON object")
-            if row is None:
-                problems.append(why)
-            else:
-                rows.append(row)
+                yield lineno, None
+
+
+def load_questions(path: str | Path, strict: bool = False):
+    """Questions of a JSONL, JSON-list or parquet file (the published gold release is parquet); bad rows are
+    reported with their line (row) number and skipped, or fail the run with ``strict``."""
+    rows, problems = [], []
+    for lineno, raw in _records(path):
+        if raw is None:
+            problems.append(f"line {lineno}: not valid JSON")
+            continue
+        if isinstance(raw, dict) and hasattr(raw.get("options"), "tolist"):
+            raw = {**raw, "options": raw["options"].tolist()}
+        row, why = validate_row(raw, lineno) if isinstance(raw, dict) else (None, f"line {lineno}: not a JSON object")
+        if row is None:
+            problems.append(why)
+        else:
+            rows.append(row)
     if problems:
         msg = f"{path}: skipped {len(problems)} bad row(s): " + "; ".join(problems[:5]) + (" …" if len(problems) > 5 else "")
         if strict:
@@ -226,14 +248,16 @@ def _truncate_bytes(text: str, limit: int) -> str:
     return cut[: cut.rfind(" ")] if " " in cut else cut
 
 
+TOKEN_COLUMNS = ("input_ids", "labels", "attention_mask", "meta_spans", "position_ids", "document")
+
+
 @functools.lru_cache(maxsize=4)
 def _read_articles(path: str, mtime: float) -> tuple[dict, ...]:
     """The article fields only (a news build's parquet also holds token ids), read once for all subtasks of a run."""
     if path.endswith(".parquet"):
         import pyarrow.parquet as pq
 
-        have = set(pq.read_schema(path).names)
-        cols = [c for c in ("source_url", "url", "short_url", "country", "continent", "title", "text") if c in have]
+        cols = [c for c in pq.read_schema(path).names if c not in TOKEN_COLUMNS]  # any declared metadata column comes along
         return tuple(pq.read_table(path, columns=cols).to_pylist())
     return tuple(json.loads(line) for line in Path(path).read_text().splitlines() if line.strip())
 
