@@ -183,7 +183,7 @@ def test_mcq_data_as_parquet_scores_like_jsonl(setup, tmp_path):
     from metacond.eval_tasks.localnews.utils import load_questions
 
     d = setup
-    raw = [json.loads(line) for line in (d / "q.jsonl").read_text().splitlines() if line.strip()]
+    raw = [json.loads(line) for line in (d / "q.jsonl").read_text().splitlines() if line.strip().endswith("}")]  # not the broken line
     good = [r for r in raw if isinstance(r, dict) and isinstance(r.get("options"), list) and all(isinstance(o, str) for o in r["options"])
             and isinstance(r.get("country"), str)]
     pq.write_table(pa.Table.from_pylist([{k: r.get(k) for k in ("question", "options", "correct_answer", "country", "continent")} for r in good]),

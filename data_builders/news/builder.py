@@ -295,7 +295,8 @@ def build_news(cfg: NewsBuildConfig, progress: bool = True) -> dict[str, Any]:
         t2 = time.time()
         for ename, splits in plan.items():
             edir = out / ename / tname
-            padding = write_experiment(edir, {s: ([pools[g] for g in gids], limit) for s, (gids, limit) in splits.items()}, cfg.block_size)
+            # A pool with no rows (a continent without validation articles) has no file: it adds nothing.
+            padding = write_experiment(edir, {s: ([pools[g] for g in gids if g in pools], limit) for s, (gids, limit) in splits.items()}, cfg.block_size)
             tokenizer.save_pretrained(str(edir / "tokenizer"))
             sizes, per = {}, {}
             for s, (gids, limit) in splits.items():
