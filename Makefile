@@ -19,7 +19,7 @@ $(STAMP):
 
 install: $(STAMP)
 
-# Main job on embedded defaults: the PCFG metadata-conditioning study at CPU scale, 2 seeds per arm (~26 min, 2 cores).
+# Main job on embedded defaults: the PCFG metadata-conditioning study at CPU scale, 2 seeds per arm (~22-30 min, 2 cores).
 demo: $(STAMP)
 	$(BIN)/metacond pcfg-study --preset cpu --output_dir runs/pcfg-study-cpu
 
