@@ -83,8 +83,10 @@ class TrainingSummary:
         return [h["loss"] for h in self.loss_curve if "loss" in h]
 
     def build_setting(self, name: str) -> Any:
-        """A setting of the news build the model trained on (e.g. ``url_style``), None when the run read no such build."""
-        return ((self.metadata_scheme.get("builder") or {}).get("config") or {}).get(name)
+        """A setting of the news build the model trained on (e.g. ``url_style``, or ``template``: the one experiment
+        folder it read), None when the run read no such build."""
+        builder = self.metadata_scheme.get("builder") or {}
+        return builder.get(name) if name in ("template", "metadata_mode") else (builder.get("config") or {}).get(name)
 
     def final_window_loss(self, fraction: float = 0.1) -> float | None:
         """Mean logged training loss over the last ``fraction`` of logged steps (the run average hides the end of training)."""

@@ -50,6 +50,33 @@ def test_instruction_file_with_metadata_prefix_counts_skips(base, tmp_path):
         SFTArguments(model="m")
 
 
+def test_metadata_prefix_takes_the_template_and_url_style_the_model_pretrained_on(base, tmp_path):
+    """A model pretrained on the `country` template with full URLs gets `COUNTRY: ng` blocks, not the `full` default; a
+    flag that contradicts its build, or a model trained without metadata, is refused in one line."""
+    import shutil
+
+    from metacond.modeling.summary import TrainingSummary
+
+    d, _ = base
+    (tmp_path / "i.jsonl").write_text(json.dumps({"instruction": "Which city?", "output": "Lagos", "country": "ng"}) + "\n")
+
+    def model(template: str) -> str:
+        m = tmp_path / template
+        shutil.copytree(d / "base", m)
+        TrainingSummary(recipe={}, model={"parameters": 1}, data={}, tokens_seen={"input_tokens": 1},
+                        metadata_scheme={"builder": {"config": {"url_style": "full"}, "template": template}}, loss_curve=[],
+                        final_train_loss=None, wall_time_seconds=0.0).save(m)
+        return str(m)
+
+    ds, _ = build_sft_dataset(SFTArguments(model=model("country"), dataset=str(tmp_path / "i.jsonl"), metadata_prefix=True))
+    assert ds[0]["prompt"][0]["content"] == "COUNTRY: ng\n\nWhich city?"
+    with pytest.raises(MetacondError, match="--metadata_template full contradicts the model's training build"):
+        build_sft_dataset(SFTArguments(model=str(tmp_path / "country"), dataset=str(tmp_path / "i.jsonl"), metadata_prefix=True,
+                                       metadata_template="full"))
+    with pytest.raises(MetacondError, match="pretrained without metadata"):
+        build_sft_dataset(SFTArguments(model=model("none"), dataset=str(tmp_path / "i.jsonl"), metadata_prefix=True))
+
+
 def _args(d, news, out, *extra):
     return parse_args(["--model", str(d / "base"), "--news_build", str(news / "global" / "full"), "--output_dir", str(out), "--max_steps", "30",
                        "--per_device_train_batch_size", "8", "--learning_rate", "5e-3", "--logging_steps", "5", "--report_to", "none",

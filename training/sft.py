@@ -43,7 +43,8 @@ class SFTArguments:
     news_tasks: list[str] = field(default_factory=lambda: ["country", "headline"], metadata={"help": "Derived tasks: country, headline (no entity cloze: the benchmark's task)."})
     max_examples: int | None = field(default=None, metadata={"help": "Use at most this many instruction rows."})
     metadata_prefix: bool = field(default=False, metadata={"help": "Metadata-prefixed variant: the row's metadata block before each instruction."})
-    metadata_template: str = field(default="full", metadata={"help": "Template of the metadata prefix (as in pretraining)."})
+    metadata_template: str | None = field(default=None, metadata={"help": "Template of the metadata prefix (default: the one the model pretrained "
+                                                                          "on, from its training summary, else full; a contradicting value is refused)."})
     url_style: str | None = field(default=None, metadata={"help": "URL style of the metadata prefix: host, meco or full (default: the model's "
                                                                   "training build's, else host; a value that contradicts the build is refused)."})
     use_lora: bool = field(default=False, metadata={"help": "Train a LoRA adapter on all linear layers instead of the full model."})
@@ -155,6 +156,9 @@ def build_sft_dataset(args: SFTArguments) -> tuple[Any, dict[str, Any]]:
         from metacond.modeling.summary import trained_setting
 
         url_style = trained_setting(args.model, "url_style", args.url_style, "url_style", "host")
+        template = trained_setting(args.model, "template", args.metadata_template, "metadata_template", "full")
+        if template == "none":
+            raise MetacondError(f"--metadata_prefix: {args.model} pretrained without metadata (template none); choose one with --metadata_template")
     for i, r in enumerate(rows, 1):
         conv, why = to_conversation(r, i) if isinstance(r, dict) else (None, f"row {i}: not an object")
         if conv is None:
@@ -162,7 +166,7 @@ def build_sft_dataset(args: SFTArguments) -> tuple[Any, dict[str, Any]]:
             continue
         tasks[str(r.get("task", "rows"))] += 1
         if args.metadata_prefix:
-            block = metadata_block(r, args.metadata_template, url_style)
+            block = metadata_block(r, template, url_style)
             if block is None:
                 unprefixed += 1
             else:
