@@ -52,14 +52,6 @@ def _steps(out: Path) -> list[tuple]:
     return [(r["step"], r["examples"], r["with_metadata"]) for r in rows]
 
 
-def _complete_checkpoints(out: Path) -> list[str]:
-    """Checkpoints that the resume rule accepts (``training/checkpoints.py``), newest last."""
-    from metacond.training.checkpoints import checkpoint_problem
-
-    found = sorted((p for p in out.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()), key=lambda p: int(p.name.split("-")[-1]))
-    return [p.name for p in found if not checkpoint_problem(p, True)]
-
-
 def _first_step_and_end(out: Path, nproc: int) -> tuple[float, float, int]:
     """Seconds from launch to the first logged step and to the end of an uninterrupted run, and its exit code."""
     proc = subprocess.Popen(_cmd(out, nproc), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env())
@@ -85,7 +77,11 @@ def trial(out: Path, nproc: int, kill_at: float, reference: list[tuple]) -> dict
     time.sleep(0.5)
     if (out / "training_summary.json").is_file():  # the run wrote its summary before the kill landed
         return {"kill_at": round(kill_at, 2), "outcome": "finished before the kill", "ok": _steps(out) == reference}
-    newest = (_complete_checkpoints(out) or [None])[-1] if out.is_dir() else None
+    from metacond.training.checkpoints import resume_checkpoint
+
+    # What the resume rule itself picks at the kill (the relaunch must agree with it and log the reference's steps).
+    found = resume_checkpoint(out, say=lambda *a: None)
+    newest = Path(found).name if found else None
     relaunches = 0
     while not (out / "training_summary.json").is_file() and relaunches < 3:
         relaunches += 1

@@ -26,7 +26,7 @@ from metacond.modeling.summary import BuildManifest
 from . import geo
 from .collect import collect, hash01
 from .metadata import ROW_COLUMNS, URL_STYLES, render_document
-from .templates import TEMPLATES, Template
+from .templates import DERIVED_FIELDS, TEMPLATES, Template
 
 
 @dataclass
@@ -278,7 +278,7 @@ def build_news(cfg: NewsBuildConfig, progress: bool = True) -> dict[str, Any]:
     templates = {t.name: t for t in (Template(name=spec, **formats) for spec in cfg.templates)}
     t1 = time.time()
     # Train on documents with every field, so metadata lines tokenize compactly whatever the template.
-    every = tuple(dict.fromkeys(("url", "country", "continent") + tuple(f for t in templates.values() for f in t.column_fields)))
+    every = tuple(dict.fromkeys(DERIVED_FIELDS + tuple(f for t in templates.values() for f in t.column_fields)))
     full = Template("all", fields=every, optional=every, **formats)
     tokenizer = get_tokenizer(cfg, kept_path, split, full)
     stages["tokenizer"] = time.time() - t1

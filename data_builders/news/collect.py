@@ -194,27 +194,29 @@ def _as_row(r) -> dict | None:
     return r if isinstance(r, dict) else None
 
 
-def column(row: dict, name: str) -> Any:
-    """A row's value under a column name, or a dotted path into nested records (``metadata.url``); None if absent."""
+_MISSING = object()
+
+
+def _lookup(row: dict, name: str) -> Any:
+    """A row's value under a column name or a dotted path into nested records (``metadata.url``); _MISSING if absent."""
     if name in row:
         return row[name]
     value: Any = row
     for part in name.split("."):
         if not isinstance(value, dict) or part not in value:
-            return None
+            return _MISSING
         value = value[part]
     return value
 
 
+def column(row: dict, name: str) -> Any:
+    """``_lookup`` with None for an absent column."""
+    value = _lookup(row, name)
+    return None if value is _MISSING else value
+
+
 def has_column(row: dict, name: str) -> bool:
-    if name in row:
-        return True
-    value: Any = row
-    for part in name.split("."):
-        if not isinstance(value, dict) or part not in value:
-            return False
-        value = value[part]
-    return True
+    return _lookup(row, name) is not _MISSING
 
 
 def _flag_for(cfg, col: str) -> str:
@@ -244,8 +246,7 @@ def check_columns(cfg, row: dict) -> tuple[str | None, str | None]:
 def prepare_chunk(chunk: list) -> tuple[list[tuple], Counter, Counter, Counter]:
     st = state()
     cfg, keep_codes, user_map, title_col, date_col = st["cfg"], st["keep_codes"], st["user_map"], st["title_col"], st["date_col"]
-    fields, required = declared_columns(cfg)
-    extra = [f for f in fields if f not in {n for n, _ in KEPT_SCHEMA_FIELDS}]
+    fields, required, extra = st["fields"], st["required"], st["extra"]
     names = geo.countries()
     counts: Counter = Counter()
     unresolved: Counter = Counter()
@@ -341,7 +342,10 @@ def collect(cfg, keep_codes: set[str] | None, work: Path, progress: bool = True)
     writer = pq.ParquetWriter(path, schema)
     seen: set[bytes] = set()
     bar = tqdm(desc="reading", unit="doc", disable=not progress)
-    shared = {"cfg": cfg, "keep_codes": keep_codes, "user_map": user_map, "title_col": title_col, "date_col": date_col}
+    fields, required = declared_columns(cfg)
+    have = {n for n, _ in KEPT_SCHEMA_FIELDS}
+    shared = {"cfg": cfg, "keep_codes": keep_codes, "user_map": user_map, "title_col": title_col, "date_col": date_col,
+              "fields": fields, "required": required, "extra": [f for f in fields if f not in have]}
     for recs, c, u, un in ordered_map(prepare_chunk, chain(head, chunks), cfg.num_proc, shared):
         counts.update(c)
         unresolved.update(u)

@@ -119,10 +119,8 @@ def parse_fields(spec: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     parts = [x.strip() for x in re.split(r"[,+]", spec)]  # '+' too: a template's name reads back as its fields
     if not spec or not all(parts):
         raise MetacondError(f"unknown template {spec!r}; choose from {', '.join(TEMPLATES)} or give a comma list of fields (e.g. 'country,dateline?')")
-    fields = tuple(x.rstrip("?") for x in parts)
-    for f in fields:
-        check_field(f)
-    return fields, tuple(x.rstrip("?") for x in parts if x.endswith("?"))
+    # Template.__post_init__ checks each name (one place for the field rules).
+    return tuple(x.rstrip("?") for x in parts), tuple(x.rstrip("?") for x in parts if x.endswith("?"))
 
 
 def template_name(spec: str) -> str:
