@@ -1,6 +1,6 @@
 """Per-country and per-continent scores with bootstrap confidence intervals, from lm-eval's logged samples.
 
-MCQ: accuracy (each question's 0/1 averaged over its option orders, then over questions). Regional perplexity: token-level perplexity
+MCQ: accuracy (each question's accuracy averaged over its option orders, then over questions). Regional perplexity: token-level perplexity
 ``exp(-Σ log p / Σ scored tokens)`` and bits per byte ``-Σ log p / (Σ bytes · ln 2)`` over the
 articles of a group — ratios of sums, so a bootstrap resamples whole articles (percentile interval,
 seeded). Scored tokens are counted the way lm-eval splits a request (context tokens removed from
@@ -41,12 +41,13 @@ def _count_scored_tokens(lm, context: str, continuation: str) -> int:
 
 
 def regional_rows(family: str, condition: str, samples: list[dict[str, Any]], lm=None, seed: int = 0, iters: int = ITERS,
-                  unparsed: str = "wrong") -> list[dict[str, Any]]:
+                  unparsed: str = "wrong", metric: str = "acc") -> list[dict[str, Any]]:
     """One row per (country) and per (continent) with value and 95% CI; ``family`` is a question family (mcq, letter,
-    official, gen) or ppl. A question asked under several option orders is one item (its accuracy averaged over
-    the orders), so the bootstrap resamples questions; ``unparsed="exclude"`` leaves unparsed generated answers out."""
+    official, gen) or ppl. A question family's sample is a question (its ``metric`` averaged over its option orders),
+    so the bootstrap resamples questions; ``acc_exclude`` (generated answers, unparsed ones left out) is a ratio of
+    sums: right answers over parsed answers."""
     if family != "ppl":
-        return _question_rows(family, condition, samples, seed, iters, unparsed)
+        return _question_rows(family, condition, samples, seed, iters, metric)
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
     for i, s in enumerate(samples):
         groups[("country", s["doc"]["country"])].append(i)
@@ -65,24 +66,22 @@ def regional_rows(family: str, condition: str, samples: list[dict[str, Any]], lm
     return rows
 
 
-def _question_rows(family: str, condition: str, samples: list[dict[str, Any]], seed: int, iters: int, unparsed: str) -> list[dict[str, Any]]:
-    per_q: dict[Any, list[float]] = defaultdict(list)
-    doc_of: dict[Any, dict[str, Any]] = {}
-    for i, s in enumerate(samples):
-        if unparsed == "exclude" and not s.get("parsed", 1.0):
-            continue
-        q = s["doc"].get("qid", i)
-        per_q[q].append(float(s["acc"]))
-        doc_of[q] = s["doc"]
-    qs = list(per_q)
-    acc = np.array([np.mean(per_q[q]) for q in qs])
+def _question_rows(family: str, condition: str, samples: list[dict[str, Any]], seed: int, iters: int, metric: str) -> list[dict[str, Any]]:
+    if metric == "acc_exclude":
+        num = np.array([float(s[metric][0]) for s in samples])
+        den = np.array([float(s[metric][1]) for s in samples])
+    else:
+        num, den = np.array([float(s[metric]) for s in samples]), np.ones(len(samples))
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for j, q in enumerate(qs):
-        groups[("country", doc_of[q]["country"])].append(j)
-        groups[("continent", doc_of[q]["continent"])].append(j)
+    for j, s in enumerate(samples):
+        groups[("country", s["doc"]["country"])].append(j)
+        groups[("continent", s["doc"]["continent"])].append(j)
     rows = []
     for (level, key), ix in sorted(groups.items()):
-        v, lo, hi = bootstrap_ratio(acc[ix], np.ones(len(ix)), lambda r: r, iters=iters, seed=seed)
-        rows.append({"family": family, "condition": condition, "level": level, "key": key, "continent": doc_of[qs[ix[0]]]["continent"],
-                     "metric": "acc", "value": v, "ci_low": lo, "ci_high": hi, "n": len(ix)})
+        if den[ix].sum() == 0:  # every answer of the group unparsed: no ratio
+            v, lo, hi = float("nan"), float("nan"), float("nan")
+        else:
+            v, lo, hi = bootstrap_ratio(num[ix], den[ix], lambda r: r, iters=iters, seed=seed)
+        rows.append({"family": family, "condition": condition, "level": level, "key": key, "continent": samples[ix[0]]["doc"]["continent"],
+                     "metric": metric, "value": v, "ci_low": lo, "ci_high": hi, "n": len(ix)})
     return rows

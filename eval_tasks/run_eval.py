@@ -28,6 +28,7 @@ from metacond import MetacondError
 
 from . import TASK_DIR
 from .localnews.conditions import CONTINENTS, FAMILY, MCQ_CONDITIONS, PPL_CONDITIONS, QUESTION_FAMILIES
+from .localnews.defaults import DEFAULT_URL_STYLE, body_budget, context_length
 from .localnews.scoring import UNPARSED_RULES
 
 CONDITIONS = MCQ_CONDITIONS
@@ -95,32 +96,6 @@ def load_model(path: str):
     return AutoModelForCausalLM.from_pretrained(p), AutoTokenizer.from_pretrained(p)
 
 
-def eval_context_length(model_dir: str | Path, config) -> int:
-    """The longest context evaluation may use: the model's positions, capped at the block length it was trained on
-    (a packed run's summary records it), so no scored token sits at a position training never covered."""
-    from metacond.modeling.summary import TrainingSummary
-
-    n = int(getattr(config, "max_position_embeddings", 2048))
-    path = Path(model_dir)
-    if (path / TrainingSummary.FILE).is_file():
-        data = TrainingSummary.load(path).recipe.get("data") or {}
-        block = data.get("block_size") or data.get("max_length")
-        if block:
-            n = min(n, int(block))
-    return n
-
-
-def body_budget(max_body_bytes: int | None, max_len: int) -> int:
-    """Article bytes scored by the perplexity tasks. Bytes bound tokens for byte-level tokenizers, so a body within the
-    budget fits the context with room left for the metadata block; an explicit budget must leave that room too."""
-    room = max_len - max(64, max_len // 8)
-    if max_body_bytes is None:
-        return max(256, max_len - 256) if max_len > 512 else room
-    if max_body_bytes > room:
-        raise MetacondError(f"--max_body_bytes {max_body_bytes} leaves no room for the metadata in a {max_len}-token context (at most {room})")
-    return max_body_bytes
-
-
 def run_eval(args: EvalArguments) -> dict[str, Any]:
     import lm_eval
     from lm_eval.models.huggingface import HFLM
@@ -130,11 +105,12 @@ def run_eval(args: EvalArguments) -> dict[str, Any]:
 
     from .regional import regional_rows
 
-    url_style = trained_setting(args.model, "url_style", args.url_style, "url_style", "host")
+    url_style = trained_setting(args.model, "url_style", args.url_style, "url_style", DEFAULT_URL_STYLE)
     model, tok = load_model(args.model)
     if args.apply_chat_template and not getattr(tok, "chat_template", None):
         raise MetacondError(f"--apply_chat_template: the tokenizer in {args.model} has no chat template (instruction-tune it first, e.g. metacond sft)")
-    max_len = eval_context_length(args.model, model.config)
+    max_len = context_length(args.model, model.config)
+    body_budget(args.max_body_bytes, max_len)  # the tasks decide the same from the model (defaults.py); checked here for one line
     lm = HFLM(pretrained=model, tokenizer=tok, batch_size=args.batch_size, add_bos_token=True, max_length=max_len)
     families = []
     if args.mcq_data:
@@ -148,48 +124,43 @@ def run_eval(args: EvalArguments) -> dict[str, Any]:
     bias: list[dict[str, Any]] = []
     items: list[dict[str, Any]] = []
     for fam, data in families:
-        metric = f"{FAMILY[fam].summary_metric},none"
+        metric = FAMILY[fam].summary_metric
         if fam == "gen" and args.unparsed == "exclude":
-            metric = "acc_exclude,none"
+            metric = "acc_exclude"
         conds = [c for c in args.condition_list if c in FAMILY[fam].conditions]
         if not conds:
             continue
-        present = _continents_in(data, fam)
-        if not present:
+        if not _continents_in(data, fam):
             raise MetacondError(f"{data} has no rows from {', '.join(CONTINENTS)}")
-        # lm-eval cannot build a task with no documents: list only the continents the data has.
-        tasks = [f"localnews_{fam}_{c}" for c in conds] if set(present) == set(CONTINENTS) else \
-            [f"localnews_{fam}_{c}_{k}" for c in conds for k in present]
-        # Scored bytes bound scored tokens for byte-level tokenizers; leave room for the metadata context.
-        tm = TaskManager(include_path=str(TASK_DIR / "localnews"), metadata={"data_file": str(Path(data).resolve()), "max_body_bytes": body_budget(args.max_body_bytes, max_len),
-                                                                             "url_style": url_style})
-        res = lm_eval.simple_evaluate(model=lm, tasks=tasks, task_manager=tm, bootstrap_iters=0, limit=args.limit, log_samples=True,
-                                      apply_chat_template=args.apply_chat_template if fam == "gen" else False)
+        # What the lm-eval CLI hands the tasks as model_args: the tasks read the tokenizer and defaults from the model.
+        meta = {"data_file": str(Path(data).resolve()), "pretrained": str(args.model), "max_body_bytes": args.max_body_bytes, "url_style": args.url_style}
+        tm = TaskManager(include_path=str(TASK_DIR / "localnews"), metadata=meta)
+        lm.add_bos_token = fam != "official"  # the reference scores its prompt without a BOS
+        try:
+            res = lm_eval.simple_evaluate(model=lm, tasks=[f"localnews_{fam}_{c}" for c in conds], task_manager=tm, bootstrap_iters=args.bootstrap_iters,
+                                          limit=args.limit, log_samples=True, apply_chat_template=args.apply_chat_template if fam in ("gen", "official") else False)
+        finally:
+            lm.add_bos_token = True
         raw[fam] = {"results": res["results"], "n-samples": res.get("n-samples"), "versions": res.get("versions"), "data_file": str(data)}
         for c in conds:
-            samples = [s for k in CONTINENTS for s in res["samples"].get(f"localnews_{fam}_{c}_{k}", [])]
-            if samples:
-                regional += regional_rows(fam, c, samples, lm if fam == "ppl" else None, iters=args.bootstrap_iters, unparsed=args.unparsed)
-            if samples:
-                items += item_records(fam, c, samples)
-            if samples and fam in QUESTION_FAMILIES:
-                sc, pb = rule_tables(fam, c, samples, lm, args.unparsed)
+            task = f"localnews_{fam}_{c}"
+            samples = res["samples"].get(task, [])
+            if not samples:
+                continue
+            rows = regional_rows(fam, c, samples, lm if fam == "ppl" else None, iters=args.bootstrap_iters, unparsed=args.unparsed, metric=metric)
+            regional += rows
+            items += item_records(fam, c, samples)
+            if fam in QUESTION_FAMILIES:
+                sc, pb = rule_tables(fam, c, samples, args.unparsed)
                 scoring += sc
                 bias += pb
-            ci = {(r["key"], r["metric"]): r for r in regional if r["family"] == fam and r["condition"] == c and r["level"] == "continent"}
-            for k in CONTINENTS:
-                r = res["results"].get(f"localnews_{fam}_{c}_{k}")
-                if r and metric in r:
-                    b = ci.get((k, metric.split(",")[0]), {})
-                    summary.append({"family": fam, "condition": c, "continent": k, "metric": metric.split(",")[0], "value": r[metric],
-                                    "ci_low": b.get("ci_low"), "ci_high": b.get("ci_high"),
-                                    "n": (res.get("n-samples") or {}).get(f"localnews_{fam}_{c}_{k}", {}).get("effective")})
-            g = res["results"].get(f"localnews_{fam}_{c}")
-            if g and metric in g:
-                summary.append({"family": fam, "condition": c, "continent": "all", "metric": metric.split(",")[0], "value": g[metric]})
-            elif samples:
-                summary.append({"family": fam, "condition": c, "continent": "all", "metric": metric.split(",")[0], "value": _pooled(fam, samples),
-                                "note": f"pooled over {', '.join(present)} by metacond (no lm-eval group: continents missing from the data)"})
+            for r in rows:
+                if r["level"] == "continent" and r["metric"] == metric:
+                    summary.append({"family": fam, "condition": c, "continent": r["key"], "metric": metric, "value": r["value"],
+                                    "ci_low": r["ci_low"], "ci_high": r["ci_high"], "n": r["n"]})
+            g = res["results"].get(task, {})
+            summary.append({"family": fam, "condition": c, "continent": "all", "metric": metric, "value": g.get(f"{metric},none"),
+                            "stderr": g.get(f"{metric}_stderr,none"), "n": len(samples)})
     out = Path(args.output_dir or Path(args.model) / "eval")
     out.mkdir(parents=True, exist_ok=True)
     payload = {"model": str(args.model), "suite": args.suite, "conditions": args.condition_list, "url_style": url_style,
@@ -209,34 +180,24 @@ def item_records(fam: str, condition: str, samples: list[dict[str, Any]]) -> lis
     if fam == "ppl":
         return [{"family": fam, "condition": condition, "id": str(s["doc"]["article"]), "continent": s["doc"]["continent"],
                  "country": s["doc"]["country"], "nll": -float(s["nll_sum"]), "bytes": float(s["doc"]["body_bytes"])} for s in samples]
-    by_q: dict[Any, list[dict[str, Any]]] = {}
-    for s in samples:
-        by_q.setdefault(s["doc"]["qid"], []).append(s)
-    return [{"family": fam, "condition": condition, "id": str(q), "continent": ss[0]["doc"]["continent"], "country": ss[0]["doc"]["country"],
-             "acc": float(np.mean([float(s["acc"]) for s in ss])), "orders": len(ss)} for q, ss in by_q.items()]
+    return [{"family": fam, "condition": condition, "id": str(s["doc"]["qid"]), "continent": s["doc"]["continent"], "country": s["doc"]["country"],
+             "acc": float(s["acc"]), "orders": len(s["doc"]["orders"])} for s in samples]
 
 
-def rule_tables(fam: str, condition: str, samples: list[dict[str, Any]], lm, unparsed: str = "wrong") -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Every scoring rule of a question family: accuracy averaged over option orders, and its position-bias rows."""
-    from .localnews.scoring import RULES_OF_FAMILY, accuracy, position_bias, predict
-    from .localnews.utils import parse_answer
+def rule_tables(fam: str, condition: str, samples: list[dict[str, Any]], unparsed: str = "wrong") -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every scoring rule of a question family: accuracy over (question, order) pairs — each question's accuracy averaged
+    over its orders — and its position-bias rows."""
+    from .localnews.questions import rule_predictions
+    from .localnews.scoring import RULES_OF_FAMILY, accuracy, position_bias
 
-    golds = [s["doc"]["gold"] for s in samples]
     n_opts = max(len(s["doc"]["options"]) for s in samples)
-    n_q = len({s["doc"]["qid"] for s in samples})
     rows, bias = [], []
     for rule in RULES_OF_FAMILY[fam]:
-        if rule == "generative":
-            preds = [parse_answer(s["filtered_resps"][0], s["doc"]["choices"]) for s in samples]
-        else:
-            preds = []
-            for s in samples:
-                lls = [float(r[0]) for r in s["filtered_resps"]]
-                ntok = [len(lm._encode_pair(*a[:2])[1]) for a in s["arguments"]] if rule == "option_text_avg" else None
-                preds.append(predict(rule, lls, ntok, s["doc"]["choices"]))
+        pairs = [p for s in samples for p in rule_predictions(s["doc"], s["filtered_resps"], rule)]
+        preds, golds = [p for p, _ in pairs], [g for _, g in pairs]
         base = {"family": fam, "condition": condition, "rule": rule}
-        row = {**base, "acc": accuracy(preds, golds, unparsed if rule == "generative" else "wrong"), "questions": n_q,
-               "orders": len(samples) // max(1, n_q)}
+        row = {**base, "acc": accuracy(preds, golds, unparsed if rule == "generative" else "wrong"), "questions": len(samples),
+               "orders": len(pairs) // max(1, len(samples))}
         if rule == "generative":
             row.update(unparsed=sum(p is None for p in preds) / len(preds), unparsed_rule=unparsed,
                        acc_unparsed_wrong=accuracy(preds, golds, "wrong"), acc_unparsed_excluded=accuracy(preds, golds, "exclude"))
@@ -276,17 +237,9 @@ def _continents_in(data: str, fam: str) -> list[str]:
     return [k for k in CONTINENTS if k in have]
 
 
-def _pooled(fam: str, samples: list[dict[str, Any]]) -> float:
-    import math
-
-    if fam == "ppl":
-        return -sum(s["nll_sum"] for s in samples) / sum(s["doc"]["body_bytes"] for s in samples) / math.log(2)
-    return sum(float(s["acc"]) for s in samples) / len(samples)
-
-
 TITLES = {"mcq": "Localized MCQ accuracy (log-likelihood of option texts, summed; 4 option orders)",
           "letter": "Localized MCQ accuracy (log-likelihood of option letters; 4 option orders)",
-          "official": "Localized MCQ accuracy, reference protocol (summed log-likelihood; per-token mean below; 4 option orders)",
+          "official": "Localized MCQ accuracy, reference protocol (per-token mean of the option, the reference default; 4 option orders)",
           "gen": "Localized MCQ accuracy (generated answer, letter parsed; 4 option orders)",
           "ppl": "Regional bits per byte (metadata not scored; lower is better)"}
 FAMILY_ORDER = ("mcq", "letter", "official", "gen", "ppl")

@@ -39,7 +39,13 @@ def test_eval_writes_results_summary_and_png(setup):
     for c in ("none", "full"):
         assert ("mcq", c, "all") in fams and ("ppl", c, "asia") in fams
         assert all(("mcq", c, k) in fams for k in ("africa", "america", "asia", "europe"))
-    assert "localnews_mcq_full_asia" in saved["lm_eval"]["mcq"]["results"]
+    # One lm-eval task per condition over every continent; its stderr counts questions (16), not question × order (64).
+    res = saved["lm_eval"]["mcq"]["results"]["localnews_mcq_full"]
+    assert saved["lm_eval"]["mcq"]["n-samples"]["localnews_mcq_full"]["effective"] == 16
+    acc = [i["acc"] for i in saved["items"] if i["family"] == "mcq" and i["condition"] == "full"]
+    import numpy as np
+
+    assert res["acc_stderr,none"] == pytest.approx(np.std(acc, ddof=1) / np.sqrt(len(acc)))
     assert (d / "out" / "eval_summary.png").stat().st_size > 3000
     md = (d / "out" / "eval_summary.md").read_text()
     assert "| continent | none | full |" in md and "## Per country: token-level perplexity" in md and "| ng | africa |" in md
@@ -57,11 +63,15 @@ def test_regional_scores_with_bootstrap_intervals(setup):
             continue
         assert r["ci_low"] <= r["value"] + 1e-12 and r["value"] <= r["ci_high"] + 1e-12, r
     res = {fam: payload["lm_eval"][fam]["results"] for fam in ("mcq", "gen", "ppl")}
-    # Continent rows agree with lm-eval's own aggregation (an independent computation of the same numbers).
-    for fam, metric in (("mcq", "acc"), ("gen", "acc"), ("ppl", "bits_per_byte")):
-        for r in reg:
-            if r["family"] == fam and r["level"] == "continent" and r["metric"] == metric:
-                assert r["value"] == pytest.approx(res[fam][f"localnews_{fam}_{r['condition']}_{r['key']}"][f"{metric},none"], rel=1e-9)
+    # Continent rows, weighted by their questions, give lm-eval's own value over all continents (an independent computation).
+    for fam in ("mcq", "gen"):
+        for c in ("none", "country", "full"):
+            rows = [r for r in reg if (r["family"], r["condition"], r["level"], r["metric"]) == (fam, c, "continent", "acc")]
+            pooled = sum(r["value"] * r["n"] for r in rows) / sum(r["n"] for r in rows)
+            assert pooled == pytest.approx(res[fam][f"localnews_{fam}_{c}"]["acc,none"], rel=1e-9)
+    for c in ("none", "country", "full"):  # bits/byte over all continents is a byte-weighted mean: inside the continents' range
+        v = [r["value"] for r in reg if (r["family"], r["condition"], r["level"], r["metric"]) == ("ppl", c, "continent", "bits_per_byte")]
+        assert min(v) - 1e-9 <= res["ppl"][f"localnews_ppl_{c}"]["bits_per_byte,none"] <= max(v) + 1e-9
     # Per country: 4 questions each (write_questions); gen answers are parsed or counted wrong.
     assert {r["n"] for r in reg if r["family"] == "mcq" and r["level"] == "country"} == {4}
     assert 0 <= res["gen"]["localnews_gen_full"]["parsed,none"] <= 1
@@ -86,7 +96,7 @@ def test_eval_bad_input_is_one_line(setup, tmp_path):
 
 
 def test_data_missing_a_continent_runs_the_others(setup, tmp_path):
-    """A corpus without European outlets (like the shared one): the other continents run, "all" is pooled."""
+    """A corpus without European outlets (like the shared one): the task of the condition runs on the continents it has."""
     import math
 
     import pyarrow.compute as pc
@@ -99,7 +109,7 @@ def test_data_missing_a_continent_runs_the_others(setup, tmp_path):
     payload = run_eval(EvalArguments(model=str(d / "model"), conditions="none", ppl_data=str(tmp_path / "no_europe.parquet"),
                                      output_dir=str(tmp_path / "o"), bootstrap_iters=0))
     rows = {r["continent"]: r for r in payload["summary"]}
-    assert set(rows) == {"africa", "america", "asia", "all"} and "pooled" in rows["all"]["note"]
+    assert set(rows) == {"africa", "america", "asia", "all"}
     reg = {r["key"]: r for r in payload["regional"] if r["level"] == "continent" and r["metric"] == "bits_per_byte"}
     # Pooled bits/byte (Σ nll / Σ bytes) is a byte-weighted mean of the continents' values: strictly inside their range.
     assert not math.isnan(rows["all"]["value"]) and min(r["value"] for r in reg.values()) <= rows["all"]["value"] <= max(r["value"] for r in reg.values())
@@ -118,6 +128,7 @@ def test_scoring_rules_and_position_bias_in_outputs(setup, tmp_path):
             res = payload["lm_eval"][fam]["results"][f"localnews_{fam}_{c}"]
             assert rules[(fam, c, "sum")]["acc"] == pytest.approx(res["acc,none"])
             assert rules[(fam, c, "byte_norm")]["acc"] == pytest.approx(res["acc_bytes,none"])
+            assert rules[(fam, c, "option_text_avg")]["acc"] == pytest.approx(res["acc_tokens,none"])
             assert rules[(fam, c, "sum")]["questions"] == 16 and rules[(fam, c, "sum")]["orders"] == 4
     g = rules[("gen", "full", "generative")]
     # A random tiny model rarely gives a parsable letter: with every answer unparsed the "exclude" accuracy is undefined (NaN).
@@ -171,8 +182,10 @@ def test_eval_takes_the_url_style_of_the_models_training_build(setup, tmp_path):
     assert payload["url_style"] == "full"
     from metacond.eval_tasks.localnews.utils import load_articles
 
-    full, host = (load_articles(ppl, condition="url", url_style=u)["test"]["context"] for u in ("full", "host"))
+    full, host = (load_articles(ppl, condition="url", url_style=u, max_body_bytes=2000)["test"]["context"] for u in ("full", "host"))
     assert all(c.startswith("URL: https://") for c in full) and not any("/" in c.split("\n")[0] for c in host)
+    # The task itself, given only the model (as lm_eval's CLI gives pretrained=…), renders the build's full URLs.
+    assert load_articles(ppl, condition="url", pretrained=str(model))["test"]["context"] == full
 
 
 def test_mcq_data_as_parquet_scores_like_jsonl(setup, tmp_path):

@@ -91,7 +91,7 @@ def test_models_are_evaluated_within_their_training_block():
     block a run trained on, and the scored bytes leave room for the metadata inside that context."""
     from metacond.eval_tasks.localization.grid import PRESETS
     from metacond.eval_tasks.localization.study import base_recipe, eval_body_bytes, recipe_for
-    from metacond.eval_tasks.run_eval import body_budget
+    from metacond.eval_tasks.localnews.defaults import body_budget
 
     for preset in ("smoke", "cpu", "gpu", "paper"):
         args = LocalizationStudyArguments(preset=preset, dry_run=True)
@@ -107,7 +107,7 @@ def test_models_are_evaluated_within_their_training_block():
 def test_eval_context_is_capped_at_the_trained_block(tmp_path):
     from types import SimpleNamespace
 
-    from metacond.eval_tasks.run_eval import eval_context_length
+    from metacond.eval_tasks.localnews.defaults import context_length as eval_context_length
     from metacond.modeling.summary import TrainingSummary
 
     cfg = SimpleNamespace(max_position_embeddings=4096)

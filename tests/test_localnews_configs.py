@@ -17,11 +17,13 @@ def test_regenerating_changes_nothing():
     assert set(want) == set(have), sorted(set(want) ^ set(have))
     stale = [n for n in want if want[n] != have[n]]
     assert not stale, stale[:5]
-    # The matrix is the product it claims: 5 families, each condition × 4 continents, one group per condition and family.
+    # The matrix is the product it claims: per family and condition one task over every continent and one per continent,
+    # and one group per family.
     from metacond.eval_tasks.localnews.conditions import CONTINENTS, FAMILIES
 
     assert len(want) == sum(len(f.conditions) * (len(CONTINENTS) + 1) + 1 for f in FAMILIES)
-    assert "version: 2.0" in want["localnews_mcq_url_africa.yaml"] and "url_style: host" in want["localnews_ppl_full_asia.yaml"]
+    assert "version: 3.0" in want["localnews_mcq_url_africa.yaml"] and "url_style: null" in want["localnews_ppl_full_asia.yaml"]
+    assert "continent: null" in want["localnews_mcq_url.yaml"] and "group:" not in want["localnews_mcq_url.yaml"]
 
 
 def test_continent_tuple_is_written_once():

@@ -65,7 +65,7 @@ def test_lmeval_perplexity_matches_direct_computation(news):
     tok = AutoTokenizer.from_pretrained(news / "tokenizer")
     model = build_model("tiny", tok, seed=0, max_position_embeddings=4096)
     data = str(news / "global" / "full" / "parquet" / "test.parquet")
-    tm = TaskManager(include_path=str(TASKS), metadata={"data_file": data})
+    tm = TaskManager(include_path=str(TASKS), metadata={"data_file": data, "max_body_bytes": 3840})
     lm = HFLM(pretrained=model, tokenizer=tok, batch_size=8, add_bos_token=True, max_length=4096)
     res = lm_eval.simple_evaluate(model=lm, tasks=["localnews_ppl_full_asia", "localnews_ppl_none_asia"], task_manager=tm, bootstrap_iters=0)
     import math
@@ -75,7 +75,7 @@ def test_lmeval_perplexity_matches_direct_computation(news):
         the context is empty and the body follows <bos> directly (lm-eval < 0.4.10 added a second <bos> here)."""
         total_ll, total_bytes = 0.0, 0
         with torch.no_grad():
-            for d in u.load_articles(data, condition=condition, continent="asia")["test"]:
+            for d in u.load_articles(data, condition=condition, continent="asia", max_body_bytes=3840)["test"]:
                 ctx = [tok.bos_token_id] + (tok(d["context"], add_special_tokens=False)["input_ids"] if d["context"] else [])
                 body = tok(d["context"] + d["body"], add_special_tokens=False)["input_ids"][len(ctx) - 1:]
                 assert not d["context"].endswith(("\n", " "))

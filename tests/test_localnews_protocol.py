@@ -51,9 +51,12 @@ def _run(tmp_path, tasks, **meta):
     import lm_eval
     from lm_eval.tasks import TaskManager
 
+    from metacond.modeling.tokenizer import build_text_tokenizer
+
     n = gold_first_file(tmp_path / "q.jsonl")
+    build_text_tokenizer(["right wrong one two three Nigeria Jamaica"] * 5, vocab_size=280).save_pretrained(tmp_path / "tok")
     lm = AlwaysFirst()
-    tm = TaskManager(include_path=str(TASKS), metadata={"data_file": str(tmp_path / "q.jsonl"), **meta})
+    tm = TaskManager(include_path=str(TASKS), metadata={"data_file": str(tmp_path / "q.jsonl"), "tokenizer": str(tmp_path / "tok"), **meta})
     return n, lm, lm_eval.simple_evaluate(model=lm, tasks=tasks, task_manager=tm, bootstrap_iters=0, log_samples=True)
 
 
@@ -66,10 +69,10 @@ def test_always_first_answerer_scores_a_quarter(tmp_path):
     n, lm, res = _run(tmp_path, FAMILIES)
     for group in FAMILIES:
         assert res["results"][group]["acc,none"] == pytest.approx(0.25), group
-    samples = {g: [s for k in COUNTRIES for s in res["samples"][f"{g}_{k}"]] for g in FAMILIES}
-    assert all(len(v) == 4 * n for v in samples.values())  # every question under its 4 orders; Jamaica's 'North America' rows kept
+    samples = {g: res["samples"][g] for g in FAMILIES}
+    assert all(len(v) == n for v in samples.values())  # a document per question (its 4 orders inside); Jamaica's 'North America' rows kept
     for g, fam in zip(FAMILIES, ("mcq", "letter", "official", "gen")):
-        rules, bias = rule_tables(fam, g.split("_")[-1], samples[g], lm)
+        rules, bias = rule_tables(fam, g.split("_")[-1], samples[g])
         assert {r["rule"] for r in rules} == set(scoring.RULES_OF_FAMILY[fam])
         assert all(r["acc"] == pytest.approx(0.25) and r["questions"] == n and r["orders"] == 4 for r in rules), rules
         for b in bias:  # the bias is visible: every answer in slot A, right exactly when the gold answer was put there
@@ -108,7 +111,7 @@ def test_official_prompt_is_the_reference_layout(tmp_path):
     r = next(x for x in rows if x["country_code"] == "jm")
     opts = scoring.rotate(r["options"], 1)
     assert u.official_prompt(r, "full", opts) == (
-        "URL: www.globalfactcheck.org/jm\nCOUNTRY: jm\nCONTINENT: America\n\nTITLE: Facts about the country jm\n\n"
+        "URL: www.globalfactcheck.org/jm\nCOUNTRY: jm\nCONTINENT: North America\n\nTITLE: Facts about the country jm\n\n"
         "CONTENT:\nQuestion: Who runs the Jamaica port 0?\n\nOptions:\nA: wrong 0 one\nB: wrong 0 two\nC: wrong 0 three\nD: right Jamaica 0\n\n"
         "Answer with the correct option.")
     assert u.official_prompt(r, "none").startswith("CONTENT:\nQuestion: Who runs")

@@ -4,9 +4,10 @@ Run from anywhere after changing a family, condition, continent or ``metadata.ve
 
   python eval_tasks/localnews/_generate_configs.py
 
-It writes ``localnews_<family>_<condition>_<continent>.yaml`` (one task), ``_localnews_<family>_<condition>.yaml``
-(the condition's group over continents) and ``_localnews_<family>.yaml`` (the family's group), and removes
-generated files no longer in the matrix. The shared bases (``_*_template_yaml``) are written by hand.
+It writes ``localnews_<family>_<condition>.yaml`` (one task over every continent the data has),
+``localnews_<family>_<condition>_<continent>.yaml`` (the same restricted to one continent) and
+``_localnews_<family>.yaml`` (the family's group of conditions), and removes generated files no longer in the
+matrix. The shared bases (``_*_template_yaml``) are written by hand.
 ``tests/test_localnews_configs.py`` checks that regenerating changes nothing.
 """
 
@@ -31,24 +32,25 @@ def _matrix():
     return CONTINENTS, FAMILIES
 
 
+def _task(fam, cond: str, cont: str | None) -> str:
+    what = (OFFICIAL_TEXT if fam.name == "official" else CONDITION_TEXT)[cond]
+    name = f"localnews_{fam.name}_{cond}" + (f"_{cont}" if cont else "")
+    url = "" if fam.name == "official" else "  url_style: null   # default: the URL style of the model's training build (pretrained=…), else host\n"
+    where = cont if cont else "every continent the data has"
+    return (f"{HEADER}include: {fam.base}\ntask: {name}\n# Condition: {what}; {where}; {fam.what}.\n"
+            f"metadata:\n  version: {fam.version}\n  condition: {cond}\n  continent: {cont or 'null'}\n{url}"
+            f"  data_file: null   # pass --metadata '{{\"data_file\": \"{DATA_HINT.get(fam.name, 'questions.jsonl')}\"}}'\n")
+
+
 def render_all() -> dict[str, str]:
     """File name → content of every generated YAML."""
     continents, families = _matrix()
     out: dict[str, str] = {}
     for fam in families:
-        metrics = "".join(f"  - metric: {m}\n    aggregation: mean\n    weight_by_size: true\n" for m in fam.metrics)
         for cond in fam.conditions:
-            what = (OFFICIAL_TEXT if fam.name == "official" else CONDITION_TEXT)[cond]
+            out[f"localnews_{fam.name}_{cond}.yaml"] = _task(fam, cond, None)
             for cont in continents:
-                name = f"localnews_{fam.name}_{cond}_{cont}"
-                url = "" if fam.name == "official" else "  url_style: host   # as the training build renders URLs: host, meco or full\n"
-                out[f"{name}.yaml"] = (
-                    f"{HEADER}include: {fam.base}\ntask: {name}\n# Condition: {what}; {cont}; {fam.what}.\n"
-                    f"metadata:\n  version: {fam.version}\n  condition: {cond}\n  continent: {cont}\n{url}"
-                    f"  data_file: null   # pass --metadata '{{\"data_file\": \"{DATA_HINT.get(fam.name, 'questions.jsonl')}\"}}'\n")
-            tasks = "".join(f"  - localnews_{fam.name}_{cond}_{c}\n" for c in continents)
-            out[f"_localnews_{fam.name}_{cond}.yaml"] = (f"{HEADER}group: localnews_{fam.name}_{cond}\ntask:\n{tasks}"
-                                                        f"aggregate_metric_list:\n{metrics}metadata:\n  version: {fam.version}\n")
+                out[f"localnews_{fam.name}_{cond}_{cont}.yaml"] = _task(fam, cond, cont)
         tasks = "".join(f"  - localnews_{fam.name}_{c}\n" for c in fam.conditions)
         out[f"_localnews_{fam.name}.yaml"] = f"{HEADER}group: localnews_{fam.name}\ntask:\n{tasks}metadata:\n  version: {fam.version}\n"
     return out

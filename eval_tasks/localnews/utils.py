@@ -133,60 +133,100 @@ def official_prompt(row, condition: str, options=None) -> str:
     body = f"CONTENT:\nQuestion: {row['question'].strip()}\n\nOptions:\n{opts}\n\n{INSTRUCTION}"
     if condition == "none":
         return body
-    cc, cont = row["country_code"], row["continent"].title()
+    # The reference prints the row's own continent label, title-cased ('North America' for Jamaica), else the country's.
+    cc, cont = row["country_code"], str(row.get("continent_given") or row["continent"]).strip().title()
     return f"URL: {OFFICIAL_BASE_URL}/{cc}\nCOUNTRY: {cc}\nCONTINENT: {cont}\n\nTITLE: Facts about the country {cc}\n\n{body}"
 
 
 # ---------------------------------------------------------------------------------------------- documents
-DOC_COLUMNS = ("prompt", "choices", "options", "gold", "qid", "order", "gold_in_file", "country", "continent")
+# The reference's system prompt (its chat path wraps the official prompt with it).
+REFERENCE_SYSTEM_PROMPT = ("Below is an instruction that describes a task. "
+                           "Write a response that appropriately completes the request.")
 
 
-def _question_docs(task: str, make_text, choices_of, data_file, continent, strict, rotate_options=True) -> dict:
-    """{"test": Dataset}: one doc per (valid question of ``continent``, option order)."""
+def _question_docs(family: str, condition: str, data_file, continent, strict, rotate_options, url_style, meta) -> dict:
+    """{"test": Dataset}: one doc per valid question of ``continent`` (all continents when None) with the prompts and
+    continuations of every option order (``questions.py`` turns them into requests and averages over the orders)."""
     import datasets
 
+    from metacond.eval_tasks.localnews import defaults
+
+    task = f"localnews_{family}_{condition}" + (f"_{continent}" if continent else "")
     if not data_file:
         raise ValueError(f"{task} needs its data file: --metadata '{{\"data_file\": \"questions.jsonl\"}}'")
     if not Path(data_file).is_file():
         raise FileNotFoundError(f"{task} data file {data_file!r} does not exist")
+    if family != "official":
+        url_style = defaults.url_style({**meta, "url_style": url_style})
+    model = defaults.model_of(meta) or meta.get("tokenizer")
+    tok = defaults.tokenizer(model) if model and family in ("mcq", "official") else None
     rows, _ = load_questions(data_file, strict=bool(strict))
     docs = []
     for r in rows:
         if continent and r["continent"] != continent:
             continue
-        n, gold = len(r["options"]), r["options"].index(r["correct_answer"])
-        for k in range(n if rotate_options else 1):
-            opts = rotate(r["options"], k)
-            docs.append({"prompt": make_text(r, opts), "choices": choices_of(opts), "options": opts, "gold": rotated_gold(gold, k, n),
-                         "qid": r["line"], "order": k, "gold_in_file": gold, "country": r["country_code"], "continent": r["continent"]})
-    if docs:
-        return {"test": datasets.Dataset.from_list(docs)}
-    return {"test": datasets.Dataset.from_dict({k: [] for k in DOC_COLUMNS})}
+        opts, n = r["options"], len(r["options"])
+        orders = list(range(n)) if rotate_options else [0]
+        rotated = [rotate(opts, k) for k in orders]
+        if family == "mcq":  # the options are not shown: one prompt serves every order
+            prompts, conts = [context_for(r, condition, url_style)], [[" " + o for o in opts]]
+        elif family == "letter":
+            prompts = [letter_prompt(r, condition, url_style, o) for o in rotated]
+            conts = [[" " + x for x in LETTERS[:n]] for _ in rotated]
+        elif family == "official":
+            prompts = [official_prompt(r, condition, o) for o in rotated]
+            conts = [[" " + x.strip() for x in o] for o in rotated]
+        else:
+            prompts, conts = [gen_prompt(r, condition, url_style, o) for o in rotated], [[] for _ in rotated]
+        scored = [" " + (o.strip() if family == "official" else o) for o in opts]
+        docs.append({"family": family, "qid": r["line"], "country": r["country_code"], "continent": r["continent"],
+                     "continent_given": str(r.get("continent_given") or ""), "options": opts, "gold_in_file": opts.index(r["correct_answer"]),
+                     "gold": rotated_gold(opts.index(r["correct_answer"]), orders[0], n), "orders": orders, "prompts": prompts,
+                     "continuations": conts, "shared_prompt": family == "mcq",
+                     "suffix": "\n" if family == "official" else "",  # the reference renders its prompt as ``user.rstrip() + "\n"``
+                     "system": REFERENCE_SYSTEM_PROMPT if family == "official" else "",
+                     "ntok": [len(tok(s, add_special_tokens=False)["input_ids"]) for s in scored] if tok is not None else []})
+    if not docs:
+        where = f"from {continent} " if continent else ""
+        raise ValueError(f"{task}: {data_file} has no valid questions {where}(run localnews_{family}_{condition}, which takes the continents the file has)")
+    return {"test": datasets.Dataset.from_list(docs)}
 
 
-def load_mcq(data_file=None, condition="none", continent=None, strict=False, url_style="host", rotate_options=True, **kwargs):
-    return _question_docs("localnews_mcq", lambda r, o: context_for(r, condition, url_style), list, data_file, continent, strict, rotate_options)
+def load_mcq(data_file=None, condition="none", continent=None, strict=False, url_style=None, rotate_options=True, **meta):
+    return _question_docs("mcq", condition, data_file, continent, strict, rotate_options, url_style, meta)
 
 
-def load_letter(data_file=None, condition="none", continent=None, strict=False, url_style="host", rotate_options=True, **kwargs):
-    return _question_docs("localnews_letter", lambda r, o: letter_prompt(r, condition, url_style, o), lambda o: list(LETTERS[: len(o)]),
-                          data_file, continent, strict, rotate_options)
+def load_letter(data_file=None, condition="none", continent=None, strict=False, url_style=None, rotate_options=True, **meta):
+    return _question_docs("letter", condition, data_file, continent, strict, rotate_options, url_style, meta)
 
 
-def load_gen(data_file=None, condition="none", continent=None, strict=False, url_style="host", rotate_options=True, **kwargs):
-    return _question_docs("localnews_gen", lambda r, o: gen_prompt(r, condition, url_style, o), list, data_file, continent, strict, rotate_options)
+def load_gen(data_file=None, condition="none", continent=None, strict=False, url_style=None, rotate_options=True, **meta):
+    return _question_docs("gen", condition, data_file, continent, strict, rotate_options, url_style, meta)
 
 
-def load_official(data_file=None, condition="none", continent=None, strict=False, rotate_options=True, **kwargs):
-    return _question_docs("localnews_official", lambda r, o: official_prompt(r, condition, o), list, data_file, continent, strict, rotate_options)
+def load_official(data_file=None, condition="none", continent=None, strict=False, rotate_options=True, **meta):
+    if meta.get("add_bos_token") not in (False, "False", "false") and defaults_model_adds_bos(meta):
+        log.warning("localnews_official: the reference scores without a BOS token; pass add_bos_token=False in --model_args "
+                    "to match it token for token")
+    return _question_docs("official", condition, data_file, continent, strict, rotate_options, None, meta)
+
+
+def defaults_model_adds_bos(meta) -> bool:
+    from metacond.eval_tasks.localnews import defaults
+
+    model = defaults.model_of(meta)
+    if model is None:
+        return False
+    tok = defaults.tokenizer(model)
+    return tok.bos_token_id is not None and tok("x")["input_ids"][:1] == [tok.bos_token_id]
 
 
 def doc_to_text(doc) -> str:
-    return doc["prompt"]
+    return doc["prompts"][0] + doc["suffix"]
 
 
 def doc_to_choice(doc):
-    return doc["choices"]
+    return [c.strip() for c in doc["continuations"][0]]
 
 
 def doc_to_target(doc) -> int:
@@ -194,10 +234,6 @@ def doc_to_target(doc) -> int:
 
 
 # ---------------------------------------------------------------------------------------------- generative MCQ
-def gen_doc_to_text(doc) -> str:
-    return doc["prompt"]
-
-
 def gen_doc_to_target(doc) -> str:
     return LETTERS[doc["gold"]]
 
@@ -223,13 +259,6 @@ def parse_answer(response: str, choices) -> int | None:
     hits = [i for i, c in enumerate(choices) if c and c.lower() in low]
     hits = [i for i in hits if not any(j != i and choices[i].lower() in choices[j].lower() for j in hits)]
     return hits[0] if len(hits) == 1 else None
-
-
-def gen_results(doc, results):
-    """``acc``: unparsed counted wrong; ``acc_exclude``: unparsed left out (the reference's rule); ``parsed``: share parsed."""
-    idx = parse_answer(results[0], doc["choices"])
-    ok = float(idx == doc["gold"])
-    return {"acc": ok, "acc_exclude": (ok, float(idx is not None)), "parsed": float(idx is not None)}
 
 
 def ratio_of_sums(items) -> float:
@@ -262,34 +291,43 @@ def _read_articles(path: str, mtime: float) -> tuple[dict, ...]:
     return tuple(json.loads(line) for line in Path(path).read_text().splitlines() if line.strip())
 
 
-def load_articles(data_file=None, condition="none", continent=None, max_body_bytes=2000, url_style="host", **kwargs):
+def load_articles(data_file=None, condition="none", continent=None, max_body_bytes=None, url_style=None, **meta):
     """Held-out articles (JSONL or parquet with url, country, continent, title, text; e.g. a news build's
     ``<experiment>/<template>/parquet/test.parquet``), each split into a metadata context and a body.
 
-    Bodies longer than ``max_body_bytes`` UTF-8 bytes (default 2000; ``metacond eval`` uses the model's
-    context length) are cut at a word boundary — the harness cannot score a continuation longer than
-    the model's context — and the score is normalized by the bytes actually scored."""
+    Bodies longer than the byte budget are cut at a word boundary — the harness cannot score a continuation
+    longer than the model's context — and the score is normalized by the bytes actually scored. The budget and
+    the URL style default to what ``metacond eval`` uses for the same model (``defaults.py``: the context length
+    and the training build, read from ``pretrained``), so both give the same numbers."""
     import datasets
 
+    from metacond.eval_tasks.localnews import defaults
+
+    task = f"localnews_ppl_{condition}" + (f"_{continent}" if continent else "")
     if not data_file:
-        raise ValueError("localnews_ppl needs its data file: --metadata '{\"data_file\": \"test.parquet\"}'")
+        raise ValueError(f"{task} needs its data file: --metadata '{{\"data_file\": \"test.parquet\"}}'")
     p = Path(data_file)
     if not p.is_file():
-        raise FileNotFoundError(f"localnews_ppl data file {data_file!r} does not exist")
+        raise FileNotFoundError(f"{task} data file {data_file!r} does not exist")
+    budget = defaults.max_body_bytes({**meta, "max_body_bytes": max_body_bytes})
+    url_style = defaults.url_style({**meta, "url_style": url_style})
     docs = []
     for row_index, r in enumerate(_read_articles(str(p.resolve()), p.stat().st_mtime)):
         # The continent comes from the country (one mapping, geo.continent_of), not from a row's own label.
         r = {**r, "continent": continent_of_row(r)}
-        if continent and r["continent"] != continent:
+        if r["continent"] not in CONTINENTS or (continent and r["continent"] != continent):
             continue
         ctx, cont, article = split_article(r, condition, url_style)
         n_bytes = len(article.encode("utf-8"))
-        if max_body_bytes and n_bytes > int(max_body_bytes):
+        if budget and n_bytes > budget:  # 0: no cut
             overhead = n_bytes - len(r["text"].encode("utf-8"))  # the TITLE/CONTENT lines around the text
-            ctx, cont, article = split_article({**r, "text": _truncate_bytes(r["text"], max(1, int(max_body_bytes) - overhead))}, condition, url_style)
+            ctx, cont, article = split_article({**r, "text": _truncate_bytes(r["text"], max(1, budget - overhead))}, condition, url_style)
         # The row's place in the file names the article, so two models' scores pair article by article.
         docs.append({"context": ctx, "body": cont, "country": r["country"], "continent": r["continent"], "body_bytes": len(article.encode("utf-8")),
                      "article": row_index})
+    if not docs:
+        where = f"from {continent} " if continent else ""
+        raise ValueError(f"{task}: {data_file} has no articles {where}(run localnews_ppl_{condition}, which takes the continents the file has)")
     return {"test": datasets.Dataset.from_list(docs)}
 
 
