@@ -115,3 +115,75 @@ def test_official_prompt_is_the_reference_layout(tmp_path):
         "CONTENT:\nQuestion: Who runs the Jamaica port 0?\n\nOptions:\nA: wrong 0 one\nB: wrong 0 two\nC: wrong 0 three\nD: right Jamaica 0\n\n"
         "Answer with the correct option.")
     assert u.official_prompt(r, "none").startswith("CONTENT:\nQuestion: Who runs")
+
+
+def _reference_prompt(row: dict, options: list[str]) -> str:
+    """The reference's rendering of one question (its ``legacy_code`` metadata style, ``question`` layout, no chat template),
+    written out here from its description rather than taken from utils.official_prompt."""
+    cc = {"Nigeria": "ng", "Jamaica": "jm", "India": "in", "Ireland": "ie"}[row["country"]]
+    listing = "\n".join(f"{'ABCD'[i]}: {o}" for i, o in enumerate(options))
+    user = (f"URL: www.globalfactcheck.org/{cc}\nCOUNTRY: {cc}\nCONTINENT: {str(row['continent']).strip().title()}\n\n"
+            f"TITLE: Facts about the country {cc}\n\nCONTENT:\nQuestion: {row['question'].strip()}\n\nOptions:\n{listing}\n\n"
+            "Answer with the correct option.")
+    return user.rstrip() + "\n"
+
+
+def _reference_scores(model, tok, prompt: str, options: list[str]) -> tuple[list[float], list[int]]:
+    """The reference's option_text scoring: the prompt tokenized alone (no special tokens, so no BOS), each candidate
+    " " + option.strip() tokenized alone and appended; the candidate tokens' log-probabilities summed, and counted."""
+    import torch
+
+    prompt_ids = tok(prompt, add_special_tokens=False)["input_ids"]
+    sums, counts = [], []
+    with torch.no_grad():
+        for o in options:
+            cand = tok(" " + o.strip(), add_special_tokens=False)["input_ids"]
+            ids = torch.tensor([prompt_ids + cand])
+            logp = torch.log_softmax(model(ids).logits[0, :-1].float(), -1)
+            sums.append(logp[len(prompt_ids) - 1:].gather(-1, ids[0, len(prompt_ids):, None])[:, 0].sum().item())
+            counts.append(len(cand))
+    return sums, counts
+
+
+def test_official_agrees_with_the_reference_scoring_on_every_question(tmp_path):
+    """lm-eval through localnews_official (add_bos_token=False, as README says) picks, under every option order, the option
+    the reference's own per-token-mean scoring picks: the newline is not scored, no BOS, the option's own tokens counted.
+    (With lm-eval's default BOS the log-likelihoods differ by ~0.02 nats and this test fails.)"""
+    import json
+
+    import lm_eval
+    import numpy as np
+    from lm_eval.tasks import TaskManager
+
+    from metacond.eval_tasks.localnews.questions import option_lls, plan_requests, rule_predictions
+    from metacond.modeling.checkpoint import build_model
+    from metacond.modeling.tokenizer import build_text_tokenizer
+
+    n = gold_first_file(tmp_path / "q.jsonl", per_continent=6)
+    rows = [json.loads(line) for line in (tmp_path / "q.jsonl").read_text().splitlines()]
+    tok = build_text_tokenizer([_reference_prompt(r, r["options"]) for r in rows] * 3, vocab_size=400)
+    model = build_model("tiny", tok, seed=3)
+    model.save_pretrained(tmp_path / "m")
+    tok.save_pretrained(tmp_path / "m")
+    tm = TaskManager(include_path=str(TASKS), metadata={"data_file": str(tmp_path / "q.jsonl"), "pretrained": str(tmp_path / "m"), "add_bos_token": False})
+    res = lm_eval.simple_evaluate(model="hf", model_args=f"pretrained={tmp_path / 'm'},add_bos_token=False,device=cpu,batch_size=8",
+                                  tasks=["localnews_official_full"], task_manager=tm, bootstrap_iters=0, log_samples=True)
+    samples = res["samples"]["localnews_official_full"]
+    assert len(samples) == n
+    agree, total, right = 0, 0, []
+    for s in samples:
+        row = rows[s["doc"]["qid"] - 1]
+        ours = rule_predictions(s["doc"], s["filtered_resps"], "option_text_avg")
+        lls = option_lls(s["doc"], [float(x[0]) for x in s["filtered_resps"]], plan_requests(s["doc"])[1])
+        for r, (pick, gold) in zip(s["doc"]["orders"], ours):
+            options = scoring.rotate(row["options"], r)
+            sums, counts = _reference_scores(model, tok, _reference_prompt(row, options), options)
+            assert counts == [s["doc"]["ntok"][(k + r) % 4] for k in range(4)]
+            assert np.allclose(lls[r], sums, atol=1e-4), (lls[r], sums)
+            ref_pick = int(np.argmax([x / c for x, c in zip(sums, counts)]))
+            agree += ref_pick == pick
+            total += 1
+            right.append(ref_pick == options.index(row["correct_answer"]))
+    assert total == 4 * n and agree == total
+    # lm-eval's own acc_tokens is the reference's accuracy over (question, order), averaged per question.
+    assert res["results"]["localnews_official_full"]["acc_tokens,none"] == pytest.approx(float(np.mean(right)))
