@@ -208,3 +208,24 @@ def test_mcq_data_as_parquet_scores_like_jsonl(setup, tmp_path):
     b = run_eval(EvalArguments(model=str(d / "model"), conditions="none", mcq_data=str(tmp_path / "q.parquet"), bootstrap_iters=0,
                                output_dir=str(tmp_path / "p")))
     assert [(r["continent"], r["value"]) for r in a["summary"]] == [(r["continent"], r["value"]) for r in b["summary"]]
+
+
+def test_lmeval_and_metacond_eval_agree_with_defaults(setup, tmp_path):
+    """The same model and data through lm-eval (what its CLI hands the tasks: pretrained=… and the data file, nothing else)
+    and through metacond eval with its defaults give the same bits/byte and accuracy: the body budget, context length and
+    URL style are decided once, from the model (defaults.py)."""
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+
+    from metacond.eval_tasks import TASK_DIR
+
+    d = setup
+    ppl = str(d / "news" / "global" / "full" / "parquet" / "test.parquet")
+    ours = run_eval(EvalArguments(model=str(d / "model"), conditions="full", ppl_data=ppl, mcq_data=str(d / "q.jsonl"), bootstrap_iters=0,
+                                  output_dir=str(tmp_path / "o")))
+    got = {(r["family"], r["continent"]): r["value"] for r in ours["summary"]}
+    for fam, data, metric in (("ppl", ppl, "bits_per_byte"), ("mcq", str(d / "q.jsonl"), "acc")):
+        tm = TaskManager(include_path=str(TASK_DIR / "localnews"), metadata={"pretrained": str(d / "model"), "data_file": data})
+        res = lm_eval.simple_evaluate(model="hf", model_args=f"pretrained={d / 'model'},device=cpu", tasks=[f"localnews_{fam}_full"],
+                                      task_manager=tm, bootstrap_iters=0)
+        assert res["results"][f"localnews_{fam}_full"][f"{metric},none"] == pytest.approx(got[(fam, "all")], rel=1e-6, abs=1e-9)
