@@ -41,7 +41,7 @@ def _count_scored_tokens(lm, context: str, continuation: str) -> int:
 
 
 def regional_rows(family: str, condition: str, samples: list[dict[str, Any]], lm=None, seed: int = 0, iters: int = ITERS,
-                  unparsed: str = "wrong", metric: str = "acc") -> list[dict[str, Any]]:
+                  metric: str = "acc") -> list[dict[str, Any]]:
     """One row per (country) and per (continent) with value and 95% CI; ``family`` is a question family (mcq, letter,
     official, gen) or ppl. A question family's sample is a question (its ``metric`` averaged over its option orders),
     so the bootstrap resamples questions; ``acc_exclude`` (generated answers, unparsed ones left out) is a ratio of

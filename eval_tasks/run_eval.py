@@ -147,7 +147,7 @@ def run_eval(args: EvalArguments) -> dict[str, Any]:
             samples = res["samples"].get(task, [])
             if not samples:
                 continue
-            rows = regional_rows(fam, c, samples, lm if fam == "ppl" else None, iters=args.bootstrap_iters, unparsed=args.unparsed, metric=metric)
+            rows = regional_rows(fam, c, samples, lm if fam == "ppl" else None, iters=args.bootstrap_iters, metric=metric)
             regional += rows
             items += item_records(fam, c, samples)
             if fam in QUESTION_FAMILIES:
@@ -159,8 +159,9 @@ def run_eval(args: EvalArguments) -> dict[str, Any]:
                     summary.append({"family": fam, "condition": c, "continent": r["key"], "metric": metric, "value": r["value"],
                                     "ci_low": r["ci_low"], "ci_high": r["ci_high"], "n": r["n"]})
             g = res["results"].get(task, {})
-            summary.append({"family": fam, "condition": c, "continent": "all", "metric": metric, "value": g.get(f"{metric},none"),
-                            "stderr": g.get(f"{metric}_stderr,none"), "n": len(samples)})
+            if g.get(f"{metric},none") is not None:
+                summary.append({"family": fam, "condition": c, "continent": "all", "metric": metric, "value": g[f"{metric},none"],
+                                "stderr": g.get(f"{metric}_stderr,none"), "n": len(samples)})
     out = Path(args.output_dir or Path(args.model) / "eval")
     out.mkdir(parents=True, exist_ok=True)
     payload = {"model": str(args.model), "suite": args.suite, "conditions": args.condition_list, "url_style": url_style,
@@ -175,7 +176,6 @@ def run_eval(args: EvalArguments) -> dict[str, Any]:
 def item_records(fam: str, condition: str, samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One record per article (ppl: nats of the body and its bytes) or per question (accuracy averaged over its option
     orders), keyed so that two models evaluated on the same data file pair item by item."""
-    import numpy as np
 
     if fam == "ppl":
         return [{"family": fam, "condition": condition, "id": str(s["doc"]["article"]), "continent": s["doc"]["continent"],
