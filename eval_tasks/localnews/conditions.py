@@ -18,7 +18,9 @@ from metacond.data_builders.news.templates import TEMPLATES
 # MCQ conditions: the single-field templates plus all fields. The two-field ablations are studied by
 # perplexity only (the localization grid trains on them; questions add nothing there).
 MCQ_CONDITIONS = ("none", "country", "continent", "url", "full")
-PPL_CONDITIONS = MCQ_CONDITIONS + tuple(t for t in TEMPLATES if t not in MCQ_CONDITIONS)
+# "trained": the template of the model's own training build (defaults.trained_template), so a template declared at
+# build time (``country,dateline``) is scored through lm-eval without a task of its own.
+PPL_CONDITIONS = MCQ_CONDITIONS + tuple(t for t in TEMPLATES if t not in MCQ_CONDITIONS) + ("trained",)
 # The reference protocol has two conditions: its synthetic metadata block, or none.
 OFFICIAL_CONDITIONS = ("none", "full")
 

@@ -85,3 +85,25 @@ def max_body_bytes(meta: dict[str, Any]) -> int:
             raise MetacondError("localnews_ppl needs the model (pretrained=… in --model_args) or max_body_bytes in --metadata")
         return int(given)
     return body_budget(None if given is None else int(given), context_length(model, _config(model)))
+
+
+TRAINED = "trained"  # the condition that means "the template the model pretrained on", read from its training build
+
+
+def trained_template(meta: dict[str, Any]):
+    """The metadata template of the model's training build, with the build's line format, separator and body format:
+    the bytes the model saw before each article, whatever fields the build declared (``country,dateline?``…)."""
+    from metacond.data_builders.news.templates import Template
+    from metacond.modeling.summary import TrainingSummary
+
+    model = model_of(meta)
+    if model is None or not (Path(model) / TrainingSummary.FILE).is_file():
+        raise MetacondError("condition 'trained' needs the model (pretrained=… in --model_args) with its training summary")
+    summary = TrainingSummary.load(model)
+    name = summary.build_setting("template")
+    if name is None:
+        raise MetacondError(f"{model} was not pretrained on a news build: condition 'trained' has no template to read")
+    cfg = (summary.metadata_scheme.get("builder") or {}).get("config") or {}
+    formats = {k: cfg[k] for k in ("line_format", "separator", "body_format") if cfg.get(k) is not None}
+    spec = next((t for t in cfg.get("templates") or [] if Template(t).name == name), name)  # the spec keeps its '?' marks
+    return Template(name=spec, **formats)

@@ -311,17 +311,18 @@ def load_articles(data_file=None, condition="none", continent=None, max_body_byt
         raise FileNotFoundError(f"{task} data file {data_file!r} does not exist")
     budget = defaults.max_body_bytes({**meta, "max_body_bytes": max_body_bytes})
     url_style = defaults.url_style({**meta, "url_style": url_style})
+    template = defaults.trained_template(meta) if condition == defaults.TRAINED else condition
     docs = []
     for row_index, r in enumerate(_read_articles(str(p.resolve()), p.stat().st_mtime)):
         # The continent comes from the country (one mapping, geo.continent_of), not from a row's own label.
         r = {**r, "continent": continent_of_row(r)}
         if r["continent"] not in CONTINENTS or (continent and r["continent"] != continent):
             continue
-        ctx, cont, article = split_article(r, condition, url_style)
+        ctx, cont, article = split_article(r, template, url_style)
         n_bytes = len(article.encode("utf-8"))
         if budget and n_bytes > budget:  # 0: no cut
             overhead = n_bytes - len(r["text"].encode("utf-8"))  # the TITLE/CONTENT lines around the text
-            ctx, cont, article = split_article({**r, "text": _truncate_bytes(r["text"], max(1, budget - overhead))}, condition, url_style)
+            ctx, cont, article = split_article({**r, "text": _truncate_bytes(r["text"], max(1, budget - overhead))}, template, url_style)
         # The row's place in the file names the article, so two models' scores pair article by article.
         docs.append({"context": ctx, "body": cont, "country": r["country"], "continent": r["continent"], "body_bytes": len(article.encode("utf-8")),
                      "article": row_index})
@@ -331,7 +332,7 @@ def load_articles(data_file=None, condition="none", continent=None, max_body_byt
     return {"test": datasets.Dataset.from_list(docs)}
 
 
-def split_article(r, condition: str, url_style: str = "host") -> tuple[str, str, str]:
+def split_article(r, condition, url_style: str = "host") -> tuple[str, str, str]:
     """(context, scored continuation, the scored text: the same string as the continuation).
 
     The document is rendered exactly as pretraining renders it (``metadata.render_document``). The
