@@ -210,7 +210,8 @@ def test_build_time_field_dropout_and_hub_input(tmp_path, monkeypatch):
     from datasets import load_from_disk
 
     spans = load_from_disk(str(tmp_path / "o" / "global" / "full" / "hf"))["train"]["meta_spans"]
-    n_fields = [len(s) for s in spans]
+    assert all(len(s) == 3 for s in spans)  # one span per field; a dropped field's span is empty
+    n_fields = [sum(b > a for a, b in s) for s in spans]
     assert min(n_fields) < 3 and max(n_fields) >= 2 and 0.8 < np.mean(n_fields) < 2.2  # about half of 3 fields survive
 
 
@@ -342,6 +343,22 @@ def test_declared_column_fields_render_the_same_bytes_in_training_rows_and_eval_
     opt = load_from_disk(str(tmp_path / "opt" / "global" / "dateline+country" / "hf"))
     docs = [d for s in opt for d in opt[s]["document"]]
     assert sum(d.startswith("COUNTRY: ") for d in docs) == 20 and sum(d.startswith("DATELINE: ") for d in docs) == 180
+    # One span per template field even where the optional line is left out (an empty span), so train-time per-field
+    # dropout drops the field it names: dateline only, or country only, in every row.
+    from transformers import AutoTokenizer
+
+    from metacond.training.schedule import MetadataSchedule
+
+    tok = AutoTokenizer.from_pretrained(tmp_path / "opt" / "tokenizer")
+    train = opt["train"]
+    assert all(len(m) == 2 for m in train["meta_spans"])
+    assert sum(m[0][0] == m[0][1] for m in train["meta_spans"]) == sum(d.startswith("COUNTRY: ") for d in train["document"])
+    for p_drop, gone, kept in (([1.0, 0.0], "DATELINE: ", "COUNTRY: "), ([0.0, 1.0], "COUNTRY: ", None)):
+        sched = MetadataSchedule(field_dropout=p_drop)
+        for i, ex in enumerate(train.select(range(40))):
+            text = tok.decode(sched.apply(ex, i)["input_ids"], skip_special_tokens=True)
+            assert gone not in text and (kept is None or text.startswith(kept)), text[:80]
+            assert text.rstrip().endswith(ex["document"].rstrip()[-20:])  # the article itself untouched
 
 
 def _dolma_rows(n: int) -> list[dict]:

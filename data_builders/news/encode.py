@@ -35,17 +35,34 @@ def _encode(tokenizer, docs: Sequence[str], field_spans: Sequence[Sequence[tuple
         raw = tokenizer(list(docs), add_special_tokens=False, return_offsets_mapping=True)
         for ids, offs, spans, end in zip(raw["input_ids"], raw["offset_mapping"], field_spans, block_ends):
             n_masked = sum(1 for o in offs if o[0] < end)
-            yield ids, n_masked, [next((k for k, o in enumerate(offs) if o[0] >= s), n_masked) for s, _ in spans]
+            yield ids, n_masked, [None if e <= s else next((k for k, o in enumerate(offs) if o[0] >= s), n_masked) for s, e in spans]
         return
     for enc, spans, end in zip(backend.encode_batch(list(docs), add_special_tokens=False), field_spans, block_ends):
         # Tokens 0..last start before `end`; the token holding char end-1 may run past it (masked too).
         last = _last_token_before(enc, end, 0) if end > 0 else None
         n_masked = 0 if last is None else last + 1
-        starts = []
+        starts: list[int | None] = []
         for s, e in spans:
+            if e <= s:
+                starts.append(None)  # a field left out: an empty span, placed by _token_spans
+                continue
             t = _first_token_at_or_after(enc, s, e)
             starts.append(n_masked if t is None else t)
         yield enc.ids, n_masked, starts
+
+
+def _token_spans(starts: Sequence[int | None], n_masked: int, shift: int) -> list[list[int]]:
+    """Token spans of the fields: a shown field runs to the next shown field's start (the last to the end of the block);
+    a field left out is the empty span at the next shown field's start."""
+    out: list[list[int]] = []
+    nxt = n_masked
+    for s in reversed(starts):
+        if s is None:
+            out.append([nxt + shift, nxt + shift])
+        else:
+            out.append([s + shift, nxt + shift])
+            nxt = s
+    return out[::-1]
 
 
 def encode_batch(tokenizer, docs: Sequence[str], field_spans: Sequence[Sequence[tuple[int, int]]], block_ends: Sequence[int],
@@ -54,7 +71,7 @@ def encode_batch(tokenizer, docs: Sequence[str], field_spans: Sequence[Sequence[
     shift = 1 if add_bos else 0
     out: dict[str, list[Any]] = {"input_ids": [], "labels": [], "attention_mask": [], "meta_spans": []}
     for ids, n_masked, starts in _encode(tokenizer, docs, field_spans, block_ends):
-        meta = [[a + shift, b + shift] for a, b in zip(starts, starts[1:] + [n_masked])]
+        meta = _token_spans(starts, n_masked, shift)
         labels = [-100] * n_masked + list(ids[n_masked:])
         ids = list(ids)
         if add_bos:
@@ -86,7 +103,7 @@ def encode_arrow(tokenizer, docs: Sequence[str], field_spans: Sequence[Sequence[
         flat.append(eos)
         offsets.append(len(flat))
         masked.append(n_masked)
-        metas.append([[a + 1, b + 1] for a, b in zip(starts, starts[1:] + [n_masked])])
+        metas.append(_token_spans(starts, n_masked, 1))
     ids_np = np.asarray(flat, dtype=np.int32)
     labels = ids_np.copy()
     off = np.asarray(offsets, dtype=np.int32)

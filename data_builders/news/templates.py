@@ -77,25 +77,30 @@ class Template:
         return doc[:end]
 
     def render(self, values: dict[str, Any], title: str | None, text: str, drop: tuple[bool, ...] | None = None) -> tuple[str, list[tuple[int, int]], int]:
-        """(document, per-field character spans, end of the metadata block)."""
+        """(document, one character span per template field, end of the metadata block).
+
+        A field left out (dropped at build time, or optional without a value) keeps an empty span where its line
+        would be, so span ``i`` is always field ``i`` and train-time per-field dropout hits the field it names."""
         parts: list[str] = []
         spans: list[tuple[int, int]] = []
         pos = 0
         for i, f in enumerate(self.fields):
-            if drop is not None and drop[i]:
+            if (drop is not None and drop[i]) or (values.get(f) in (None, "") and f in self.optional):
+                spans.append((pos, pos))
                 continue
             if values.get(f) in (None, ""):
-                if f in self.optional:
-                    continue
                 raise MetacondError(f"no value for the required metadata field {f!r} (mark it optional as {f + '?'!r} to leave its line out)")
             line = self.line_format.format(NAME=f.upper(), name=f, value=values[f])
             parts.append(line)
             spans.append((pos, pos + len(line)))
             pos += len(line)
-        if spans and self.separator:
+        shown = [i for i, (a, b) in enumerate(spans) if b > a]
+        if shown and self.separator:
             parts.append(self.separator)
             pos += len(self.separator)
-            spans[-1] = (spans[-1][0], pos)  # the blank line belongs to the block
+            last = shown[-1]  # the blank line belongs to the block: to its last line, never to an empty span
+            spans[last] = (spans[last][0], pos)
+            spans[last + 1:] = [(pos, pos)] * (len(spans) - last - 1)
         block_end = pos
         body = self.body_format.format(title=title, text=text) if title else self.body_format_no_title.format(text=text)
         parts.append(body)
