@@ -60,7 +60,8 @@ def localnews_eval_results(payload: dict[str, Any], dataset_name: str = "localne
         fam, metric = r["family"], r["metric"]
         # Every family `metacond eval` writes (mcq, letter, official, gen, ppl) is named by its one title there.
         kind = ("text-generation" if fam == "ppl" else "multiple-choice", TITLES.get(fam, f"localnews {fam}"))
-        out.append(EvalResult(task_type=kind[0], task_name=kind[1], dataset_type=f"metacond/{dataset_name}", dataset_name=f"{dataset_name} ({r['continent']})",
+        # dataset_type is a name, not a Hub id: the questions file is the user's own unless they pushed it.
+        out.append(EvalResult(task_type=kind[0], task_name=kind[1], dataset_type=dataset_name, dataset_name=f"{dataset_name} ({r['continent']})",
                               dataset_config=f"{fam}-{r['condition']}-{r['continent']}", dataset_split="test",
                               metric_type="accuracy" if metric == "acc" else metric, metric_name=f"{metric} ({r['condition']} metadata)",
                               metric_value=float(r["value"])))
@@ -94,7 +95,7 @@ def pcfg_eval_results(results: dict[str, Any], depth: int, seed: int | None = No
     return out
 
 
-def _metadata_section(summary: TrainingSummary, config: dict[str, Any], repo: str) -> str:
+def _metadata_section(summary: TrainingSummary, config: dict[str, Any], repo: str, run_dir: Path | None = None) -> str:
     scheme = summary.metadata_scheme
     mode = scheme.get("mode")
     load = f"""from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -124,29 +125,56 @@ ids = torch.tensor([tok.convert_tokens_to_ids(["<bos>"] + ["<mask>"] * depth)])
 print(tok.decode(model.generate(ids, max_new_tokens=64, do_sample=True)[0]))
 ```"""
     template = (scheme.get("builder") or {}).get("template", "full")
-    return f"""Text documents are prefixed with a metadata block rendered by template `{template}`; with the full template:
+    with_meta, without, fmt = _example_prompts(summary, run_dir)
+    return f"""Text documents are prefixed with a metadata block rendered by template `{template}` (the format of the build it
+was trained on; the first training document starts):
 
 ```
-URL: <host, e.g. punchng.com>
-COUNTRY: <ISO alpha-2, lower case, e.g. ng>
-CONTINENT: <africa | america | asia | europe>
-
-TITLE: <title>
-
-CONTENT: <article>
+{fmt}
 ```
 
-The block is never scored (labels -100); documents without metadata start at `TITLE:`. {sched}
+The block is never scored (labels -100); documents without metadata start at `{without.strip()}`. {sched}
 
 ```python
 {load}
-with_meta = "URL: punchng.com\\nCOUNTRY: ng\\nCONTINENT: africa\\n\\nTITLE: "
-without = "TITLE: "
+with_meta = {with_meta!r}
+without = {without!r}
 for prompt in (with_meta, without):
     ids = tok(prompt, return_tensors="pt")  # the tokenizer adds <bos>, as in training
     out = model.generate(**ids, max_new_tokens=60, do_sample=True, top_p=0.9)
     print(tok.decode(out[0], skip_special_tokens=True))
 ```"""
+
+
+def _example_prompts(summary: TrainingSummary, run_dir: Path | None) -> tuple[str, str, str]:
+    """(prompt with metadata, prompt without, the first training document's opening) from the build the model read: its
+    own template, formats and first row, so the example starts as the training documents do (``CONTENT:`` on a
+    corpus without titles). Falls back to the full template's layout when the build is not on this machine."""
+    import re
+
+    fallback = ("URL: punchng.com\nCOUNTRY: ng\nCONTINENT: africa\n\nTITLE: ", "TITLE: ",
+                "URL: <host, e.g. punchng.com>\nCOUNTRY: <ISO alpha-2, lower case, e.g. ng>\nCONTINENT: <africa | america | asia | europe>\n\n"
+                "TITLE: <title>\n\nCONTENT: <article>")
+    src = Path(str(summary.data.get("dataset") or ""))
+    train = src / "parquet" / "train.parquet"
+    if run_dir is None or not train.is_file():
+        return fallback
+    try:
+        import pyarrow.parquet as pq
+
+        from metacond.data_builders.news.metadata import render_document
+        from metacond.eval_tasks.localnews.defaults import trained_template, url_style
+
+        meta = {"pretrained": str(run_dir)}
+        cols = [c for c in pq.read_schema(train).names if c not in ("input_ids", "labels", "attention_mask", "meta_spans", "position_ids")]
+        row = pq.ParquetFile(train).read_row_group(0, columns=cols).slice(0, 1).to_pylist()[0]
+        doc, _, end = render_document(row, trained_template(meta), url_style(meta))
+    except (MetacondError, OSError, KeyError, IndexError, ValueError):
+        return fallback
+    marker = re.match(r"\s*\S+\s?", doc[end:])
+    lead = marker.group(0) if marker else ""
+    opening = doc[: end + len(lead) + 80] + ("…" if len(doc) > end + len(lead) + 80 else "")
+    return doc[: end + len(lead)], lead, opening
 
 
 def _eval_tables(eval_payload: dict[str, Any] | None, pcfg_rows: list) -> str:
@@ -186,6 +214,18 @@ def _architecture(config: dict[str, Any]) -> str:
             f"RoPE θ={rope}, context {config.get('max_position_embeddings')}, vocabulary {config.get('vocab_size')}")
 
 
+def _project_link() -> str:
+    """metacond, linked to the project URL its package metadata declares (none today: no link rather than a placeholder)."""
+    from importlib.metadata import PackageNotFoundError, metadata
+
+    try:
+        urls = metadata("metacond").get_all("Project-URL") or []
+    except PackageNotFoundError:
+        urls = []
+    url = next((u.split(",", 1)[1].strip() for u in urls if "," in u), None)
+    return f"[metacond]({url})" if url else "metacond"
+
+
 def build_model_card(run_dir: str | Path, repo_id: str | None = None, license: str = "apache-2.0", eval_results: str | Path | None = None,
                      pcfg_results: str | Path | None = None, pcfg_depth: int | None = None, datasets: list[str] | None = None):
     """A ``ModelCard`` for a finished ``metacond pretrain`` run directory."""
@@ -216,7 +256,7 @@ def build_model_card(run_dir: str | Path, repo_id: str | None = None, license: s
 # {name}
 
 A language model pretrained from scratch with **metadata conditioning** by
-[metacond](https://github.com/) ({'synthetic PCFG study' if mode == 'mask' else 'localization study on geo-tagged news'}).
+{_project_link()} ({'synthetic PCFG study' if mode == 'mask' else 'localization study on geo-tagged news'}).
 It loads with plain `from_pretrained` — no `trust_remote_code`.
 
 ## Model details
@@ -234,7 +274,7 @@ It loads with plain `from_pretrained` — no `trust_remote_code`.
 
 ## Metadata scheme and how to condition at inference
 
-{_metadata_section(summary, config, repo)}
+{_metadata_section(summary, config, repo, run)}
 
 ## Training data
 

@@ -52,6 +52,14 @@ def test_model_card_loads_back_with_eval_results(run):
     loss_rows = [x for x in text.splitlines() if x.startswith(("| training loss at the end |", "| validation loss |"))]
     assert len(loss_rows) == 2 and "(last logged)" in loss_rows[0], loss_rows
     assert f"{params:,}" in text and "COUNTRY: ng" in text and 'from_pretrained("someone/loc-tiny")' in text
+    # The example prompt is the build's own first training document up to its body marker; no placeholder links or ids.
+    import pyarrow.parquet as pq
+
+    first = pq.read_table(run["news"] / "global" / "full" / "parquet" / "train.parquet", columns=["document"]).column("document")[0].as_py()
+    with_meta = next(x for x in text.splitlines() if x.startswith("with_meta = "))
+    prefix = eval(with_meta.split("=", 1)[1])
+    assert first.startswith(prefix) and prefix.startswith("URL: ") and prefix.rstrip().endswith(("TITLE:", "CONTENT:"))
+    assert "https://github.com/)" not in text and "metacond/" not in path.read_text().split("---", 2)[1]
     for section in ("## Model details", "## Metadata scheme", "## Training data", "## Training procedure", "## Evaluation",
                     "## Limitations and biases", "## Citation"):
         assert section in text
