@@ -52,7 +52,8 @@ class EvalArguments:
     apply_chat_template: bool = field(default=False, metadata={"help": "Wrap prompts in the tokenizer's chat template (instruction-tuned models)."})
     batch_size: int = field(default=16, metadata={"help": "Batch size of log-likelihood requests."})
     bootstrap_iters: int = field(default=1000, metadata={"help": "Bootstrap resamples for the per-country/continent intervals."})
-    limit: int | None = field(default=None, metadata={"help": "At most this many documents per task (quick checks)."})
+    limit: int | None = field(default=None, metadata={"help": "At most this many questions/articles per continent and condition, the first of "
+                                                               "each continent in file order (quick checks; the tasks' per_continent_limit)."})
     max_body_bytes: int | None = field(default=None, metadata={"help": "Cut perplexity articles to this many UTF-8 bytes (default: the "
                                                                        "context length minus 256, at least 256)."})
 
@@ -133,12 +134,13 @@ def run_eval(args: EvalArguments) -> dict[str, Any]:
         if not _continents_in(data, fam):
             raise MetacondError(f"{data} has no rows from {', '.join(CONTINENTS)}")
         # What the lm-eval CLI hands the tasks as model_args: the tasks read the tokenizer and defaults from the model.
-        meta = {"data_file": str(Path(data).resolve()), "pretrained": str(args.model), "max_body_bytes": args.max_body_bytes, "url_style": args.url_style}
+        meta = {"data_file": str(Path(data).resolve()), "pretrained": str(args.model), "max_body_bytes": args.max_body_bytes, "url_style": args.url_style,
+                "per_continent_limit": args.limit}
         tm = TaskManager(include_path=str(TASK_DIR / "localnews"), metadata=meta)
         lm.add_bos_token = fam != "official"  # the reference scores its prompt without a BOS
         try:
             res = lm_eval.simple_evaluate(model=lm, tasks=[f"localnews_{fam}_{c}" for c in conds], task_manager=tm, bootstrap_iters=args.bootstrap_iters,
-                                          limit=args.limit, log_samples=True, apply_chat_template=args.apply_chat_template if fam in ("gen", "official") else False)
+                                          log_samples=True, apply_chat_template=args.apply_chat_template if fam in ("gen", "official") else False)
         finally:
             lm.add_bos_token = True
         raw[fam] = {"results": res["results"], "n-samples": res.get("n-samples"), "versions": res.get("versions"), "data_file": str(data)}

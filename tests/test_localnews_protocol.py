@@ -32,6 +32,8 @@ class AlwaysFirst:
         from lm_eval.api.model import LM
 
         class _LM(LM):
+            tokenizer_name = "always-first"  # lm-eval's chat-template path names the tokenizer in its cache keys
+
             def loglikelihood(self, requests, disable_tqdm=False):
                 return [(0.0, False) for _ in requests]
 
@@ -187,3 +189,34 @@ def test_official_agrees_with_the_reference_scoring_on_every_question(tmp_path):
     assert total == 4 * n and agree == total
     # lm-eval's own acc_tokens is the reference's accuracy over (question, order), averaged per question.
     assert res["results"]["localnews_official_full"]["acc_tokens,none"] == pytest.approx(float(np.mean(right)))
+
+
+def test_official_chat_path_wraps_each_prompt_with_the_reference_system_prompt(tmp_path):
+    """With --apply_chat_template every option order's prompt goes through the model's chat template with the reference's
+    system prompt, and the template's trailing whitespace is conditioned on, never scored (its own request, subtracted)."""
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+
+    from metacond.modeling.tokenizer import build_text_tokenizer
+
+    gold_first_file(tmp_path / "q.jsonl", per_continent=1)
+    build_text_tokenizer(["right wrong one two three"] * 5, vocab_size=280).save_pretrained(tmp_path / "tok")
+    lm = AlwaysFirst()
+    seen = []
+
+    def apply_chat_template(history, add_generation_prompt=True):
+        seen.append(history)
+        return "".join(f"<{m['role']}>{m['content']}</{m['role']}>" for m in history) + "<assistant>\n\n"
+
+    lm.apply_chat_template = apply_chat_template
+    tm = TaskManager(include_path=str(TASKS), metadata={"data_file": str(tmp_path / "q.jsonl"), "tokenizer": str(tmp_path / "tok")})
+    res = lm_eval.simple_evaluate(model=lm, tasks=["localnews_official_full"], task_manager=tm, bootstrap_iters=0, log_samples=True,
+                                  apply_chat_template=True)
+    s = res["samples"]["localnews_official_full"][0]
+    args = [a[:2] for a in s["arguments"]]
+    assert len(args) == 4 * 5  # 4 orders x (the separator alone + 4 options)
+    ctx, sep = args[0]
+    assert ctx.startswith("<system>Below is an instruction that describes a task.") and "<user>URL: www.globalfactcheck.org/" in ctx
+    assert ctx.endswith("<assistant>") and sep == "\n\n" and args[1][1].startswith("\n\n ")
+    assert all(c.startswith("<system>Below is an instruction") for c, _ in args) and len({c for c, _ in args}) == 4  # one prompt per order
+    assert res["results"]["localnews_official_full"]["acc,none"] == pytest.approx(0.25)

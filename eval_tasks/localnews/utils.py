@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+from collections import Counter
 from pathlib import Path
 
 from metacond.data_builders.news import geo
@@ -144,6 +145,11 @@ REFERENCE_SYSTEM_PROMPT = ("Below is an instruction that describes a task. "
                            "Write a response that appropriately completes the request.")
 
 
+def _per_continent_cap(meta) -> int | None:
+    n = meta.get("per_continent_limit")
+    return int(n) if n not in (None, "", 0) else None
+
+
 def _question_docs(family: str, condition: str, data_file, continent, strict, rotate_options, url_style, meta) -> dict:
     """{"test": Dataset}: one doc per valid question of ``continent`` (all continents when None) with the prompts and
     continuations of every option order (``questions.py`` turns them into requests and averages over the orders)."""
@@ -161,10 +167,14 @@ def _question_docs(family: str, condition: str, data_file, continent, strict, ro
     model = defaults.model_of(meta) or meta.get("tokenizer")
     tok = defaults.tokenizer(model) if model and family in ("mcq", "official") else None
     rows, _ = load_questions(data_file, strict=bool(strict))
-    docs = []
+    docs, taken = [], Counter()
+    cap = _per_continent_cap(meta)
     for r in rows:
         if continent and r["continent"] != continent:
             continue
+        if cap is not None and taken[r["continent"]] >= cap:
+            continue
+        taken[r["continent"]] += 1
         opts, n = r["options"], len(r["options"])
         orders = list(range(n)) if rotate_options else [0]
         rotated = [rotate(opts, k) for k in orders]
@@ -312,12 +322,16 @@ def load_articles(data_file=None, condition="none", continent=None, max_body_byt
     budget = defaults.max_body_bytes({**meta, "max_body_bytes": max_body_bytes})
     url_style = defaults.url_style({**meta, "url_style": url_style})
     template = defaults.trained_template(meta) if condition == defaults.TRAINED else condition
-    docs = []
+    docs, taken = [], Counter()
+    cap = _per_continent_cap(meta)
     for row_index, r in enumerate(_read_articles(str(p.resolve()), p.stat().st_mtime)):
         # The continent comes from the country (one mapping, geo.continent_of), not from a row's own label.
         r = {**r, "continent": continent_of_row(r)}
         if r["continent"] not in CONTINENTS or (continent and r["continent"] != continent):
             continue
+        if cap is not None and taken[r["continent"]] >= cap:  # the first n of each continent: a quick run sees every continent
+            continue
+        taken[r["continent"]] += 1
         ctx, cont, article = split_article(r, template, url_style)
         n_bytes = len(article.encode("utf-8"))
         if budget and n_bytes > budget:  # 0: no cut
