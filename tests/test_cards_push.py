@@ -29,7 +29,7 @@ def run(tmp_path_factory):
                                  "--per_device_train_batch_size", "4", "--save_steps", "2", "--logging_steps", "2", "--disable_tqdm", "true",
                                  "--plot", "false", "--max_position_embeddings", "4096"]))
     write_questions(d / "q.jsonl", per_continent=2)
-    run_eval(EvalArguments(model=str(out), conditions="none,full", mcq_data=str(d / "q.jsonl"), bootstrap_iters=50, letter=True, official=True,
+    run_eval(EvalArguments(model=str(out), conditions="none,full", mcq_data=str(d / "q.jsonl"), bootstrap_iters=50, letter=True, official=True, limit=2,
                            ppl_data=str(news / "global" / "full" / "parquet" / "test.parquet")))
     return {"run": out, "news": news, "dir": d}
 

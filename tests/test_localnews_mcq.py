@@ -1,8 +1,6 @@
 """The localnews_mcq lm-eval tasks on the published benchmark format."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 from news_fixture import COUNTRY_OF, write_questions  # noqa: F401
@@ -23,13 +21,6 @@ def test_bad_rows_reported_with_line_numbers_and_strict(tmp_path):
     assert u.context_for(r, "none") == f"Question: {r['question']}\nAnswer:"
     assert u.context_for(r, "full").startswith("URL: punchng.com\nCOUNTRY: ng\nCONTINENT: africa\n\nQuestion: ")
     assert u.context_for(r, "country") == f"COUNTRY: ng\n\nQuestion: {r['question']}\nAnswer:"
-
-
-def test_tasks_validate():
-    tasks = "localnews_mcq_full_africa,localnews_mcq_none_asia,localnews_gen_full_africa,localnews_gen_none_europe"
-    r = subprocess.run([sys.executable, "-m", "lm_eval", "validate", "--tasks", tasks,
-                        "--include_path", str(TASKS)], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
 
 
 def test_real_lmeval_run_on_published_format(tmp_path):

@@ -217,6 +217,7 @@ def test_llm_generator_path_runs_a_real_local_model(tmp_path):
         MCQBuildConfig(test_file=str(tmp_path / "test.jsonl"), generator="llm")
 
 
+@pytest.mark.slow
 def test_builder_output_runs_through_the_lm_eval_cli(tmp_path):
     """Our builder's questions → plain `lm_eval --include_path` (a subprocess, as users run it) on a saved tiny model."""
     import subprocess
