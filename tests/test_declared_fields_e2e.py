@@ -34,7 +34,7 @@ def test_reuters_like_corpus_with_a_dateline_field(tmp_path):
                                  "--per_device_train_batch_size", "8", "--learning_rate", "0.003", "--logging_steps", "10", "--save_steps", "30",
                                  "--disable_tqdm", "true"]))
     data = exp / "parquet" / "test.parquet"
-    tm = TaskManager(include_path=str(TASK_DIR / "localnews"), metadata={"pretrained": str(tmp_path / "m"), "data_file": str(data)})
+    tm = TaskManager(include_defaults=False, include_path=str(TASK_DIR / "localnews"), metadata={"pretrained": str(tmp_path / "m"), "data_file": str(data)})
     res = lm_eval.simple_evaluate(model="hf", model_args=f"pretrained={tmp_path / 'm'},device=cpu", tasks=["localnews_ppl_trained", "localnews_ppl_none"],
                                   task_manager=tm, bootstrap_iters=0, log_samples=True)
     with_meta, without = (res["results"][t]["bits_per_byte,none"] for t in ("localnews_ppl_trained", "localnews_ppl_none"))

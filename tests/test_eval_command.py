@@ -226,7 +226,7 @@ def test_lmeval_and_metacond_eval_agree_with_defaults(setup, tmp_path):
                                   output_dir=str(tmp_path / "o")))
     got = {(r["family"], r["continent"]): r["value"] for r in ours["summary"]}
     for fam, data, metric in (("ppl", ppl, "bits_per_byte"), ("mcq", str(d / "q.jsonl"), "acc")):
-        tm = TaskManager(include_path=str(TASK_DIR / "localnews"), metadata={"pretrained": str(d / "model"), "data_file": data})
+        tm = TaskManager(include_defaults=False, include_path=str(TASK_DIR / "localnews"), metadata={"pretrained": str(d / "model"), "data_file": data})
         res = lm_eval.simple_evaluate(model="hf", model_args=f"pretrained={d / 'model'},device=cpu", tasks=[f"localnews_{fam}_full"],
                                       task_manager=tm, bootstrap_iters=0)
         assert res["results"][f"localnews_{fam}_full"][f"{metric},none"] == pytest.approx(got[(fam, "all")], rel=1e-6, abs=1e-9)

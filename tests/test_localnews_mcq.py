@@ -36,7 +36,7 @@ def test_real_lmeval_run_on_published_format(tmp_path):
     tok = build_text_tokenizer(texts + ["URL: a.com\nCOUNTRY: ng\nCONTINENT: africa\n\nQuestion: x\nAnswer: y"] * 5, vocab_size=300)
     model = build_model("tiny", tok, seed=0)
     lm = HFLM(pretrained=model, tokenizer=tok, batch_size=16)
-    tm = TaskManager(include_path=str(TASKS), metadata={"data_file": str(tmp_path / "q.jsonl")})
+    tm = TaskManager(include_defaults=False, include_path=str(TASKS), metadata={"data_file": str(tmp_path / "q.jsonl")})
     res = lm_eval.simple_evaluate(model=lm, tasks=["localnews_mcq_full", "localnews_mcq_none"], task_manager=tm, bootstrap_iters=0)
     for cond in ("full", "none"):
         g = res["results"][f"localnews_mcq_{cond}"]
@@ -90,7 +90,7 @@ def test_real_generative_lmeval_run(tmp_path):
     n = write_questions(tmp_path / "q.jsonl", per_continent=2)
     tok = build_text_tokenizer(["Question: which\nA. x\nB. y\nAnswer with the correct option. B"] * 10, vocab_size=300)
     lm = HFLM(pretrained=build_model("tiny", tok, seed=0), tokenizer=tok, batch_size=8, max_length=512)
-    tm = TaskManager(include_path=str(TASKS), metadata={"data_file": str(tmp_path / "q.jsonl")})
+    tm = TaskManager(include_defaults=False, include_path=str(TASKS), metadata={"data_file": str(tmp_path / "q.jsonl")})
     res = lm_eval.simple_evaluate(model=lm, tasks=["localnews_gen_full"], task_manager=tm, bootstrap_iters=0, log_samples=True,
                                   gen_kwargs="max_gen_toks=4")
     g = res["results"]["localnews_gen_full"]

@@ -57,7 +57,7 @@ def test_lmeval_perplexity_matches_direct_computation(news):
     tok = AutoTokenizer.from_pretrained(news / "tokenizer")
     model = build_model("tiny", tok, seed=0, max_position_embeddings=4096)
     data = str(news / "global" / "full" / "parquet" / "test.parquet")
-    tm = TaskManager(include_path=str(TASKS), metadata={"data_file": data, "max_body_bytes": 3840})
+    tm = TaskManager(include_defaults=False, include_path=str(TASKS), metadata={"data_file": data, "max_body_bytes": 3840})
     lm = HFLM(pretrained=model, tokenizer=tok, batch_size=8, add_bos_token=True, max_length=4096)
     res = lm_eval.simple_evaluate(model=lm, tasks=["localnews_ppl_full_asia", "localnews_ppl_none_asia"], task_manager=tm, bootstrap_iters=0)
     import math

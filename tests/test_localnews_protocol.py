@@ -58,7 +58,7 @@ def _run(tmp_path, tasks, **meta):
     n = gold_first_file(tmp_path / "q.jsonl")
     build_text_tokenizer(["right wrong one two three Nigeria Jamaica"] * 5, vocab_size=280).save_pretrained(tmp_path / "tok")
     lm = AlwaysFirst()
-    tm = TaskManager(include_path=str(TASKS), metadata={"data_file": str(tmp_path / "q.jsonl"), "tokenizer": str(tmp_path / "tok"), **meta})
+    tm = TaskManager(include_defaults=False, include_path=str(TASKS), metadata={"data_file": str(tmp_path / "q.jsonl"), "tokenizer": str(tmp_path / "tok"), **meta})
     return n, lm, lm_eval.simple_evaluate(model=lm, tasks=tasks, task_manager=tm, bootstrap_iters=0, log_samples=True)
 
 
@@ -167,7 +167,7 @@ def test_official_agrees_with_the_reference_scoring_on_every_question(tmp_path):
     model = build_model("tiny", tok, seed=3)
     model.save_pretrained(tmp_path / "m")
     tok.save_pretrained(tmp_path / "m")
-    tm = TaskManager(include_path=str(TASKS), metadata={"data_file": str(tmp_path / "q.jsonl"), "pretrained": str(tmp_path / "m"), "add_bos_token": False})
+    tm = TaskManager(include_defaults=False, include_path=str(TASKS), metadata={"data_file": str(tmp_path / "q.jsonl"), "pretrained": str(tmp_path / "m"), "add_bos_token": False})
     res = lm_eval.simple_evaluate(model="hf", model_args=f"pretrained={tmp_path / 'm'},add_bos_token=False,device=cpu,batch_size=8",
                                   tasks=["localnews_official_full"], task_manager=tm, bootstrap_iters=0, log_samples=True)
     samples = res["samples"]["localnews_official_full"]
@@ -209,7 +209,7 @@ def test_official_chat_path_wraps_each_prompt_with_the_reference_system_prompt(t
         return "".join(f"<{m['role']}>{m['content']}</{m['role']}>" for m in history) + "<assistant>\n\n"
 
     lm.apply_chat_template = apply_chat_template
-    tm = TaskManager(include_path=str(TASKS), metadata={"data_file": str(tmp_path / "q.jsonl"), "tokenizer": str(tmp_path / "tok")})
+    tm = TaskManager(include_defaults=False, include_path=str(TASKS), metadata={"data_file": str(tmp_path / "q.jsonl"), "tokenizer": str(tmp_path / "tok")})
     res = lm_eval.simple_evaluate(model=lm, tasks=["localnews_official_full"], task_manager=tm, bootstrap_iters=0, log_samples=True,
                                   apply_chat_template=True)
     s = res["samples"]["localnews_official_full"][0]

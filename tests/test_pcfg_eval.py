@@ -137,7 +137,7 @@ def test_lmeval_run_matches_our_loss(tmp_path):
     g = Grammar.load(out / "grammar.json")
     model = build_model("tiny", tok, seed=4)
     lm = HFLM(pretrained=model, tokenizer=tok, batch_size=4)
-    tm = TaskManager(include_path=str(TASK_DIR / "pcfg_loss"), metadata={"data_file": str(out / "lmeval" / "test.jsonl")})
+    tm = TaskManager(include_defaults=False, include_path=str(TASK_DIR / "pcfg_loss"), metadata={"data_file": str(out / "lmeval" / "test.jsonl")})
     res = lm_eval.simple_evaluate(model=lm, tasks=["pcfg_loss_masked", "pcfg_loss_metadata"], task_manager=tm, bootstrap_iters=0)
     T = [list(x) for x in dd["test"]["terminals"]]
     M = [list(m) for m in dd["test"]["metadata"]]
