@@ -150,8 +150,6 @@ def _example_prompts(summary: TrainingSummary, run_dir: Path | None) -> tuple[st
     """(prompt with metadata, prompt without, the first training document's opening) from the build the model read: its
     own template, formats and first row, so the example starts as the training documents do (``CONTENT:`` on a
     corpus without titles). Falls back to the full template's layout when the build is not on this machine."""
-    import re
-
     fallback = ("URL: punchng.com\nCOUNTRY: ng\nCONTINENT: africa\n\nTITLE: ", "TITLE: ",
                 "URL: <host, e.g. punchng.com>\nCOUNTRY: <ISO alpha-2, lower case, e.g. ng>\nCONTINENT: <africa | america | asia | europe>\n\n"
                 "TITLE: <title>\n\nCONTENT: <article>")
@@ -162,19 +160,19 @@ def _example_prompts(summary: TrainingSummary, run_dir: Path | None) -> tuple[st
     try:
         import pyarrow.parquet as pq
 
-        from metacond.data_builders.news.metadata import render_document
         from metacond.eval_tasks.localnews.defaults import trained_template, url_style
+        from metacond.eval_tasks.localnews.utils import TOKEN_COLUMNS, split_article
 
         meta = {"pretrained": str(run_dir)}
-        cols = [c for c in pq.read_schema(train).names if c not in ("input_ids", "labels", "attention_mask", "meta_spans", "position_ids")]
+        cols = [c for c in pq.read_schema(train).names if c not in TOKEN_COLUMNS]
         row = pq.ParquetFile(train).read_row_group(0, columns=cols).slice(0, 1).to_pylist()[0]
-        doc, _, end = render_document(row, trained_template(meta), url_style(meta))
+        # The evaluation tasks' own split: the metadata block and the body's leading marker are the prompt.
+        with_meta, body, _ = split_article(row, trained_template(meta), url_style(meta))
+        without = split_article(row, "none")[0]
     except (MetacondError, OSError, KeyError, IndexError, ValueError):
         return fallback
-    marker = re.match(r"\s*\S+\s?", doc[end:])
-    lead = marker.group(0) if marker else ""
-    opening = doc[: end + len(lead) + 80] + ("…" if len(doc) > end + len(lead) + 80 else "")
-    return doc[: end + len(lead)], lead, opening
+    opening = with_meta + body[:80] + ("…" if len(body) > 80 else "")
+    return with_meta + " ", without + " ", opening
 
 
 def _eval_tables(eval_payload: dict[str, Any] | None, pcfg_rows: list) -> str:

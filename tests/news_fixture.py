@@ -1,7 +1,8 @@
 """Corpora the tests write in code (one home for every news fixture; test modules import from here, never from each other).
 
 - ``build_news_fixture`` / ``articles``: a small encoded news build for pretraining tests;
-- ``write_fixture`` / ``small_build``: rows for every paper17 country plus one row per drop reason, and a build of them;
+- ``write_fixture`` / ``small_build`` / ``small_build_with_model``: rows for every paper17 country plus one row per drop
+  reason, a build of them, and an untrained tiny model on its tokenizer;
 - ``write_named_fixture``: rows whose sentences name real cities (typed names for the cloze builder);
 - ``write_questions``: questions in the published benchmark format, with bad rows.
 """
@@ -110,6 +111,19 @@ def small_build(d: Path, per_country: int) -> Path:
     build_news(NewsBuildConfig(input=str(d / "news.jsonl"), output_dir=str(d / "news"), experiments=["global"], vocab_size=500, test_fraction=0.3),
                progress=False)
     return d / "news"
+
+
+def small_build_with_model(d: Path, per_country: int, max_position_embeddings: int = 4096) -> Path:
+    """``small_build`` plus an untrained tiny model with the build's tokenizer, saved under ``d / "model"``."""
+    from transformers import AutoTokenizer
+
+    from metacond.modeling.checkpoint import build_model
+
+    small_build(d, per_country)
+    tok = AutoTokenizer.from_pretrained(d / "news" / "tokenizer")
+    build_model("tiny", tok, seed=0, max_position_embeddings=max_position_embeddings).save_pretrained(d / "model")
+    tok.save_pretrained(d / "model")
+    return d / "model"
 
 
 def write_named_fixture(path, per_country=8):

@@ -13,18 +13,10 @@ from metacond.eval_tasks.run_eval import EvalArguments, run_eval
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    from news_fixture import small_build
-    from transformers import AutoTokenizer
-
-    from metacond.modeling.checkpoint import build_model
+    from news_fixture import small_build_with_model
 
     d = tmp_path_factory.mktemp("eval")
-    small_build(d, per_country=5)
-
-    tok = AutoTokenizer.from_pretrained(d / "news" / "tokenizer")
-    model = build_model("tiny", tok, seed=0, max_position_embeddings=4096)
-    model.save_pretrained(d / "model")
-    tok.save_pretrained(d / "model")
+    small_build_with_model(d, per_country=5)
     write_questions(d / "q.jsonl", per_continent=4)
     return d
 

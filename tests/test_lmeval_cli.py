@@ -17,17 +17,10 @@ pytestmark = pytest.mark.slow
 def no_europe(tmp_path_factory):
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
-    from news_fixture import small_build, write_questions
-    from transformers import AutoTokenizer
-
-    from metacond.modeling.checkpoint import build_model
+    from news_fixture import small_build_with_model, write_questions
 
     d = tmp_path_factory.mktemp("cli")
-    small_build(d, per_country=3)
-    tok = AutoTokenizer.from_pretrained(d / "news" / "tokenizer")
-    model = build_model("tiny", tok, seed=0, max_position_embeddings=1024)
-    model.save_pretrained(d / "model")
-    tok.save_pretrained(d / "model")
+    small_build_with_model(d, per_country=3, max_position_embeddings=1024)
     t = pq.read_table(d / "news" / "global" / "full" / "parquet" / "test.parquet")
     pq.write_table(t.filter(pc.not_equal(t.column("continent"), "europe")), d / "test.parquet")
     write_questions(d / "all.jsonl", per_continent=2)

@@ -202,10 +202,8 @@ def test_official_chat_path_wraps_each_prompt_with_the_reference_system_prompt(t
     gold_first_file(tmp_path / "q.jsonl", per_continent=1)
     build_text_tokenizer(["right wrong one two three"] * 5, vocab_size=280).save_pretrained(tmp_path / "tok")
     lm = AlwaysFirst()
-    seen = []
 
     def apply_chat_template(history, add_generation_prompt=True):
-        seen.append(history)
         return "".join(f"<{m['role']}>{m['content']}</{m['role']}>" for m in history) + "<assistant>\n\n"
 
     lm.apply_chat_template = apply_chat_template

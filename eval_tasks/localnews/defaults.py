@@ -65,6 +65,15 @@ def model_of(meta: dict[str, Any]) -> str | None:
     return m if isinstance(m, str) and m else None
 
 
+def model_adds_bos(meta: dict[str, Any]) -> bool:
+    """Whether the model's tokenizer puts a BOS before a plain string (lm-eval's default when add_bos_token is not given)."""
+    model = model_of(meta)
+    if model is None:
+        return False
+    tok = tokenizer(model)
+    return tok.bos_token_id is not None and tok("x")["input_ids"][:1] == [tok.bos_token_id]
+
+
 def url_style(meta: dict[str, Any]) -> str:
     """The metadata's URL style: the explicit one, which must agree with the model's training build, else the build's."""
     from metacond.modeling.summary import trained_setting

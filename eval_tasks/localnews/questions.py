@@ -97,10 +97,7 @@ def rule_predictions(doc: dict[str, Any], results: Sequence[Any], rule: str) -> 
 def question_results(doc: dict[str, Any], results: Sequence[Any], seps: Sequence[bool]) -> dict[str, Any]:
     """The question's metrics, each averaged over its option orders."""
     if doc["family"] == "gen":
-        from metacond.eval_tasks.localnews.utils import parse_answer
-
-        picks = [(parse_answer(resp, rotate(doc["options"], r)), rotated_gold(doc["gold_in_file"], r, len(doc["options"])))
-                 for r, resp in zip(doc["orders"], results)]
+        picks = rule_predictions(doc, results, "generative")
         right = sum(p == g for p, g in picks)
         parsed = sum(p is not None for p, _ in picks)
         return {"acc": right / len(picks), "acc_exclude": (float(right), float(parsed)), "parsed": parsed / len(picks)}

@@ -145,9 +145,26 @@ REFERENCE_SYSTEM_PROMPT = ("Below is an instruction that describes a task. "
                            "Write a response that appropriately completes the request.")
 
 
-def _per_continent_cap(meta) -> int | None:
+def _data_file(task: str, data_file, hint: str) -> Path:
+    if not data_file:
+        raise ValueError(f"{task} needs its data file: --metadata '{{\"data_file\": \"{hint}\"}}'")
+    if not Path(data_file).is_file():
+        raise FileNotFoundError(f"{task} data file {data_file!r} does not exist")
+    return Path(data_file)
+
+
+def _of_continent(rows, continent: str | None, meta, key=lambda row: row["continent"]):
+    """The rows of ``continent`` (every study continent when None), at most ``per_continent_limit`` of each: the first of
+    each continent in file order, so a quick run still sees every continent (lm-eval's --limit takes the file's first)."""
     n = meta.get("per_continent_limit")
-    return int(n) if n not in (None, "", 0) else None
+    cap = int(n) if n not in (None, "", 0) else None
+    taken: Counter = Counter()
+    for item in rows:
+        c = key(item)
+        if c not in CONTINENTS or (continent and c != continent) or (cap is not None and taken[c] >= cap):
+            continue
+        taken[c] += 1
+        yield item
 
 
 def _question_docs(family: str, condition: str, data_file, continent, strict, rotate_options, url_style, meta) -> dict:
@@ -158,23 +175,14 @@ def _question_docs(family: str, condition: str, data_file, continent, strict, ro
     from metacond.eval_tasks.localnews import defaults
 
     task = f"localnews_{family}_{condition}" + (f"_{continent}" if continent else "")
-    if not data_file:
-        raise ValueError(f"{task} needs its data file: --metadata '{{\"data_file\": \"questions.jsonl\"}}'")
-    if not Path(data_file).is_file():
-        raise FileNotFoundError(f"{task} data file {data_file!r} does not exist")
+    _data_file(task, data_file, "questions.jsonl")
     if family != "official":
         url_style = defaults.url_style({**meta, "url_style": url_style})
     model = defaults.model_of(meta) or meta.get("tokenizer")
     tok = defaults.tokenizer(model) if model and family in ("mcq", "official") else None
     rows, _ = load_questions(data_file, strict=bool(strict))
-    docs, taken = [], Counter()
-    cap = _per_continent_cap(meta)
-    for r in rows:
-        if continent and r["continent"] != continent:
-            continue
-        if cap is not None and taken[r["continent"]] >= cap:
-            continue
-        taken[r["continent"]] += 1
+    docs = []
+    for r in _of_continent(rows, continent, meta):
         opts, n = r["options"], len(r["options"])
         orders = list(range(n)) if rotate_options else [0]
         rotated = [rotate(opts, k) for k in orders]
@@ -215,20 +223,12 @@ def load_gen(data_file=None, condition="none", continent=None, strict=False, url
 
 
 def load_official(data_file=None, condition="none", continent=None, strict=False, rotate_options=True, **meta):
-    if meta.get("add_bos_token") not in (False, "False", "false") and defaults_model_adds_bos(meta):
+    from metacond.eval_tasks.localnews import defaults
+
+    if meta.get("add_bos_token") not in (False, "False", "false") and defaults.model_adds_bos(meta):
         log.warning("localnews_official: the reference scores without a BOS token; pass add_bos_token=False in --model_args "
                     "to match it token for token")
     return _question_docs("official", condition, data_file, continent, strict, rotate_options, None, meta)
-
-
-def defaults_model_adds_bos(meta) -> bool:
-    from metacond.eval_tasks.localnews import defaults
-
-    model = defaults.model_of(meta)
-    if model is None:
-        return False
-    tok = defaults.tokenizer(model)
-    return tok.bos_token_id is not None and tok("x")["input_ids"][:1] == [tok.bos_token_id]
 
 
 def doc_to_text(doc) -> str:
@@ -314,24 +314,14 @@ def load_articles(data_file=None, condition="none", continent=None, max_body_byt
     from metacond.eval_tasks.localnews import defaults
 
     task = f"localnews_ppl_{condition}" + (f"_{continent}" if continent else "")
-    if not data_file:
-        raise ValueError(f"{task} needs its data file: --metadata '{{\"data_file\": \"test.parquet\"}}'")
-    p = Path(data_file)
-    if not p.is_file():
-        raise FileNotFoundError(f"{task} data file {data_file!r} does not exist")
+    p = _data_file(task, data_file, "test.parquet")
     budget = defaults.max_body_bytes({**meta, "max_body_bytes": max_body_bytes})
     url_style = defaults.url_style({**meta, "url_style": url_style})
     template = defaults.trained_template(meta) if condition == defaults.TRAINED else condition
-    docs, taken = [], Counter()
-    cap = _per_continent_cap(meta)
-    for row_index, r in enumerate(_read_articles(str(p.resolve()), p.stat().st_mtime)):
-        # The continent comes from the country (one mapping, geo.continent_of), not from a row's own label.
-        r = {**r, "continent": continent_of_row(r)}
-        if r["continent"] not in CONTINENTS or (continent and r["continent"] != continent):
-            continue
-        if cap is not None and taken[r["continent"]] >= cap:  # the first n of each continent: a quick run sees every continent
-            continue
-        taken[r["continent"]] += 1
+    docs = []
+    # The continent comes from the country (one mapping, geo.continent_of), not from a row's own label.
+    rows = ((i, {**r, "continent": continent_of_row(r)}) for i, r in enumerate(_read_articles(str(p.resolve()), p.stat().st_mtime)))
+    for row_index, r in _of_continent(rows, continent, meta, key=lambda item: item[1]["continent"]):
         ctx, cont, article = split_article(r, template, url_style)
         n_bytes = len(article.encode("utf-8"))
         if budget and n_bytes > budget:  # 0: no cut
