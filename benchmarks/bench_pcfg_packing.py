@@ -27,8 +27,8 @@ from pathlib import Path
 def _route(packing: bool, steps: int, tmp: Path) -> dict:
     import torch
 
-    from metacond.eval_tasks.pcfg.study import PRESETS, base_recipe, build_data, recipe_for
     from metacond.modeling.summary import TrainingSummary
+    from metacond.studies.pcfg.study import PRESETS, base_recipe, build_data, recipe_for
     from metacond.training.collator import MetadataCollator
     from metacond.training.pretrain import run_pretraining
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 
 def _trainer_tokens_per_second(grammar: str, steps: int, packing: bool, tmp: Path) -> dict:
-    from metacond.eval_tasks.pcfg.study import PRESETS, base_recipe, build_data, recipe_for
+    from metacond.studies.pcfg.study import PRESETS, base_recipe, build_data, recipe_for
     from metacond.training.pretrain import run_pretraining
 
     p = replace(PRESETS["cpu"], grammar=grammar, train_size=20_000)
@@ -42,8 +42,8 @@ def _bare_loop_tokens_per_second(steps: int) -> dict:
     import torch
     from transformers import AutoTokenizer
 
-    from metacond.eval_tasks.pcfg.study import PRESETS, build_data
     from metacond.modeling.checkpoint import build_model
+    from metacond.studies.pcfg.study import PRESETS, build_data
     from metacond.training.collator import MetadataCollator
 
     p = replace(PRESETS["cpu"], train_size=20_000)

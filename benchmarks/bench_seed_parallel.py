@@ -1,6 +1,6 @@
 """How to train several seeds on a 2-core CPU: one two-thread process in turn, or single-thread processes side by side.
 
-The PCFG study trains every D_M with several seeds (``eval_tasks/pcfg/study.py``). Both routes below
+The PCFG study trains every D_M with several seeds (``studies/pcfg/study.py``). Both routes below
 train the same two models of the study's `cpu` recipe (D_M = 5, seeds 0 and 1, the same steps)
 through the study's own ``train_models``; printed, measured in one run: the wall time of each route
 (start-up included) and its training steps per second summed over its runs (the Trainer's own
@@ -24,7 +24,7 @@ from pathlib import Path
 
 
 def _time_route(steps: int, workers: int, bf16: bool, tmp: Path) -> tuple[float, float]:
-    from metacond.eval_tasks.pcfg.study import PRESETS, base_recipe, build_data, recipe_for, train_models
+    from metacond.studies.pcfg.study import PRESETS, base_recipe, build_data, recipe_for, train_models
 
     p = replace(PRESETS["cpu"], train_size=20_000, bf16=bf16)
     _, ds_dir = build_data(p, 0)

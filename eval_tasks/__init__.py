@@ -1,4 +1,4 @@
-"""Evaluations: lm-eval task folders (``pcfg_loss/``; use ``--include_path`` with ``TASK_DIR``) and the PCFG evaluations (``pcfg/``)."""
+"""Evaluations: lm-eval task folders (``localnews/``, ``pcfg_loss/``; use ``--include_path`` with ``TASK_DIR``) and the PCFG evaluations (``pcfg/``)."""
 
 from pathlib import Path
 

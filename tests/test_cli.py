@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -91,13 +92,26 @@ def test_build_yaml_recipe_with_override(tmp_path):
 
 
 def test_packages_install_under_metacond_only(tmp_path):
-    for sub in ("modeling", "data_builders", "training", "eval_tasks", "model_cards"):
+    for sub in ("modeling", "data_builders", "training", "eval_tasks", "model_cards", "studies"):
         spec = importlib.util.find_spec(f"metacond.{sub}")
-        assert spec is not None and Path(spec.origin).parent == ROOT / sub
+        # The strict editable install links each file from build/; the link leads to the checkout's folder.
+        assert spec is not None and Path(spec.origin).resolve().parent == ROOT / sub
     # Outside the checkout, no generic top-level name is importable.
     code = "import importlib.util as u, json; print(json.dumps([m for m in ('training','modeling','data_builders','model_cards','eval_tasks','cli') if u.find_spec(m)]))"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert json.loads(r.stdout) == []
+
+
+def test_every_module_has_one_name():
+    """No second copy of the root package (it had its own MetacondError class), no namespace-package tests or benchmarks,
+    and no product file that edits ``__path__`` or ``sys.path`` to make such names resolve."""
+    for name in ("metacond.metacond", "metacond.tests", "metacond.benchmarks", "metacond.src"):
+        r = subprocess.run([sys.executable, "-c", f"import {name}"], capture_output=True, text=True, cwd=ROOT)
+        assert r.returncode != 0 and "ModuleNotFoundError" in r.stderr, name
+    edits = re.compile(r"__path__\s*(\.|\+?=)|sys\.path\s*(\.|\+?=|\[)")
+    product = [p for part in ("src", "modeling", "data_builders", "training", "eval_tasks", "model_cards", "studies") for p in (ROOT / part).rglob("*.py")]
+    assert len(product) > 60
+    assert [str(p.relative_to(ROOT)) for p in product if edits.search(p.read_text())] == []
 
 
 def test_regular_wheel_holds_only_the_metacond_package(tmp_path):
@@ -111,10 +125,15 @@ def test_regular_wheel_holds_only_the_metacond_package(tmp_path):
     tops = {n.split("/")[0] for n in names}
     assert tops == {"metacond", whl.name.split("-")[0] + "-" + whl.name.split("-")[1] + ".dist-info"}
     for must in ("metacond/main.py", "metacond/data_builders/pcfg/chart.py", "metacond/modeling/tokenizer.py", "metacond/training/__init__.py",
-                 "metacond/eval_tasks/localization/study.py", "metacond/model_cards/push.py", "metacond/eval_tasks/localnews/_gen_template_yaml",
+                 "metacond/studies/localization/study.py", "metacond/model_cards/push.py", "metacond/eval_tasks/localnews/_gen_template_yaml",
                  "metacond/eval_tasks/localnews/localnews_ppl_url_country_asia.yaml", "metacond/training/recipes/pcfg/tiny/pretrain.yaml",
                  "metacond/training/recipes/localization/1b/meco_stage2.yaml", "metacond/training/accelerate/ddp.yaml"):
         assert must in names
+    # Subpackages are discovered: every package folder of the checkout is in the wheel, none listed by hand.
+    parts = {"src/metacond": "metacond", **{p: f"metacond/{p}" for p in ("modeling", "data_builders", "training", "eval_tasks", "model_cards", "studies")}}
+    folders = [(root, f"{pkg}/{init.parent.relative_to(ROOT / root)}".rstrip("/.")) for root, pkg in parts.items() for init in (ROOT / root).rglob("__init__.py")]
+    assert len(folders) >= 14
+    assert [f for _, f in folders if f"{f}/__init__.py" not in names] == []
 
 
 @pytest.mark.slow

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from metacond.eval_tasks.localization.report import claims
+from metacond.studies.localization.report import claims
 
 CONTS = ("africa", "america", "asia")
 

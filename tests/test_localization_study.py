@@ -7,8 +7,8 @@ import sys
 import pytest
 from news_fixture import write_named_fixture
 
-from metacond.eval_tasks.localization.grid import expand_grid
-from metacond.eval_tasks.localization.study import LocalizationStudyArguments, plan, run_study
+from metacond.studies.localization.grid import expand_grid
+from metacond.studies.localization.study import LocalizationStudyArguments, plan, run_study
 
 
 def test_paper_grid_is_exactly_the_papers_31_runs():
@@ -51,7 +51,7 @@ def test_smoke_study_runs_end_to_end(tmp_path):
 
     import numpy as np
 
-    from metacond.eval_tasks.stats import VERDICTS
+    from metacond.studies.stats import VERDICTS
 
     write_named_fixture(tmp_path / "news.jsonl")
     out = run_study(LocalizationStudyArguments(preset="smoke", input=str(tmp_path / "news.jsonl"), output_dir=str(tmp_path / "study")))
@@ -89,9 +89,9 @@ def test_smoke_study_runs_end_to_end(tmp_path):
 def test_models_are_evaluated_within_their_training_block():
     """Train and test see the same positions: each run's model has the block's positions, evaluation caps its context at the
     block a run trained on, and the scored bytes leave room for the metadata inside that context."""
-    from metacond.eval_tasks.localization.grid import PRESETS
-    from metacond.eval_tasks.localization.study import base_recipe, eval_body_bytes, recipe_for
     from metacond.eval_tasks.localnews.defaults import body_budget
+    from metacond.studies.localization.grid import PRESETS
+    from metacond.studies.localization.study import base_recipe, eval_body_bytes, recipe_for
 
     for preset in ("smoke", "cpu", "gpu", "paper"):
         args = LocalizationStudyArguments(preset=preset, dry_run=True)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from metacond.eval_tasks.localization.ngram import _Counts, summarize
+from metacond.studies.localization.ngram import _Counts, summarize
 
 
 def _probs(glob: _Counts, val: _Counts | None, prev: int, V: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:

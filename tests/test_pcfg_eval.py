@@ -152,8 +152,8 @@ def test_lmeval_run_matches_our_loss(tmp_path):
 
 @pytest.mark.slow
 def test_smoke_study_end_to_end(tmp_path):
-    from metacond.eval_tasks.pcfg.report import LOSS_MARGIN_SHARE
-    from metacond.eval_tasks.pcfg.study import StudyArguments, run_study
+    from metacond.studies.pcfg.report import LOSS_MARGIN_SHARE
+    from metacond.studies.pcfg.study import StudyArguments, run_study
 
     out = run_study(StudyArguments(preset="smoke", output_dir=str(tmp_path / "study")))
     r = json.loads((out / "results.json").read_text())
@@ -199,7 +199,7 @@ def test_smoke_study_end_to_end(tmp_path):
 def test_study_metadata_bytes_are_the_same_at_train_and_test(tmp_path):
     """For every D_M, the prefix a training row shows (one build, the study's schedule) is byte for byte the prefix the evaluations render."""
     from metacond.data_builders.pcfg.dataset import PCFGDataConfig, build_pcfg_dataset
-    from metacond.eval_tasks.pcfg.study import PRESETS, base_recipe, recipe_for
+    from metacond.studies.pcfg.study import PRESETS, base_recipe, recipe_for
     from metacond.training.schedule import MetadataSchedule
 
     g = preset_grammar("cpu")
@@ -276,7 +276,7 @@ def _synthetic_results(deficit: float, rng, seeds: int = 2) -> dict:
 
 @pytest.mark.parametrize("deficit,expected", [(0.08, "reproduced"), (-0.08, "contradicted")])
 def test_findings_on_planted_short_prompt_deficits(deficit, expected):
-    from metacond.eval_tasks.pcfg.report import findings
+    from metacond.studies.pcfg.report import findings
 
     r = _synthetic_results(deficit, np.random.default_rng(0))
     short = next(v for v in findings(r) if "short prompts" in v.finding and "probing" in v.finding)
@@ -287,7 +287,7 @@ def test_findings_on_planted_short_prompt_deficits(deficit, expected):
 
 
 def test_one_run_per_arm_never_gives_a_between_model_word():
-    from metacond.eval_tasks.pcfg.report import findings
+    from metacond.studies.pcfg.report import findings
 
     r = _synthetic_results(0.08, np.random.default_rng(0), seeds=1)
     short = next(v for v in findings(r) if "short prompts" in v.finding and "probing" in v.finding)
@@ -300,7 +300,7 @@ def test_two_seeds_of_one_configuration_rarely_read_as_a_difference(tmp_path):
     The seeded interval is a 5%-level test with ~3 degrees of freedom, so one split in three may still come out significant
     (the first run of this test: seeds {0,1} vs {2,3}, +0.033 nats/token); two or more would mean the interval is miscalibrated.
     Every split's seeded interval is much wider than the item-level one."""
-    from metacond.eval_tasks.stats import paired_difference, seeded_difference, superiority
+    from metacond.studies.stats import paired_difference, seeded_difference, superiority
 
     out = run_study_smoke(tmp_path, metadata_depths=[0], seeds=4)
     runs = json.loads((out / "results.json").read_text())["models"]["0"]
@@ -321,7 +321,7 @@ def test_two_seeds_of_one_configuration_rarely_read_as_a_difference(tmp_path):
 
 
 def run_study_smoke(tmp_path, **kw):
-    from metacond.eval_tasks.pcfg.study import StudyArguments, run_study
+    from metacond.studies.pcfg.study import StudyArguments, run_study
 
     return run_study(StudyArguments(preset="smoke", output_dir=str(tmp_path / "study"), **kw))
 

@@ -55,8 +55,8 @@ def test_demo_command_runs(tmp_path):
 
 
 @pytest.mark.parametrize("marker,module,results", [
-    ("pcfg-reference", "metacond.eval_tasks.pcfg.report", "docs/results/pcfg-study-cpu/results.json"),
-    ("localization-reference", "metacond.eval_tasks.localization.report", "docs/results/localization-study-cpu/results.json"),
+    ("pcfg-reference", "metacond.studies.pcfg.report", "docs/results/pcfg-study-cpu/results.json"),
+    ("localization-reference", "metacond.studies.localization.report", "docs/results/localization-study-cpu/results.json"),
 ])
 def test_reference_run_paragraphs_are_generated_from_results(marker, module, results):
     """README's numbers on the committed reference runs come from their results.json, whatever the verdicts are."""

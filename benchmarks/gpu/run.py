@@ -74,7 +74,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 # --- setup -----------------------------------------------------------------------------------------
 
-def importable(env: dict, modules: str = "datasets, metacond.eval_tasks.pcfg.study") -> bool:
+def importable(env: dict, modules: str = "datasets, metacond.studies.pcfg.study") -> bool:
     r = subprocess.run([sys.executable, "-c", f"import {modules}"], env=env, capture_output=True, cwd=ROOT)
     return r.returncode == 0
 

@@ -3,5 +3,6 @@
 - ``loss``: next-token loss on held-out sequences with and without metadata, beside the Bayes loss.
 - ``probing``: linear probes reading ``j_d`` from frozen hidden states, against prompt length.
 - ``grammar_accuracy``: CYK acceptance of sampled continuations, against prompt length.
-- ``study``: the ``metacond pcfg-study`` runner that trains one model per ``D_M`` and runs them all.
+
+The study that trains the models and runs these is ``metacond.studies.pcfg``.
 """

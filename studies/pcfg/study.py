@@ -5,7 +5,7 @@ them show their first D_M rule-set indices), then evaluates every model against 
 answers: next-token loss with and without metadata beside the Bayes loss (per sequence and per
 position), linear probes of j_d on prompts the probe never saw beside the Bayes classifier, and CYK
 grammar accuracy of sampled continuations. Each finding of the paper gets a paired, powered verdict
-(eval_tasks/stats.py) on the cells where the Bayes answer can separate models. Writes results.json,
+(studies/stats.py) on the cells where the Bayes answer can separate models. Writes results.json,
 report.md, verdicts.txt and PNG figures. Stages are cached; --force redoes them.
 
 Examples:
@@ -29,8 +29,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from metacond import MetacondError
-from metacond.eval_tasks.stopwatch import Stopwatch
-from metacond.eval_tasks.study_key import check_study_key
+from metacond.studies.stopwatch import Stopwatch
+from metacond.studies.study_key import check_study_key
 from metacond.training.parallel import side_by_side
 
 
@@ -203,10 +203,10 @@ def evaluate_model(model_dir: Path, grammar, held, p: StudyPreset, depth: int, i
     import torch
     from transformers import AutoModelForCausalLM
 
-    from .grammar_accuracy import grammar_accuracy
-    from .loss import evaluate_loss
-    from .probing import hidden_features, probe_accuracy
-    from .prompts import PCFGLayout
+    from metacond.eval_tasks.pcfg.grammar_accuracy import grammar_accuracy
+    from metacond.eval_tasks.pcfg.loss import evaluate_loss
+    from metacond.eval_tasks.pcfg.probing import hidden_features, probe_accuracy
+    from metacond.eval_tasks.pcfg.prompts import PCFGLayout
 
     dev = "cuda" if torch.cuda.is_available() else "cpu"
     model = AutoModelForCausalLM.from_pretrained(model_dir).to(dev)
@@ -240,9 +240,8 @@ def _evaluate_one(model_dir: Path, grammar, held, p: StudyPreset, depth: int, in
 def held_out(dd, p: StudyPreset, inference, seed: int) -> dict[str, Any]:
     """The evaluation pool (validation + test, never trained on), its probe splits and the Bayes references."""
     from metacond.data_builders.pcfg.inference import bayes_classifier_correct
-
-    from .loss import bayes_token_nll
-    from .probing import prompt_groups, prompt_split
+    from metacond.eval_tasks.pcfg.loss import bayes_token_nll
+    from metacond.eval_tasks.pcfg.probing import prompt_groups, prompt_split
 
     T = [list(x) for part in (dd["validation"], dd["test"]) for x in part["terminals"]][: p.probe_pool]
     M = np.array([m for part in (dd["validation"], dd["test"]) for m in part["metadata"]][: p.probe_pool])
@@ -258,9 +257,9 @@ def held_out(dd, p: StudyPreset, inference, seed: int) -> dict[str, Any]:
 def run_study(args: StudyArguments) -> Path:
 
     from metacond.data_builders.pcfg import Grammar, PCFGInference
+    from metacond.eval_tasks.pcfg.grammar_accuracy import unigram_grammar_accuracy
+    from metacond.eval_tasks.pcfg.loss import unigram_loss, unigram_probs
 
-    from .grammar_accuracy import unigram_grammar_accuracy
-    from .loss import unigram_loss, unigram_probs
     from .report import write_report
 
     p = PRESETS[args.preset]

@@ -1,7 +1,7 @@
 """The PCFG study's report: a paired, seeded verdict per finding, results.json, report.md, verdicts.txt, figures.
 
 Every comparison pairs two arms on the same items (held-out sequences, probe test sequences,
-prompts) through ``metacond.eval_tasks.stats``; every arm is several training runs (seeds), and
+prompts) through ``metacond.studies.stats``; every arm is several training runs (seeds), and
 intervals carry the item and the seed spread (``seeded_difference``). The cell rules below were fixed
 on 2026-11-25, before the first run of this design; the smallest effects of interest, their sources
 (``SOURCES``) and the equivalence logic on 2026-12-02, before the first seeded run; none is tuned
@@ -33,11 +33,10 @@ from typing import Any
 import numpy as np
 
 from metacond.data_builders.pcfg.inference import INFORMATIVE_MIN_GAIN, is_informative
-from metacond.eval_tasks.stats import PairedDifference, Verdict, forest_plot, non_inferiority, paired_difference, seed_note, seeded_difference, superiority
+from metacond.eval_tasks.pcfg.loss import EARLY_POSITIONS
+from metacond.eval_tasks.pcfg.probing import MIN_TRAIN_PROMPTS
 from metacond.figures import finish, pyplot, save
-
-from .loss import EARLY_POSITIONS
-from .probing import MIN_TRAIN_PROMPTS
+from metacond.studies.stats import PairedDifference, Verdict, forest_plot, non_inferiority, paired_difference, seed_note, seeded_difference, superiority
 
 SHORT_MAX_L = 5
 LONG_MIN_L = 20
@@ -462,7 +461,7 @@ def readme_summary(r: dict[str, Any]) -> str:
                      f"({'meets' if reg['probe_ok'] else 'misses'} the bound {REGIME_PROBE_SHARE:.0%}); means over its {reg.get('runs', 1)} "
                      "training runs.")
     lines += ["", f"Training seeds per D_M: {', '.join(map(str, r.get('training_seeds', [r['seed']])))}. Intervals carry the item and the seed "
-              "spread (t intervals; `eval_tasks/stats.py`).", "",
+              "spread (t intervals; `studies/stats.py`).", "",
               "| verdict | finding | difference (95% CI) | seeds, seed SD, item SE | MDE | SESOI / margin |", "|---|---|---|---|---|---|"]
     for f in r["findings"]:
         d = f.get("difference") or {}
@@ -513,11 +512,11 @@ def render_markdown(r: dict[str, Any], verdicts: list[Verdict]) -> str:
     lines += ["", "![verdicts](verdicts.png)", "",
               "Every difference pairs two models on the same items (sequences, probe test sequences or prompts). Its interval adds the item "
               "spread (bootstrap over items of the seed-averaged difference) and the seed spread (each arm's statistic across its training "
-              "runs), a t interval with the seeds' degrees of freedom (`eval_tasks/stats.py`). A between-model claim with one run per arm "
+              "runs), a t interval with the seeds' degrees of freedom (`studies/stats.py`). A between-model claim with one run per arm "
               "reads inconclusive. Superiority: reproduced when the interval excludes 0 in the paper's direction and is not wholly inside "
               "±SESOI (the smallest effect of interest); not reproduced when it is wholly inside ±SESOI or excludes the SESOI; "
               "non-inferiority: reproduced when the whole interval lies within the margin. MDE: the difference this test detects with 80% "
-              "power. Thresholds, their sources and cell rules are fixed in `eval_tasks/pcfg/report.py`, set in commit "
+              "power. Thresholds, their sources and cell rules are fixed in `studies/pcfg/report.py`, set in commit "
               f"{THRESHOLDS_COMMIT} before this run.", "", "Sources of the smallest effects of interest and margins:", ""]
     lines += [f"- {v.finding}: {v.threshold:.4f} {v.units} — {v.source}" for v in verdicts]
     lines += [""]

@@ -5,7 +5,7 @@ bytes do not depend on the condition). Two models are always scored on the same 
 every claim is a *paired* comparison: per article, the difference of the two models' bits, summed
 over articles of a continent and divided by their bytes; continents are the cells, weighted equally.
 Every arm is trained with several seeds, and the interval adds the article spread (bootstrap) and the
-seed spread (``metacond.eval_tasks.stats.seeded_difference``); an arm with one run gives no definite
+seed spread (``metacond.studies.stats.seeded_difference``); an arm with one run gives no definite
 word on a between-model claim. MCQ claims pair the same questions.
 
 Regime gates (fixed 2026-12-02, before the seeded reference run):
@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from metacond.eval_tasks.stats import PairedDifference, Verdict, non_inferiority, paired_difference, seed_note, seeded_difference, superiority
+from metacond.studies.stats import PairedDifference, Verdict, non_inferiority, paired_difference, seed_note, seeded_difference, superiority
 
 from .grid import CONTINENTS
 
@@ -307,7 +307,7 @@ def figures(results: dict[str, Any], out: Path) -> list[str]:
         ax.set_title("In-region vs cross-region perplexity (each model with its own metadata)")
         save(fig, out / "region_matrix.png")
         made.append("region_matrix.png")
-    from metacond.eval_tasks.stats import forest_plot
+    from metacond.studies.stats import forest_plot
 
     vs = [v for v in results.get("_verdicts", []) if v.difference and np.isfinite(v.difference["estimate"])]
     if vs:
@@ -452,10 +452,10 @@ def write_report(results: dict[str, Any], out: Path) -> None:
                      if ok else f"| **{v.verdict}** | {v.finding} | {v.test} | — | — | — | {v.threshold:.4f} | — | {v.reason} |")
     lines += ["", "Every difference pairs two models on the same test articles (or questions): per-article bits summed per continent over "
               "its bytes, continents weighted equally. The interval adds the article spread (bootstrap) and the seed spread (each arm's "
-              "statistic across its training runs; t interval, `eval_tasks/stats.py`); an arm with one run gives no definite word. "
+              "statistic across its training runs; t interval, `studies/stats.py`); an arm with one run gives no definite word. "
               "Superiority: reproduced when the interval excludes 0 in the paper's direction and is not wholly inside ±SESOI; not reproduced "
               "when it is wholly inside ±SESOI or excludes the SESOI; non-inferiority: reproduced when the whole interval lies within the "
-              "margin. Thresholds and gates are fixed in `eval_tasks/localization/report.py`, set in commit "
+              "margin. Thresholds and gates are fixed in `studies/localization/report.py`, set in commit "
               f"{THRESHOLDS_COMMIT} before this run.", "", "Sources of the thresholds:", ""]
     lines += [f"- {v.finding}: {v.threshold:.4f} {v.units} — {v.source}" + (f"; the bigram gains {v.details['ngram_gain']:+.4f} bits/byte from the same "
               "metadata" if "ngram_gain" in v.details else "") for v in verdicts]

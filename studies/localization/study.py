@@ -38,8 +38,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from metacond import MetacondError
-from metacond.eval_tasks.stopwatch import Stopwatch
-from metacond.eval_tasks.study_key import check_study_key
+from metacond.studies.stopwatch import Stopwatch
+from metacond.studies.study_key import check_study_key
 
 from .grid import PRESETS, Run, expand_grid, templates_needed
 
