@@ -35,11 +35,12 @@ def _route(packing: bool, steps: int, tmp: Path) -> dict:
     torch.set_num_threads(1)
     p = replace(PRESETS["cpu"], train_size=20_000, packing=packing)
     dd, ds_dir = build_data(p, 0)
-    model, data, meta, run, train = recipe_for(base_recipe(p, ds_dir, 0, steps), 5, 5, tmp / f"packing-{packing}")
-    run = replace(run, plot=False, overwrite_output_dir=True)
-    train = replace(train, logging_steps=max(1, steps // 10), save_steps=10 * steps, disable_tqdm=True)
-    run_pretraining(model, data, meta, run, train)
-    s = TrainingSummary.load(train.output_dir)
+    recipe = recipe_for(base_recipe(p, ds_dir, 0, steps), 5, 5, tmp / f"packing-{packing}")
+    recipe = replace(recipe, run=replace(recipe.run, plot=False, overwrite_output_dir=True),
+                     training=replace(recipe.training, logging_steps=max(1, steps // 10), save_steps=10 * steps, disable_tqdm=True))
+    run_pretraining(recipe)
+    data = recipe.data
+    s = TrainingSummary.load(recipe.training.output_dir)
     # Positions the model computes per step, on the first 20 batches of the training split.
     col = MetadataCollator(pad_token_id=0, packing=data.packing, block_size=data.block_size)
     rows = dd["train"].select(range(20 * p.batch_size))

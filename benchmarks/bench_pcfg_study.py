@@ -29,11 +29,10 @@ def _trainer_tokens_per_second(grammar: str, steps: int, packing: bool, tmp: Pat
 
     p = replace(PRESETS["cpu"], grammar=grammar, train_size=20_000)
     dd, ds_dir = build_data(p, 0)
-    model, data, meta, run, train = recipe_for(base_recipe(p, ds_dir, 0, steps), 5, 5, tmp / f"{grammar}-{packing}")
-    data = replace(data, packing=packing)
-    run = replace(run, plot=False, overwrite_output_dir=True)
-    train = replace(train, logging_steps=steps, save_steps=10 * steps)
-    s = run_pretraining(model, data, meta, run, train)["summary"]
+    recipe = recipe_for(base_recipe(p, ds_dir, 0, steps), 5, 5, tmp / f"{grammar}-{packing}")
+    recipe = replace(recipe, data=replace(recipe.data, packing=packing), run=replace(recipe.run, plot=False, overwrite_output_dir=True),
+                     training=replace(recipe.training, logging_steps=steps, save_steps=10 * steps))
+    s = run_pretraining(recipe)["summary"]
     return {"grammar": grammar, "packing": packing, "steps": steps, "input_tokens": s.input_tokens, "seconds": s.train_metrics["train_runtime"],
             "tokens_per_second": s.input_tokens / s.train_metrics["train_runtime"]}
 

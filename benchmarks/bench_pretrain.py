@@ -100,7 +100,7 @@ def main() -> None:
                     str(a.batch), "--max_steps", str(steps), "--learning_rate", "3e-4", "--logging_steps", "10000", "--save_strategy", "no",
                     "--disable_tqdm", "true", "--plot", "false", "--dataloader_pin_memory", "false", "--eval_strategy", "no", "--seed", "0"]
             t0 = time.perf_counter()
-            res = run_pretraining(*parse_args(argv))
+            res = run_pretraining(parse_args(argv))
             t_cmd.append(time.perf_counter() - t0)
             t_ours.append(res["summary"].train_metrics["train_runtime"])
         t_bare, t_ours, t_cmd = min(t_bare), min(t_ours), min(t_cmd)

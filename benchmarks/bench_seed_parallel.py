@@ -37,7 +37,7 @@ def _time_route(steps: int, workers: int, bf16: bool, tmp: Path) -> tuple[float,
     t0 = time.perf_counter()
     train_models(recipes, workers)
     wall = time.perf_counter() - t0
-    runtimes = [TrainingSummary.load(r[4].output_dir).train_metrics["train_runtime"] for r in recipes]
+    runtimes = [TrainingSummary.load(r.training.output_dir).train_metrics["train_runtime"] for r in recipes]
     # Side by side the loops overlap: steps/s is each loop's own rate, summed; in turn, total steps over total loop time.
     rate = sum(steps / t for t in runtimes) if workers > 1 else len(recipes) * steps / sum(runtimes)
     return wall, rate

@@ -327,6 +327,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from metacond.main import run_guarded
+    from metacond.cli import run_guarded
 
     sys.exit(run_guarded(main, sys.argv[1:], "metacond eval"))

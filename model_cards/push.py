@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from metacond import MetacondError
+from metacond.training.arguments import HubTarget
 
 SECRET_PATTERNS = (".env", ".env.*", "*.pem", "*.key", "id_rsa*", "id_ed25519*", "id_ecdsa*", ".netrc", ".git-credentials", "*credentials*",
                    "*secret*", "token", "*.token", "hf_token*", ".npmrc", ".pypirc")
@@ -186,6 +187,11 @@ def push(args: PushArguments) -> dict[str, Any]:
     return plan
 
 
+def publish_run(out: Path, target: HubTarget) -> dict[str, Any]:
+    """The publisher ``metacond pretrain`` hands to pretraining: the finished run, in one commit, as ``metacond push`` sends it."""
+    return push(PushArguments(path=str(out), repo_id=target.repo_id, private=target.private, revision=target.revision))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from metacond.config import parse_config
 
@@ -204,6 +210,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from metacond.main import run_guarded
+    from metacond.cli import run_guarded
 
     sys.exit(run_guarded(main, sys.argv[1:], "metacond push"))

@@ -7,12 +7,26 @@ entries, not special tokens, so ``decode(skip_special_tokens=True)`` keeps them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, Sequence
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerFast
 
-    from metacond.data_builders.pcfg.grammar import Grammar
+
+class PcfgSymbols(Protocol):
+    """What the PCFG tokenizer needs from a grammar (``metacond.data_builders.pcfg.grammar.Grammar`` has it). A protocol,
+    so the modeling layer does not import the builders that sit above it."""
+
+    @property
+    def depth(self) -> int: ...
+
+    @property
+    def num_variants(self) -> Sequence[int]: ...
+
+    @property
+    def terminals(self) -> Sequence[str]: ...
+
+    def max_yield(self) -> int: ...
 
 SPECIALS = ("<pad>", "<bos>", "<eos>", "<mask>")
 
@@ -21,7 +35,7 @@ def metadata_token(level: int, variant: int) -> str:
     return f"<m{level}_{variant}>"
 
 
-def pcfg_vocab(grammar: "Grammar") -> dict[str, int]:
+def pcfg_vocab(grammar: PcfgSymbols) -> dict[str, int]:
     """Token -> id: specials, then metadata tokens level by level, then terminals in grammar order."""
     vocab = {t: i for i, t in enumerate(SPECIALS)}
     for d, k in enumerate(grammar.num_variants):
@@ -32,7 +46,7 @@ def pcfg_vocab(grammar: "Grammar") -> dict[str, int]:
     return vocab
 
 
-def build_pcfg_tokenizer(grammar: "Grammar", model_max_length: int | None = None) -> "PreTrainedTokenizerFast":
+def build_pcfg_tokenizer(grammar: PcfgSymbols, model_max_length: int | None = None) -> "PreTrainedTokenizerFast":
     from tokenizers import Tokenizer, models, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
@@ -42,38 +56,13 @@ def build_pcfg_tokenizer(grammar: "Grammar", model_max_length: int | None = None
     tok.post_processor = processors.TemplateProcessing(single="<bos> $A", pair="<bos> $A $B", special_tokens=[("<bos>", vocab["<bos>"])])
     if model_max_length is None:
         # Longest possible sequence: <bos>, D metadata slots, yield, <eos>.
-        model_max_length = 2 + grammar.depth + max_yield(grammar)
+        model_max_length = 2 + grammar.depth + grammar.max_yield()
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>", mask_token="<mask>",
         model_max_length=int(model_max_length), padding_side="right",
     )
     fast.init_kwargs["metacond_tokenizer"] = "pcfg"
     return fast
-
-
-def max_yield(grammar: "Grammar", cap: int = 1_000_000) -> int:
-    """Longest terminal string of a non-recursive grammar (capped for recursive ones)."""
-    memo: dict[str, int] = {}
-    on_path: set[str] = set()
-    terms = set(grammar.terminals)
-
-    def longest(sym: str) -> int:
-        if sym in terms:
-            return 1
-        if sym in memo:
-            return memo[sym]
-        if sym in on_path:
-            return cap
-        on_path.add(sym)
-        best = 0
-        for r in grammar.rules:
-            if r.lhs == sym:
-                best = max(best, min(cap, sum(longest(s) for s in r.rhs)))
-        on_path.discard(sym)
-        memo[sym] = best
-        return best
-
-    return longest(grammar.start)
 
 
 TEXT_SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>", "<mask>")

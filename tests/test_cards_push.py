@@ -25,7 +25,7 @@ def run(tmp_path_factory):
     d = tmp_path_factory.mktemp("card")
     news = small_build(d, per_country=4)
     out = d / "run"
-    run_pretraining(*parse_args(["--dataset", str(news / "global" / "full"), "--output_dir", str(out), "--model_size", "tiny", "--max_steps", "4",
+    run_pretraining(parse_args(["--dataset", str(news / "global" / "full"), "--output_dir", str(out), "--model_size", "tiny", "--max_steps", "4",
                                  "--per_device_train_batch_size", "4", "--save_steps", "2", "--logging_steps", "2", "--disable_tqdm", "true",
                                  "--plot", "false", "--max_position_embeddings", "4096"]))
     write_questions(d / "q.jsonl", per_continent=2)
@@ -152,17 +152,24 @@ def test_dataset_card_and_push_plan(run):
 
 
 def test_pretrain_push_to_hub_goes_through_metacond_push(run, tmp_path, monkeypatch):
+    """Training hands the finished run to the publisher it was given (the cards layer's push, as `metacond pretrain`
+    wires it); without one, a recipe asking for a push stops before training, in one line."""
     from huggingface_hub import HfApi
 
+    from metacond.model_cards.push import publish_run
     from metacond.training.pretrain import parse_args, run_pretraining
 
     commits = []
     monkeypatch.setattr(HfApi, "create_repo", lambda self, **kw: None)
     monkeypatch.setattr(HfApi, "create_branch", lambda self, **kw: None)
     monkeypatch.setattr(HfApi, "create_commit", lambda self, **kw: commits.append((kw["revision"], sorted(o.path_in_repo for o in kw["operations"]))))
-    res = run_pretraining(*parse_args(["--dataset", str(run["news"] / "global" / "full"), "--output_dir", str(tmp_path / "r"), "--model_size", "tiny",
-                                       "--max_steps", "2", "--per_device_train_batch_size", "2", "--disable_tqdm", "true", "--plot", "false",
-                                       "--save_strategy", "no", "--push_to_hub", "true", "--hub_model_id", "someone/pushed"]))
+    recipe = lambda: parse_args(["--dataset", str(run["news"] / "global" / "full"), "--output_dir", str(tmp_path / "r"), "--model_size", "tiny",  # noqa: E731
+                                 "--max_steps", "2", "--per_device_train_batch_size", "2", "--disable_tqdm", "true", "--plot", "false",
+                                 "--save_strategy", "no", "--push_to_hub", "true", "--hub_model_id", "someone/pushed"])
+    with pytest.raises(MetacondError, match="no Hub publisher; run `metacond pretrain`"):
+        run_pretraining(recipe())
+    assert not (tmp_path / "r").exists()
+    res = run_pretraining(recipe(), publish=publish_run)
     assert res["status"] == "finished" and len(commits) == 1
     rev, files = commits[0]
     assert rev == "main" and {"README.md", "model.safetensors", "config.json", "tokenizer.json", "training_summary.json"} <= set(files)

@@ -30,7 +30,7 @@ def test_reuters_like_corpus_with_a_dateline_field(tmp_path):
                                balance="none", templates=["country,dateline", "none"], vocab_size=400, test_fraction=0.2,
                                validation_fraction=0.1, output_dir=str(tmp_path / "news")), progress=False)
     exp = tmp_path / "news" / "global" / "country+dateline"
-    run_pretraining(*parse_args(["--dataset", str(exp), "--output_dir", str(tmp_path / "m"), "--model_size", "tiny", "--max_steps", "30",
+    run_pretraining(parse_args(["--dataset", str(exp), "--output_dir", str(tmp_path / "m"), "--model_size", "tiny", "--max_steps", "30",
                                  "--per_device_train_batch_size", "8", "--learning_rate", "0.003", "--logging_steps", "10", "--save_steps", "30",
                                  "--disable_tqdm", "true"]))
     data = exp / "parquet" / "test.parquet"

@@ -6,9 +6,9 @@ import warnings
 import numpy as np
 import pytest
 
+from metacond.cli import run_guarded
 from metacond.data_builders.pcfg import Grammar, GrammarError, GrammarSpec, parse_rules_text, preset_grammar, sample
 from metacond.data_builders.pcfg.cli import main as pcfg_main
-from metacond.main import run_guarded
 
 
 def test_generator_is_deterministic_and_round_trips(tmp_path):

@@ -53,7 +53,7 @@ def test_recipe_dataset_resolves_against_a_smoke_build(recipe, run_root, tmp_pat
         extra += ["--bf16", "false"]  # GPU recipes: TrainingArguments refuses bf16 on a CPU-only machine
     if values.get("resume_from_checkpoint"):
         (run_root / values["resume_from_checkpoint"]).mkdir(parents=True, exist_ok=True)  # stands in for stage 1's save
-    res = run_pretraining(*parse_args(["--config", str(recipe), *extra]))  # the recipe's own `dataset`, no override
+    res = run_pretraining(parse_args(["--config", str(recipe), *extra]))  # the recipe's own `dataset`, no override
     assert res["status"] == "dry_run"
     assert Path(res["plan"]["dataset"]).resolve() == (run_root / values["dataset"]).resolve()
 
@@ -63,7 +63,7 @@ def test_the_old_experiment_level_path_is_refused(run_root, tmp_path):
 
     recipe = RECIPE_DIR / "tiny" / "pretrain.yaml"
     with pytest.raises(MetacondError):
-        run_pretraining(*parse_args(["--config", str(recipe), "--dataset", str(run_root / "runs" / "news" / "global"),
+        run_pretraining(parse_args(["--config", str(recipe), "--dataset", str(run_root / "runs" / "news" / "global"),
                                      "--output_dir", str(tmp_path / "o"), "--dry_run", "true"]))
 
 

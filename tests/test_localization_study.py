@@ -96,7 +96,8 @@ def test_models_are_evaluated_within_their_training_block():
     for preset in ("smoke", "cpu", "gpu", "paper"):
         args = LocalizationStudyArguments(preset=preset, dry_run=True)
         for r in expand_grid(preset)[:3]:
-            model, data, _, _, train = recipe_for(base_recipe(args), r, None, None)
+            recipe = recipe_for(base_recipe(args), r, None, None)
+            model, data = recipe.model, recipe.data
             assert model.max_position_embeddings == data.block_size == PRESETS[preset].block_size
             budget = eval_body_bytes(data.block_size)
             assert body_budget(budget, data.block_size) == budget < data.block_size - 32

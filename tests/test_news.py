@@ -168,7 +168,7 @@ def test_news_build_trains_with_metacond_pretrain(built, tmp_path):
     a = parse_args(["--dataset", str(out / "global" / "full"), "--output_dir", str(tmp_path / "m"), "--model_size", "tiny", "--max_steps", "12",
                     "--per_device_train_batch_size", "4", "--learning_rate", "3e-3", "--packing", "true", "--cooldown_fraction", "0.25",
                     "--logging_steps", "4", "--disable_tqdm", "true", "--plot", "false"])
-    res = run_pretraining(*a)
+    res = run_pretraining(a)
     s = res["summary"]
     assert s.metadata_scheme["mode"] == "remove"
     by = s.metadata_scheme["examples_with_metadata_by_step"]

@@ -210,7 +210,8 @@ def test_study_metadata_bytes_are_the_same_at_train_and_test(tmp_path):
     rows = dd["train"]
     assert 50 < sum(rows["has_metadata"]) < 150
     for depth in (0, 1, 3, 5):
-        _, _, meta, _, train = recipe_for(base, depth, g.depth, tmp_path / f"dm{depth}")
+        recipe = recipe_for(base, depth, g.depth, tmp_path / f"dm{depth}")
+        meta, train = recipe.metadata, recipe.training
         assert train.output_dir.endswith(f"dm{depth}")
         sched = MetadataSchedule(fraction=meta.metadata_fraction, field_dropout=meta.metadata_field_dropout, mode=meta.metadata_mode,
                                  mask_token_id=layout.mask, seed=train.seed)

@@ -39,7 +39,7 @@ def news_dir(tmp_path_factory):
 def tiny_run(dataset, out, *extra, callbacks=None):
     a = args("--dataset", str(dataset), "--output_dir", str(out), "--model_size", "tiny", "--per_device_train_batch_size", "8",
              "--learning_rate", "0.003", "--logging_steps", "5", "--save_steps", "10", "--disable_tqdm", "true", *extra)
-    return run_pretraining(*a, callbacks=callbacks)
+    return run_pretraining(a, callbacks=callbacks)
 
 
 def test_pcfg_run_learns_writes_summary_and_reloads(pcfg_dir, tmp_path):
@@ -292,7 +292,7 @@ def test_every_recipe_parses_and_dry_runs(recipe, pcfg_dir, news_dir, tmp_path, 
         (tmp_path / "ckpt").mkdir()  # MeCo's stage 2 resumes stage 1's checkpoint; any directory passes the check
         extra += ["--resume_from_checkpoint", str(tmp_path / "ckpt")]
     a = parse_args(["--config", str(recipe), *extra])
-    res = run_pretraining(*a)
+    res = run_pretraining(a)
     plan = res["plan"]
     assert plan["max_steps"] == values["max_steps"] and plan["model_size"] == values["model_size"]
     if values.get("cooldown_fraction"):

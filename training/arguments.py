@@ -102,3 +102,32 @@ class PretrainingArguments(TrainingArguments):
         if self.ddp_find_unused_parameters is None:
             self.ddp_find_unused_parameters = False  # every parameter is used; the search costs a graph traversal per step
         super().__post_init__()
+
+
+@dataclass
+class HubTarget:
+    """Where a finished run is published (``push_to_hub`` with ``hub_model_id``); the push itself is the cards layer's."""
+
+    repo_id: str
+    private: bool = False
+    revision: str | None = None
+
+
+@dataclass
+class PretrainingRecipe:
+    """Everything one pretraining run is given, as one object from parsing to the written summary. Studies derive
+    variants with ``dataclasses.replace`` on a part (``replace(recipe, training=replace(recipe.training, seed=1))``)."""
+
+    model: ModelArguments
+    data: DataArguments
+    metadata: MetadataArguments
+    run: RunArguments
+    training: PretrainingArguments
+
+    def hub_target(self) -> HubTarget | None:
+        t = self.training
+        if not t.push_to_hub:
+            return None
+        if not t.hub_model_id:
+            raise MetacondError("push_to_hub needs hub_model_id (USER/NAME)")
+        return HubTarget(repo_id=t.hub_model_id, private=bool(t.hub_private_repo), revision=getattr(t, "hub_revision", None))

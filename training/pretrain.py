@@ -6,6 +6,7 @@ Example (CPU, ~1 minute):
 Multi-GPU (same command, same recipe):
   accelerate launch --config_file training/accelerate/ddp.yaml -m metacond.training.pretrain --config RECIPE
   torchrun --nproc_per_node 8 -m metacond.training.pretrain --config RECIPE
+(``push_to_hub`` needs the command's publisher: launch ``-m metacond pretrain`` for a run that pushes.)
 
 One run holds both MeCo stages: with ``cooldown_fraction: 0.1`` the last 10% of steps see the same
 data without metadata while the learning-rate schedule continues. A run killed mid-way resumes from
@@ -23,28 +24,36 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from transformers import TrainerCallback
 
 from metacond import MetacondError
 
+if TYPE_CHECKING:
+    from .arguments import HubTarget, PretrainingRecipe
+
 DESCRIPTION = __doc__
 
+# Publishes a finished run directory to the Hub and says what it sent. The push writes a model card, which reads
+# evaluation results: a layer above training, so the caller hands the publisher in (``metacond pretrain`` gives
+# ``metacond.model_cards.push.publish_run``).
+Publisher = Callable[[Path, "HubTarget"], dict[str, Any]]
 
-def parse_args(argv: Sequence[str]):
+
+def parse_args(argv: Sequence[str]) -> PretrainingRecipe:
     from metacond.config import parse_config
 
-    from .arguments import DataArguments, MetadataArguments, ModelArguments, PretrainingArguments, RunArguments
+    from .arguments import DataArguments, MetadataArguments, ModelArguments, PretrainingArguments, PretrainingRecipe, RunArguments
 
-    return parse_config([ModelArguments, DataArguments, MetadataArguments, RunArguments, PretrainingArguments], argv,
-                        prog="metacond pretrain", description=DESCRIPTION)
+    model, data, meta, run, train = parse_config([ModelArguments, DataArguments, MetadataArguments, RunArguments, PretrainingArguments], argv,
+                                                 prog="metacond pretrain", description=DESCRIPTION)
+    return PretrainingRecipe(model=model, data=data, metadata=meta, run=run, training=train)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, publish: Publisher | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    model_args, data_args, meta_args, run_args, train_args = parse_args(argv)
-    result = run_pretraining(model_args, data_args, meta_args, run_args, train_args)
+    result = run_pretraining(parse_args(argv), publish=publish)
     if result.get("status") == "dry_run":
         return 0
     if int(os.environ.get("RANK", "0")) == 0:  # one line per run, not per process
@@ -110,11 +119,20 @@ class RunPlan:
     table: dict[str, Any]
 
 
-def run_pretraining(model_args, data_args, meta_args, run_args, train_args, callbacks: list | None = None) -> dict[str, Any]:
-    """Programmatic entry point (tests pass extra callbacks): check, load, plan, build, train, write — in that order."""
+def run_pretraining(recipe: PretrainingRecipe, callbacks: list | None = None, publish: Publisher | None = None) -> dict[str, Any]:
+    """Programmatic entry point (tests pass extra callbacks): check, load, plan, build, train, write — in that order.
+    ``publish``: what pushes the finished run when the recipe asks for ``push_to_hub``."""
     from .trainer import MetacondTrainer
 
-    out, hub = _check_output(train_args, run_args)
+    model_args, data_args, meta_args, run_args, train_args = recipe.model, recipe.data, recipe.metadata, recipe.run, recipe.training
+    hub = recipe.hub_target()
+    if hub is not None and publish is None:
+        raise MetacondError("push_to_hub: this entry point has no Hub publisher; run `metacond pretrain` (or `python -m metacond pretrain` "
+                            "under a launcher), which pushes through `metacond push`")
+    # The push goes through `metacond push` after the final save (one commit, card, secret checks); the Trainer's
+    # own hub sync stays off so nothing talks to the Hub mid-run.
+    train_args.push_to_hub = False
+    out = _check_output(train_args, run_args)
     if out is None:
         return {"status": "already finished (pass --overwrite_output_dir to retrain)", "output_dir": train_args.output_dir}
     data, tokenizer = _load_data_and_tokenizer(model_args, data_args)
@@ -135,29 +153,24 @@ def run_pretraining(model_args, data_args, meta_args, run_args, train_args, call
     validation = None
     if eval_ds is not None and run_args.final_eval:
         validation = {"loss": float(trainer.evaluate()["eval_loss"]), "examples": len(eval_ds), "split": data_args.eval_split}
-    return _write_final(trainer, model, tokenizer, plan, data, collator, train_output, wall, resume, hub,
-                        (model_args, data_args, meta_args, run_args, train_args), validation)
+    result = _write_final(trainer, model, tokenizer, plan, data, collator, train_output, wall, resume, recipe, validation)
+    if hub is not None and publish is not None and trainer.is_world_process_zero():
+        result["push"] = publish(out, hub)
+    return result
 
 
-def _check_output(train_args, run_args) -> tuple[Path | None, dict[str, Any] | None]:
-    """(run directory, push target) — or (None, None) when the run is already finished."""
+def _check_output(train_args, run_args) -> Path | None:
+    """The run directory, or None when the run is already finished."""
     from metacond.modeling.checkpoint import is_finished
 
     if not train_args.output_dir:
         raise MetacondError("output_dir is required")
     out = Path(train_args.output_dir)
-    # Recipes' push_to_hub goes through `metacond push` after the final save (one commit, card, secret
-    # checks); the Trainer's own hub sync stays off so nothing talks to the Hub mid-run.
-    hub = {"repo_id": train_args.hub_model_id, "private": bool(train_args.hub_private_repo), "revision": getattr(train_args, "hub_revision", None)}
-    if train_args.push_to_hub and not hub["repo_id"]:
-        raise MetacondError("push_to_hub needs hub_model_id (USER/NAME)")
-    push = bool(train_args.push_to_hub)
-    train_args.push_to_hub = False
     if train_args.resume_from_checkpoint and not Path(train_args.resume_from_checkpoint).is_dir():
         raise MetacondError(f"resume_from_checkpoint {train_args.resume_from_checkpoint!r} does not exist")
     if is_finished(out) and not run_args.overwrite_output_dir and not run_args.dry_run:
-        return None, None
-    return out, hub if push else None
+        return None
+    return out
 
 
 def _load_data_and_tokenizer(model_args, data_args):
@@ -317,13 +330,13 @@ class StepLog(TrainerCallback):
         self.flush()
 
 
-def _write_final(trainer, model, tokenizer, plan: RunPlan, data, collator, train_output, wall: float, resume, hub, recipe,
+def _write_final(trainer, model, tokenizer, plan: RunPlan, data, collator, train_output, wall: float, resume, recipe: PretrainingRecipe,
                  validation: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Gather the weights on every rank; on rank 0 write the summary, loss curve and final directory, then push if asked."""
+    """Gather the weights on every rank; on rank 0 write the summary, loss curve and final directory."""
     from metacond.modeling.checkpoint import finalize, staging_dir
     from metacond.modeling.summary import TrainingSummary
 
-    model_args, data_args, meta_args, run_args, train_args = recipe
+    model_args, data_args, meta_args, run_args, train_args = recipe.model, recipe.data, recipe.metadata, recipe.run, recipe.training
     out = plan.out
     tmp = staging_dir(out)
     if trainer.is_world_process_zero():
@@ -359,12 +372,7 @@ def _write_final(trainer, model, tokenizer, plan: RunPlan, data, collator, train
 
         plot_loss_curve(history, tmp / "loss_curve.png", plan.cooldown_step, title=run_title(out, model_args, meta_args, info))
     finalize(out, tokenizer, summary, max_new_tokens=min(512, model.config.max_position_embeddings))
-    result = {"status": "finished", "output_dir": str(out), "summary": summary}
-    if hub:
-        from metacond.model_cards.push import PushArguments, push
-
-        result["push"] = push(PushArguments(path=str(out), **hub))
-    return result
+    return {"status": "finished", "output_dir": str(out), "summary": summary}
 
 
 def run_title(out: Path, model_args, meta_args, info) -> str:
@@ -400,6 +408,6 @@ def _read_step_log(path: Path) -> list[dict[str, Any]]:
 
 
 if __name__ == "__main__":
-    from metacond.main import run_guarded
+    from metacond.cli import run_guarded
 
     sys.exit(run_guarded(main, sys.argv[1:], "metacond pretrain"))

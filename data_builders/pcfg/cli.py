@@ -210,6 +210,6 @@ def _parse(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    from metacond.main import run_guarded
+    from metacond.cli import run_guarded
 
     sys.exit(run_guarded(main, sys.argv[1:], "metacond pcfg"))

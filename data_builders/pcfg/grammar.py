@@ -127,6 +127,30 @@ class Grammar:
     def rules_for(self, lhs: str, variant: int = 0) -> list[Rule]:
         return self._by_lhs.get((lhs, variant), [])
 
+    def max_yield(self, cap: int = 1_000_000) -> int:
+        """Longest terminal string of a non-recursive grammar (capped for recursive ones)."""
+        memo: dict[str, int] = {}
+        on_path: set[str] = set()
+        terms = set(self.terminals)
+
+        def longest(sym: str) -> int:
+            if sym in terms:
+                return 1
+            if sym in memo:
+                return memo[sym]
+            if sym in on_path:
+                return cap
+            on_path.add(sym)
+            best = 0
+            for r in self.rules:
+                if r.lhs == sym:
+                    best = max(best, min(cap, sum(longest(s) for s in r.rhs)))
+            on_path.discard(sym)
+            memo[sym] = best
+            return best
+
+        return longest(self.start)
+
     def metadata_combinations(self) -> list[tuple[int, ...]]:
         return list(itertools.product(*[range(k) for k in self.num_variants]))
 

@@ -8,7 +8,6 @@ import numpy as np
 import torch
 
 from metacond.data_builders.pcfg.inference import PCFGInference
-from metacond.modeling.tokenizer import max_yield
 
 from .prompts import PCFGLayout, batched
 
@@ -44,7 +43,7 @@ def unigram_grammar_accuracy(grammar, terminals: list[list[int]], probs: np.ndar
     """Trivial baseline: continue the same prompts with i.i.d. draws from the unigram distribution until <eos>;
     the fraction CYK accepts is what a model with no grammar at all scores."""
     rng = np.random.default_rng(seed)
-    cap = max_yield(grammar) + 1
+    cap = grammar.max_yield() + 1
     eos = len(probs) - 1
     out = {}
     for L in lengths:
@@ -67,7 +66,7 @@ def grammar_accuracy(model, grammar, terminals: list[list[int]], metadata: np.nd
     """Fraction of prompt+continuation sequences the grammar accepts (for some j), per prompt length L."""
     layout = PCFGLayout(grammar)
     inf = inference or PCFGInference(grammar)
-    cap = max_yield(grammar) + 1
+    cap = grammar.max_yield() + 1
     rows = []
     for L in lengths:
         idx = prompt_index(terminals, L, n_prompts)

@@ -104,10 +104,11 @@ def yaml_to_argv(values: dict[str, Any]) -> list[str]:
 
 
 def recipe_dir() -> Path:
-    """The installed package's recipes (training/recipes in a checkout)."""
-    import metacond.training
+    """The installed package's recipes (training/recipes in a checkout): package data, read as data, so this
+    bottom-layer module does not import the training layer."""
+    from importlib.resources import files
 
-    return Path(metacond.training.__file__).parent / "recipes"
+    return Path(str(files("metacond.training") / "recipes"))
 
 
 def resolve_recipe(path: str | Path) -> Path:

@@ -9,14 +9,16 @@ import importlib
 import sys
 from typing import Sequence
 
-from metacond import MetacondError, __version__
+from metacond import __version__
+from metacond.cli import closed_pipe, run_guarded
 
+# command -> (module, or module:function when the function is not ``main``; one line of help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "pcfg": ("metacond.data_builders.pcfg.cli", "synthetic PCFG study data: grammars, datasets, parsing and exact scoring"),
     "eval": ("metacond.eval_tasks.run_eval", "run the localized MCQ and regional perplexity tasks through lm-eval and summarize"),
     "news": ("metacond.data_builders.news.cli", "geo-tagged news datasets: country resolution, experiments, metadata templates"),
     "pcfg-study": ("metacond.studies.pcfg.study", "the synthetic study end to end: one model per D_M, Bayes-referenced evaluations, report"),
-    "pretrain": ("metacond.training.pretrain", "pretrain a LlamaForCausalLM from scratch with metadata schedules and MeCo cooldown"),
+    "pretrain": ("metacond.commands:pretrain", "pretrain a LlamaForCausalLM from scratch with metadata schedules and MeCo cooldown"),
     "compare-runs": ("metacond.studies.rerun", "two runs of one study side by side: overlapping intervals and compatible verdict words"),
     "localization-study": ("metacond.studies.localization.study", "the geo-tagged news study over the paper's 31-run grid: data, models, perplexity, SFT, MCQ, report"),
     "sft": ("metacond.training.sft", "instruction-tune a checkpoint with TRL (full or LoRA), plain or metadata-prefixed"),
@@ -40,16 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return _main(argv)
     except BrokenPipeError:
-        return _closed_pipe()
-
-
-def _closed_pipe() -> int:
-    """The reader of our output went away (``metacond --help | head``): stop quietly, as command-line tools do."""
-    import os
-
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush would raise again
-    return 141  # 128 + SIGPIPE, the shell's status for a command stopped by a closed pipe
+        return closed_pipe()
 
 
 def _main(argv: Sequence[str] | None = None) -> int:
@@ -64,23 +57,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
     if cmd not in COMMANDS:
         print(f"metacond: error: unknown command {cmd!r}; choose from {', '.join(COMMANDS)}", file=sys.stderr)
         return 2
-    module = importlib.import_module(COMMANDS[cmd][0])
-    return run_guarded(module.main, argv[1:], f"metacond {cmd}")
-
-
-def run_guarded(fn, argv: Sequence[str], prog: str) -> int:
-    """Run a command; user-facing errors become one line on stderr and exit status 2."""
-    try:
-        rc = fn(list(argv))
-    except MetacondError as e:
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return _closed_pipe()
-    return int(rc or 0)
+    module, _, function = COMMANDS[cmd][0].partition(":")
+    return run_guarded(getattr(importlib.import_module(module), function or "main"), argv[1:], f"metacond {cmd}")
 
 
 if __name__ == "__main__":

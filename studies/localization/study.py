@@ -35,13 +35,16 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from metacond import MetacondError
 from metacond.studies.stopwatch import Stopwatch
 from metacond.studies.study_key import check_study_key
 
 from .grid import PRESETS, Run, expand_grid, templates_needed
+
+if TYPE_CHECKING:
+    from metacond.training.arguments import PretrainingRecipe
 
 COOLDOWN_FRACTION = 0.1  # MeCo: the last 10% of steps without metadata
 CPU_EFFECTIVE_FLOPS = 30e9  # tiny models on 2 cores reach ~16% of the ~190 GFLOP/s fp32 peak (benchmarks/bench_pretrain.py)
@@ -146,11 +149,11 @@ def build_data(args: LocalizationStudyArguments, out: Path) -> dict[str, Any]:
                                       overwrite_output_dir=True))  # no build_report.json: what is there is an interrupted build
 
 
-def base_recipe(args: LocalizationStudyArguments) -> tuple:
+def base_recipe(args: LocalizationStudyArguments) -> PretrainingRecipe:
     """The typed pretraining settings every run of the grid shares; ``recipe_for`` derives each run's with ``dataclasses.replace``."""
     import torch
 
-    from metacond.training.arguments import DataArguments, MetadataArguments, ModelArguments, PretrainingArguments, RunArguments
+    from metacond.training.arguments import DataArguments, MetadataArguments, ModelArguments, PretrainingArguments, PretrainingRecipe, RunArguments
 
     p = PRESETS[args.preset]
     # MeCo's schedule: cosine to a floor of 10% of the peak, so the cooldown's last steps still learn.
@@ -159,22 +162,21 @@ def base_recipe(args: LocalizationStudyArguments) -> tuple:
                                  learning_rate=p.learning_rate, logging_steps=p.logging_steps, save_strategy="no", disable_tqdm=True, bf16=p.bf16,
                                  use_cpu=not torch.cuda.is_available(), seed=args.seed, warmup_steps=0.05, **sched)
     # The model's positions are the training block: evaluation then cannot score a position training never saw.
-    return (ModelArguments(max_position_embeddings=p.block_size), DataArguments(packing=True, block_size=p.block_size), MetadataArguments(),
-            RunArguments(plot=False), train)
+    return PretrainingRecipe(model=ModelArguments(max_position_embeddings=p.block_size), data=DataArguments(packing=True, block_size=p.block_size),
+                             metadata=MetadataArguments(), run=RunArguments(plot=False), training=train)
 
 
-def recipe_for(base: tuple, r: Run, dataset: Path, model_dir: Path, prefix_of_cooldown: bool = False) -> tuple:
+def recipe_for(base: PretrainingRecipe, r: Run, dataset: Path, model_dir: Path, prefix_of_cooldown: bool = False) -> PretrainingRecipe:
     """One run's settings: its size, data, seed (study seed + run seed: initialization and data order) and cooldown.
     ``prefix_of_cooldown``: also save the checkpoint where a cooldown arm of the same seed leaves this run."""
     from metacond.training.schedule import cooldown_start_step
 
-    model, data, meta, run, train = base
-    seed = train.seed + r.seed
-    train = replace(train, output_dir=str(model_dir), seed=seed, data_seed=seed)
+    seed = base.training.seed + r.seed
+    train = replace(base.training, output_dir=str(model_dir), seed=seed, data_seed=seed)
     if prefix_of_cooldown:
         train = replace(train, save_strategy="steps", save_steps=cooldown_start_step(train.max_steps, COOLDOWN_FRACTION))
-    return (replace(model, model_size=r.size, model_seed=seed), replace(data, dataset=str(dataset)),
-            replace(meta, cooldown_fraction=r.cooldown_fraction), run, train)
+    return replace(base, model=replace(base.model, model_size=r.size, model_seed=seed), data=replace(base.data, dataset=str(dataset)),
+                   metadata=replace(base.metadata, cooldown_fraction=r.cooldown_fraction), training=train)
 
 
 def _prefix_run(r: Run, runs: list[Run]) -> Run | None:
@@ -200,21 +202,21 @@ def train_run(r: Run, runs: list[Run], args: LocalizationStudyArguments, out: Pa
     if not is_finished(mdir):
         if prefix is not None:
             # MeCo's cooldown continues the metadata run: copy its checkpoint at the cooldown step, then resume from it.
-            step = cooldown_start_step(base[4].max_steps, r.cooldown_fraction)
+            step = cooldown_start_step(base.training.max_steps, r.cooldown_fraction)
             ckpt = out / "models" / prefix.name / f"checkpoint-{step}"
             if not ckpt.is_dir():
                 raise MetacondError(f"{ckpt} is missing: the metadata run {prefix.name} must save it for the cooldown arm (rerun with --force)")
             if not (mdir / ckpt.name).is_dir():
                 shutil.copytree(ckpt, mdir / ckpt.name)
         feeds_cooldown = any(_prefix_run(x, runs) == r for x in runs)
-        run_pretraining(*recipe_for(base, r, ds, mdir, prefix_of_cooldown=feeds_cooldown))
+        run_pretraining(recipe_for(base, r, ds, mdir, prefix_of_cooldown=feeds_cooldown))
     s = TrainingSummary.load(mdir)
     curve = [p for p in s.loss_curve if "loss" in p]
     return {"status": "trained", "model_dir": str(mdir.relative_to(out)), "parameters": s.parameters, "tokens_seen": s.tokens_seen,
             "planned_tokens": planned_tokens(out, r.name),
             "last_logged_train_loss": curve[-1]["loss"] if curve else None, "final_window_train_loss": s.final_window_loss(0.1),
             "wall_time_seconds": s.wall_time_seconds, "resumed_from": Path(s.resumed_from).name if s.resumed_from else None, "loss_curve": s.loss_curve,
-            "seed": base[4].seed + r.seed}
+            "seed": base.training.seed + r.seed}
 
 
 def planned_tokens(out: Path, name: str) -> int:
@@ -388,6 +390,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from metacond.main import run_guarded
+    from metacond.cli import run_guarded
 
     sys.exit(run_guarded(main, sys.argv[1:], "metacond localization-study"))

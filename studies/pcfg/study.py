@@ -24,7 +24,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -33,6 +33,8 @@ from metacond.studies.stopwatch import Stopwatch
 from metacond.studies.study_key import check_study_key
 from metacond.training.parallel import side_by_side
 
+if TYPE_CHECKING:
+    from metacond.training.arguments import PretrainingRecipe
 
 @dataclass(frozen=True)
 class StudyPreset:
@@ -140,11 +142,11 @@ def build_data(p: StudyPreset, seed: int):
     return dd, out
 
 
-def base_recipe(p: StudyPreset, dataset_dir: Path, seed: int, max_steps: int | None) -> tuple:
+def base_recipe(p: StudyPreset, dataset_dir: Path, seed: int, max_steps: int | None) -> PretrainingRecipe:
     """The typed settings every D_M shares; ``recipe_for`` derives each model's with ``dataclasses.replace``."""
     import torch
 
-    from metacond.training.arguments import DataArguments, MetadataArguments, ModelArguments, PretrainingArguments, RunArguments
+    from metacond.training.arguments import DataArguments, MetadataArguments, ModelArguments, PretrainingArguments, PretrainingRecipe, RunArguments
 
     steps = max_steps or p.max_steps
     train = PretrainingArguments(output_dir=str(dataset_dir / "unused"), per_device_train_batch_size=p.batch_size, max_steps=steps,
@@ -155,7 +157,8 @@ def base_recipe(p: StudyPreset, dataset_dir: Path, seed: int, max_steps: int | N
     if p.packing:
         # Rows as wide as the longest training sequence: packing never cuts one, and attention stays row-local.
         data = replace(data, packing=True, block_size=longest_sequence(dataset_dir))
-    return (ModelArguments(model_size=p.model_size, model_seed=seed), data, MetadataArguments(metadata_mode="mask"), RunArguments(), train)
+    return PretrainingRecipe(model=ModelArguments(model_size=p.model_size, model_seed=seed), data=data, metadata=MetadataArguments(metadata_mode="mask"),
+                             run=RunArguments(), training=train)
 
 
 def longest_sequence(dataset_dir: Path, multiple: int = 8) -> int:
@@ -168,34 +171,34 @@ def longest_sequence(dataset_dir: Path, multiple: int = 8) -> int:
     return -(-n // multiple) * multiple
 
 
-def recipe_for(base: tuple, depth: int, grammar_depth: int, out: Path, seed: int | None = None) -> tuple:
+def recipe_for(base: PretrainingRecipe, depth: int, grammar_depth: int, out: Path, seed: int | None = None) -> PretrainingRecipe:
     """D_M = ``depth``: show the first ``depth`` metadata slots of rows that carry metadata, mask the rest.
     ``seed``: this run's initialization and data-order seed (default: the base recipe's)."""
-    model, data, meta, run, train = base
-    meta = replace(meta, metadata_field_dropout=[0.0] * depth + [1.0] * (grammar_depth - depth))
+    model, train = base.model, base.training
     if seed is not None:
         model, train = replace(model, model_seed=seed), replace(train, seed=seed, data_seed=seed)
-    return model, data, meta, run, replace(train, output_dir=str(out))
+    return replace(base, model=model, metadata=replace(base.metadata, metadata_field_dropout=[0.0] * depth + [1.0] * (grammar_depth - depth)),
+                   training=replace(train, output_dir=str(out)))
 
 
 def run_name(depth: int, seed: int) -> str:
     return f"dm{depth}-seed{seed}"
 
 
-def _train_one(recipe: tuple) -> str:
+def _train_one(recipe: PretrainingRecipe) -> str:
     from metacond.training.pretrain import run_pretraining
 
-    run_pretraining(*recipe)
-    return recipe[4].output_dir
+    run_pretraining(recipe)
+    return str(recipe.training.output_dir)
 
 
-def train_models(recipes: list[tuple], workers: int) -> None:
+def train_models(recipes: list[PretrainingRecipe], workers: int) -> None:
     """Train every recipe whose run is not finished: in this process, or ``workers`` single-thread processes side by side."""
     from metacond.modeling.checkpoint import is_finished
 
-    todo = [r for r in recipes if not is_finished(r[4].output_dir)]
+    todo = [r for r in recipes if not is_finished(str(r.training.output_dir))]
     if workers > 1 and len(todo) > 1:
-        todo = [r[:4] + (replace(r[4], disable_tqdm=True),) for r in todo]
+        todo = [replace(r, training=replace(r.training, disable_tqdm=True)) for r in todo]
     side_by_side(_train_one, [(r,) for r in todo], workers, desc="training")
 
 
@@ -329,6 +332,6 @@ def _training_facts(model_dir: Path, study_dir: Path) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    from metacond.main import run_guarded
+    from metacond.cli import run_guarded
 
     sys.exit(run_guarded(main, sys.argv[1:], "metacond pcfg-study"))
