@@ -15,23 +15,20 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .intervals import percentile_interval, resampled_ratios
+
 ITERS = 1000
 
 
-def bootstrap_ratio(num: np.ndarray, den: np.ndarray, transform: Callable[[np.ndarray], np.ndarray], iters: int = ITERS, seed: int = 0,
-                    alpha: float = 0.05) -> tuple[float, float, float]:
-    """(point, low, high) of ``transform(Σnum / Σden)`` with a percentile bootstrap over items."""
+def bootstrap_ratio(num: np.ndarray, den: np.ndarray, transform: Callable[[np.ndarray], np.ndarray], iters: int = ITERS,
+                    seed: int = 0) -> tuple[float, float, float]:
+    """(point, low, high) of ``transform(Σnum / Σden)`` with a percentile bootstrap over items (``intervals.py``)."""
     num, den = np.asarray(num, float), np.asarray(den, float)
     point = float(transform(np.array([num.sum() / den.sum()]))[0])
     if len(num) < 2 or iters <= 0:
         return point, float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    stats = []
-    for start in range(0, iters, 200):  # chunks keep the index matrix small for large groups
-        idx = rng.integers(0, len(num), size=(min(200, iters - start), len(num)))
-        stats.append(transform(num[idx].sum(1) / den[idx].sum(1)))
-    s = np.concatenate(stats)
-    return point, float(np.quantile(s, alpha / 2)), float(np.quantile(s, 1 - alpha / 2))
+    lo, hi = percentile_interval(transform(resampled_ratios(num, den, iters, seed)[:, 0]))
+    return point, lo, hi
 
 
 def _count_scored_tokens(lm, context: str, continuation: str) -> int:

@@ -240,14 +240,6 @@ def _continents_in(data: str, fam: str) -> list[str]:
     return [k for k in CONTINENTS if k in have]
 
 
-TITLES = {"mcq": "Localized MCQ accuracy (log-likelihood of option texts, summed; 4 option orders)",
-          "letter": "Localized MCQ accuracy (log-likelihood of option letters; 4 option orders)",
-          "official": "Localized MCQ accuracy, reference protocol (per-token mean of the option, the reference default; 4 option orders)",
-          "gen": "Localized MCQ accuracy (generated answer, letter parsed; 4 option orders)",
-          "ppl": "Regional bits per byte (metadata not scored; lower is better)"}
-FAMILY_ORDER = ("mcq", "letter", "official", "gen", "ppl")
-
-
 def _fmt(r: dict[str, Any]) -> str:
     if r.get("ci_low") is None or r["ci_low"] != r["ci_low"]:
         return f"{r['value']:.4f}"
@@ -256,19 +248,18 @@ def _fmt(r: dict[str, Any]) -> str:
 
 def render_summary(summary: list[dict[str, Any]], conditions: list[str], regional: list[dict[str, Any]] | None = None) -> str:
     lines = []
-    for fam in FAMILY_ORDER:
+    for fam in FAMILY:
         rows = [r for r in summary if r["family"] == fam]
         if not rows:
             continue
         cell = {(r["continent"], r["condition"]): r for r in rows}
-        lines += [f"## {TITLES[fam]}", "", "| continent | " + " | ".join(conditions) + " |", "|---|" + "---|" * len(conditions)]
+        lines += [f"## {FAMILY[fam].title}", "", "| continent | " + " | ".join(conditions) + " |", "|---|" + "---|" * len(conditions)]
         for k in (*CONTINENTS, "all"):
             if any((k, c) in cell for c in conditions):
                 lines.append(f"| {k} | " + " | ".join(_fmt(cell[(k, c)]) if (k, c) in cell else "—" for c in conditions) + " |")
         lines.append("")
-    metric_of = {"mcq": "acc", "letter": "acc", "official": "acc", "gen": "acc", "ppl": "token_perplexity"}
-    for fam in FAMILY_ORDER:
-        rows = [r for r in regional or [] if r["family"] == fam and r["level"] == "country" and r["metric"] == metric_of[fam]]
+    for fam in FAMILY:
+        rows = [r for r in regional or [] if r["family"] == fam and r["level"] == "country" and r["metric"] == FAMILY[fam].country_metric]
         if not rows:
             continue
         cell = {(r["key"], r["condition"]): r for r in rows}
@@ -289,7 +280,7 @@ def plot_summary(summary: list[dict[str, Any]], conditions: list[str], path: Pat
     plt = pyplot()
     import numpy as np
 
-    fams = [f for f in FAMILY_ORDER if any(r["family"] == f for r in summary)]
+    fams = [f for f in FAMILY if any(r["family"] == f for r in summary)]
     fig, axes = plt.subplots(1, len(fams), figsize=(6 * len(fams), 3.6), dpi=110, squeeze=False)
     for ax, fam in zip(axes[0], fams):
         cell = {(r["continent"], r["condition"]): r for r in summary if r["family"] == fam}
@@ -304,9 +295,7 @@ def plot_summary(summary: list[dict[str, Any]], conditions: list[str], path: Pat
             ax.bar(x + i * w - 0.4 + w / 2, vals, w, yerr=err, capsize=2, label=c)
         ax.set_xticks(x, CONTINENTS)
         ax.set_ylabel("accuracy" if fam != "ppl" else "bits per byte")
-        ax.set_title({"mcq": "Localized MCQ (log-likelihood)", "letter": "Localized MCQ (letters)", "official": "Localized MCQ (reference protocol)",
-                      "gen": "Localized MCQ (generated)", "ppl": "Regional perplexity (metadata excluded)"}[fam]
-                     + ", 95% CI")
+        ax.set_title(FAMILY[fam].panel + ", 95% CI")
         ax.legend(fontsize=7, title="metadata")
         ax.grid(alpha=0.3, axis="y")
     fig.tight_layout()

@@ -53,13 +53,13 @@ def localnews_eval_results(payload: dict[str, Any], dataset_name: str = "localne
     """One EvalResult per (family, condition, continent) row of ``metacond eval``'s summary."""
     from huggingface_hub import EvalResult
 
-    from metacond.eval_tasks.run_eval import TITLES
+    from metacond.eval_tasks.localnews.conditions import FAMILY
 
     out = []
     for r in payload.get("summary", []):
         fam, metric = r["family"], r["metric"]
-        # Every family `metacond eval` writes (mcq, letter, official, gen, ppl) is named by its one title there.
-        kind = ("text-generation" if fam == "ppl" else "multiple-choice", TITLES.get(fam, f"localnews {fam}"))
+        # Every family `metacond eval` writes (mcq, letter, official, gen, ppl) is named by its one title.
+        kind = ("text-generation" if fam == "ppl" else "multiple-choice", FAMILY[fam].title if fam in FAMILY else f"localnews {fam}")
         # dataset_type is a name, not a Hub id: the questions file is the user's own unless they pushed it.
         out.append(EvalResult(task_type=kind[0], task_name=kind[1], dataset_type=dataset_name, dataset_name=f"{dataset_name} ({r['continent']})",
                               dataset_config=f"{fam}-{r['condition']}-{r['continent']}", dataset_split="test",

@@ -23,9 +23,12 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
+
+import numpy as np
 
 from metacond import MetacondError
+from metacond.studies.stats import Verdict
 
 DEFINITE = ("reproduced", "contradicted", "not reproduced")
 
@@ -43,7 +46,7 @@ class CompareArguments:
             raise MetacondError("give two results: metacond compare-runs A/results.json B/results.json")
 
 
-def load_verdicts(path: str | Path) -> list[dict[str, Any]]:
+def load_verdicts(path: str | Path) -> list[Verdict]:
     """The verdict list of a study's results.json (PCFG ``findings``, localization ``claims``)."""
     p = Path(path)
     if p.is_dir():
@@ -54,15 +57,14 @@ def load_verdicts(path: str | Path) -> list[dict[str, Any]]:
     verdicts = r.get("findings") or r.get("claims")
     if not verdicts:
         raise MetacondError(f"{p} holds no verdicts (neither 'findings' nor 'claims'): is it a study's results.json?")
-    return verdicts
+    return [Verdict.from_dict(v) for v in verdicts]
 
 
-def _interval(v: dict[str, Any]) -> tuple[float, float] | None:
-    d = v.get("difference") or {}
-    lo, hi = d.get("ci_low"), d.get("ci_high")
-    if lo is None or hi is None or lo != lo or hi != hi:  # absent or NaN
+def _interval(v: Verdict) -> tuple[float, float] | None:
+    d = v.difference
+    if d is None or not (np.isfinite(d.ci_low) and np.isfinite(d.ci_high)):
         return None
-    return float(lo), float(hi)
+    return d.ci_low, d.ci_high
 
 
 def words_compatible(a: str, b: str) -> bool:
@@ -72,8 +74,8 @@ def words_compatible(a: str, b: str) -> bool:
 @dataclass
 class Row:
     finding: str
-    a: dict[str, Any] | None
-    b: dict[str, Any] | None
+    a: Verdict | None
+    b: Verdict | None
 
     @property
     def overlap(self) -> bool | None:
@@ -84,34 +86,32 @@ class Row:
 
     @property
     def compatible(self) -> bool:
-        return self.a is not None and self.b is not None and words_compatible(self.a["verdict"], self.b["verdict"])
+        return self.a is not None and self.b is not None and words_compatible(self.a.verdict, self.b.verdict)
 
 
-def compare(a: Sequence[dict[str, Any]], b: Sequence[dict[str, Any]]) -> list[Row]:
+def compare(a: Sequence[Verdict], b: Sequence[Verdict]) -> list[Row]:
     """Findings matched by name, in run A's order (then any only run B has)."""
-    by_b = {v["finding"]: v for v in b}
-    rows = [Row(v["finding"], v, by_b.get(v["finding"])) for v in a]
-    seen = {v["finding"] for v in a}
-    return rows + [Row(v["finding"], None, v) for v in b if v["finding"] not in seen]
+    by_b = {v.finding: v for v in b}
+    rows = [Row(v.finding, v, by_b.get(v.finding)) for v in a]
+    seen = {v.finding for v in a}
+    return rows + [Row(v.finding, None, v) for v in b if v.finding not in seen]
 
 
-def _cell(v: dict[str, Any] | None) -> str:
+def _cell(v: Verdict | None) -> str:
     if v is None:
         return "—"
-    iv = _interval(v)
-    est = (v.get("difference") or {}).get("estimate")
-    num = "" if iv is None or est is None else f" {est:+.4f} ({iv[0]:+.4f}, {iv[1]:+.4f})"
-    return f"{v['verdict']}{num}"
+    d = v.difference
+    return v.verdict + ("" if d is None or _interval(v) is None else f" {d.interval()}")
 
 
 def render(rows: Sequence[Row], label_a: str = "run A", label_b: str = "run B") -> str:
     lines = [f"| finding | {label_a} | {label_b} | intervals overlap | words |", "|---|---|---|---|---|"]
     for r in rows:
         ov = {None: "n/a", True: "yes", False: "**no**"}[r.overlap]
-        words = "same" if r.a and r.b and r.a["verdict"] == r.b["verdict"] else ("compatible" if r.compatible else "**conflict**")
+        words = "same" if r.a and r.b and r.a.verdict == r.b.verdict else ("compatible" if r.compatible else "**conflict**")
         lines.append(f"| {r.finding} | {_cell(r.a)} | {_cell(r.b)} | {ov} | {words} |")
     bad = [r for r in rows if not r.compatible or r.overlap is False]
-    lines += ["", f"{len(rows)} findings: {sum(r.a is not None and r.b is not None and r.a['verdict'] == r.b['verdict'] for r in rows)} same word, "
+    lines += ["", f"{len(rows)} findings: {sum(r.a is not None and r.b is not None and r.a.verdict == r.b.verdict for r in rows)} same word, "
                   f"{sum(r.compatible for r in rows)} compatible, {sum(r.overlap is True for r in rows)} overlapping intervals; "
                   + ("every finding survives the rerun." if not bad else f"{len(bad)} do not: " + "; ".join(r.finding for r in bad) + ".")]
     return "\n".join(lines) + "\n"

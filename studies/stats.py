@@ -44,9 +44,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from metacond.eval_tasks.intervals import CONFIDENCE, percentile_interval, resampled_ratios
+
 VERDICTS = ("reproduced", "contradicted", "not reproduced", "inconclusive")
-# Fixed before any study run (2026-11-25) and never tuned toward a result.
-CONFIDENCE = 0.95
+# Fixed before any study run (2026-11-25) and never tuned toward a result (the confidence level in intervals.py).
 POWER = 0.80
 N_BOOTSTRAP = 2000
 MIN_ITEMS = 30  # fewer shared items (or clusters) than this: no verdict
@@ -127,11 +128,31 @@ class PairedDifference:
                 return f"the seed spread dominates (seed SD {math.sqrt(pooled):.4f} against item SE {self.item_se:.4f}): about {n} seeds per arm would be needed"
         return f"the seed spread dominates (seed SD {math.sqrt(pooled):.4f} against item SE {self.item_se:.4f}): more than {max_seeds} seeds per arm would be needed"
 
+    @property
+    def has_interval(self) -> bool:
+        return bool(np.isfinite(self.estimate) and np.isfinite(self.ci_low))
+
+    def interval(self) -> str:
+        """'+0.0123 (+0.0010, +0.0236)': the estimate and its 95% interval, as every table prints them."""
+        return f"{self.estimate:+.4f} ({self.ci_low:+.4f}, {self.ci_high:+.4f})"
+
+    def ci(self) -> str:
+        """'95% CI +0.0010 to +0.0236', as every sentence prints it."""
+        return f"{CONFIDENCE:.0%} CI {self.ci_low:+.4f} to {self.ci_high:+.4f}"
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self) | {"mde": self.mde}
         d["seeds"], d["seed_sd"] = list(self.seeds), list(self.seed_sd)
         d["df"] = None if not np.isfinite(self.df) else self.df
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "PairedDifference":
+        """Back from ``to_dict`` (the MDE is derived, not stored; df None is infinite)."""
+        kw = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        kw["seeds"], kw["seed_sd"] = tuple(kw.get("seeds") or (1,)), tuple(float("nan") if x is None else x for x in kw.get("seed_sd") or (float("nan"),))
+        kw["df"] = float("inf") if kw.get("df") is None else kw["df"]
+        return cls(**kw)
 
 
 def _prepare(num: np.ndarray, den: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -181,28 +202,10 @@ def paired_difference(num: np.ndarray, den: np.ndarray | None = None, *, cluster
     if C == 0 or N == 0:
         return PairedDifference(float("nan"), float("nan"), float("nan"), float("nan"), 0, 0)
     est = float(np.mean(num.sum(1) / den.sum(1)))
-    if clusters is None:
-        cl = np.arange(N)
-    else:
-        cl = np.unique(np.asarray(clusters)[used], return_inverse=True)[1]
-    K = int(cl.max()) + 1
-    # Sum items into clusters once; resampling clusters then needs [b, K] weights only.
-    cnum, cden = np.zeros((C, K)), np.zeros((C, K))
-    np.add.at(cnum.T, cl, num.T)
-    np.add.at(cden.T, cl, den.T)
-    rng = np.random.default_rng(seed)
-    stats = np.empty(n_boot)
-    chunk = max(1, min(n_boot, 4_000_000 // max(K, 1)))
-    for s in range(0, n_boot, chunk):
-        b = min(chunk, n_boot - s)
-        w = rng.multinomial(K, np.full(K, 1.0 / K), size=b).astype(np.float64)  # [b, K] counts of each resample
-        d = w @ cden.T
-        with np.errstate(invalid="ignore", divide="ignore"):
-            per_cell = (w @ cnum.T) / np.where(d > 0, d, np.nan)
-        stats[s : s + b] = per_cell.mean(1)  # NaN if any cell came out empty
-    tail = (1 - CONFIDENCE) / 2
-    lo, hi = np.nanquantile(stats, [tail, 1 - tail])
-    return PairedDifference(est, float(lo), float(hi), float(np.nanstd(stats, ddof=1)), int(K), int(C))
+    stats = resampled_ratios(num, den, n_boot, seed, clusters=None if clusters is None else np.asarray(clusters)[used]).mean(1)  # NaN: a cell came out empty
+    lo, hi = percentile_interval(stats)
+    K = len(np.unique(np.asarray(clusters)[used])) if clusters is not None else N
+    return PairedDifference(est, lo, hi, float(np.nanstd(stats, ddof=1)), int(K), int(C))
 
 
 def seeded_difference(a_runs: Sequence[np.ndarray], b_runs: Sequence[np.ndarray] | None = None, den: np.ndarray | None = None, *,
@@ -253,7 +256,7 @@ class Verdict:
     threshold: float  # the smallest effect of interest (superiority) or the margin (non-inferiority), in the statistic's units
     units: str
     reason: str
-    difference: dict[str, Any] | None = None
+    difference: PairedDifference | None = None
     cells: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
     source: str = ""  # where the smallest effect of interest / margin comes from
@@ -262,25 +265,34 @@ class Verdict:
         if self.verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {VERDICTS}, got {self.verdict!r}")
 
+    @property
+    def has_interval(self) -> bool:
+        return self.difference is not None and self.difference.has_interval
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {k: (getattr(self, k).to_dict() if k == "difference" and self.difference is not None else getattr(self, k))
+                for k in self.__dataclass_fields__}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Verdict":
+        diff = d.get("difference")
+        return cls(**{**d, "difference": None if not diff else PairedDifference.from_dict(diff)})
 
     def summary(self) -> str:
         d = self.difference
-        if not d or not np.isfinite(d["estimate"]):
+        if d is None or not np.isfinite(d.estimate):
             return self.reason
         kind = "SESOI" if self.test == "superiority" else "margin"
-        ci = "" if not np.isfinite(d["ci_low"]) else f"95% CI {d['ci_low']:+.4f} to {d['ci_high']:+.4f}; "
-        return (f"{d['estimate']:+.4f} {self.units} ({ci}{d['items']} paired items"
-                f"{'' if d['cells'] <= 1 else ' in ' + str(d['cells']) + ' cells'}; {seed_note(d)}; MDE {d['mde']:.4f}; "
+        ci = "" if not np.isfinite(d.ci_low) else f"{d.ci()}; "
+        return (f"{d.estimate:+.4f} {self.units} ({ci}{d.items} paired items"
+                f"{'' if d.cells <= 1 else ' in ' + str(d.cells) + ' cells'}; {seed_note(d)}; MDE {d.mde:.4f}; "
                 f"{kind} {self.threshold:.4f}) — {self.reason}")
 
 
-def seed_note(d: dict[str, Any]) -> str:
+def seed_note(d: PairedDifference) -> str:
     """'seeds 2 vs 2, seed SD 0.0031 / 0.0042, item SE 0.0008' (the two noise sources side by side)."""
-    seeds, sds = d.get("seeds") or [1], d.get("seed_sd") or [float("nan")]
-    sd = " / ".join("—" if s is None or not np.isfinite(s) else f"{s:.4f}" for s in sds)
-    return f"seeds {' vs '.join(str(n) for n in seeds)}, seed SD {sd}, item SE {d.get('item_se', d['se']):.4f}"
+    sd = " / ".join("—" if s is None or not np.isfinite(s) else f"{s:.4f}" for s in d.seed_sd)
+    return f"seeds {' vs '.join(str(n) for n in d.seeds)}, seed SD {sd}, item SE {d.item_se:.4f}"
 
 
 def _gate(diff: PairedDifference | None, informative: bool, why: str) -> tuple[str, str] | None:
@@ -308,7 +320,7 @@ def superiority(finding: str, diff: PairedDifference | None, effect: float, unit
     v = _gate(diff, informative, why_uninformative) or _superiority_word(diff, effect)
     if v[0] == "not reproduced" and not baseline_signal:
         v = ("inconclusive", why_no_signal)
-    return Verdict(finding, v[0], "superiority", effect, units, v[1], None if diff is None else diff.to_dict(), list(cells), details, source)
+    return Verdict(finding, v[0], "superiority", effect, units, v[1], diff, list(cells), details, source)
 
 
 def _superiority_word(diff: PairedDifference, effect: float) -> tuple[str, str]:
@@ -344,7 +356,7 @@ def non_inferiority(finding: str, harm: PairedDifference | None, margin: float, 
         word, reason = "not reproduced", "significantly worse, and the interval reaches past the margin"
     else:
         word, reason = "inconclusive", "the interval covers both 0 and the margin"
-    return Verdict(finding, word, "non-inferiority", margin, units, reason, None if harm is None else harm.to_dict(), list(cells), details, source)
+    return Verdict(finding, word, "non-inferiority", margin, units, reason, harm, list(cells), details, source)
 
 
 def forest_plot(ax, rows: Sequence[tuple[str, PairedDifference | dict]], *, threshold: float | None = None, threshold_label: str = "",

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from metacond.studies.localization.report import claims
+from metacond.studies.localization.claims import claims
 
 CONTS = ("africa", "america", "asia")
 
@@ -52,7 +52,7 @@ def test_metadata_model_worse_everywhere_never_reads_reproduced():
         no_worse = _by_start(v, "Without metadata at test time")
         assert lowers.verdict == "contradicted", lowers.summary()
         assert no_worse.verdict != "reproduced", no_worse.summary()
-        assert lowers.difference["estimate"] == pytest.approx(-shift, abs=0.003)
+        assert lowers.difference.estimate == pytest.approx(-shift, abs=0.003)
 
 
 def test_planted_gain_is_reproduced_and_equal_models_are_not():

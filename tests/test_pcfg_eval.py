@@ -152,7 +152,7 @@ def test_lmeval_run_matches_our_loss(tmp_path):
 
 @pytest.mark.slow
 def test_smoke_study_end_to_end(tmp_path):
-    from metacond.studies.pcfg.report import LOSS_MARGIN_SHARE
+    from metacond.studies.pcfg.findings import LOSS_MARGIN_SHARE
     from metacond.studies.pcfg.study import StudyArguments, run_study
 
     out = run_study(StudyArguments(preset="smoke", output_dir=str(tmp_path / "study")))
@@ -277,18 +277,18 @@ def _synthetic_results(deficit: float, rng, seeds: int = 2) -> dict:
 
 @pytest.mark.parametrize("deficit,expected", [(0.08, "reproduced"), (-0.08, "contradicted")])
 def test_findings_on_planted_short_prompt_deficits(deficit, expected):
-    from metacond.studies.pcfg.report import findings
+    from metacond.studies.pcfg.findings import findings
 
     r = _synthetic_results(deficit, np.random.default_rng(0))
     short = next(v for v in findings(r) if "short prompts" in v.finding and "probing" in v.finding)
     assert short.cells == ["d=0, L=5", "d=1, L=5"]
     assert short.verdict == expected, short.summary()
     # The prompt clusters (pairs) are what is resampled; both arms' seeds enter the interval.
-    assert short.difference["items"] == 750 and short.difference["seeds"] == [2, 2]
+    assert short.difference.items == 750 and short.difference.seeds == (2, 2)
 
 
 def test_one_run_per_arm_never_gives_a_between_model_word():
-    from metacond.studies.pcfg.report import findings
+    from metacond.studies.pcfg.findings import findings
 
     r = _synthetic_results(0.08, np.random.default_rng(0), seeds=1)
     short = next(v for v in findings(r) if "short prompts" in v.finding and "probing" in v.finding)

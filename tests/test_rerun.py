@@ -18,7 +18,7 @@ def _results(path, shift: float, seed: int):
                 non_inferiority("no worse without metadata", paired_difference(null, seed=0), 0.01, "nats/token")]
     path.mkdir(parents=True, exist_ok=True)
     (path / "results.json").write_text(json.dumps({"findings": [v.to_dict() for v in verdicts]}))
-    return [v.to_dict() for v in verdicts]
+    return verdicts
 
 
 def test_two_close_runs_survive_and_a_shifted_run_does_not(tmp_path):

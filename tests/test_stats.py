@@ -203,7 +203,7 @@ def test_planted_effect_across_seeds_beyond_sesoi_is_reproduced():
     a, b = _arm(rng, base, 3, 0.005, shift=0.08), _arm(rng, base, 3, 0.005)
     v = superiority("x", seeded_difference(a, b), 0.04, "u", source="test")
     assert v.verdict == "reproduced", v.summary()
-    assert v.difference["seeds"] == [3, 3] and all(s > 0 for s in v.difference["seed_sd"]) and v.source == "test"
+    assert v.difference.seeds == (3, 3) and all(s > 0 for s in v.difference.seed_sd) and v.source == "test"
     # Reversed: contradicted. Significant but negligible (0.01 against a 0.04 SESOI, tiny seed noise): not reproduced.
     assert superiority("x", seeded_difference(b, a), 0.04, "u").verdict == "contradicted"
     small = seeded_difference(_arm(rng, base, 3, 0.001, shift=0.01), _arm(rng, base, 3, 0.001), n_boot=500)

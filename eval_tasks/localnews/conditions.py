@@ -34,19 +34,32 @@ class Family:
     version: float  # metadata.version of every task of the family: bump on any change of scoring or prompt
     summary_metric: str  # what ``metacond eval``'s summary table reports
     what: str  # one line for the YAML comment
+    title: str  # the heading of its table in eval_summary.md and model cards
+    panel: str  # the title of its panel in eval_summary.png
+    protocol: str  # how a study's claim names it
+    country_metric: str  # what the per-country table reports
 
 
+# In the order of every table and figure.
 FAMILIES = (
     Family("mcq", MCQ_CONDITIONS, "_default_template_yaml", ("acc", "acc_norm", "acc_bytes", "acc_tokens"), 3.0, "acc",
-           "log-likelihood of each option text after the question"),
+           "log-likelihood of each option text after the question",
+           "Localized MCQ accuracy (log-likelihood of option texts, summed; 4 option orders)", "Localized MCQ (log-likelihood)",
+           "our log-likelihood protocol", "acc"),
     Family("letter", MCQ_CONDITIONS, "_letter_template_yaml", ("acc",), 2.0, "acc",
-           "log-likelihood of each option letter after the lettered options"),
-    Family("gen", MCQ_CONDITIONS, "_gen_template_yaml", ("acc", "parsed"), 3.0, "acc",
-           "generated letter answer, parsed"),
+           "log-likelihood of each option letter after the lettered options",
+           "Localized MCQ accuracy (log-likelihood of option letters; 4 option orders)", "Localized MCQ (letters)", "the letter protocol", "acc"),
     Family("official", OFFICIAL_CONDITIONS, "_official_template_yaml", ("acc", "acc_norm", "acc_bytes", "acc_tokens"), 2.0, "acc_tokens",
-           "the reference work's prompt and metadata block, option text scored"),
+           "the reference work's prompt and metadata block, option text scored",
+           "Localized MCQ accuracy, reference protocol (per-token mean of the option, the reference default; 4 option orders)",
+           "Localized MCQ (reference protocol)", "the reference's protocol", "acc"),
+    Family("gen", MCQ_CONDITIONS, "_gen_template_yaml", ("acc", "parsed"), 3.0, "acc",
+           "generated letter answer, parsed",
+           "Localized MCQ accuracy (generated answer, letter parsed; 4 option orders)", "Localized MCQ (generated)", "the generative protocol", "acc"),
     Family("ppl", PPL_CONDITIONS, "_ppl_template_yaml", ("bits_per_byte",), 3.0, "bits_per_byte",
-           "held-out article log-likelihood, metadata not scored"),
+           "held-out article log-likelihood, metadata not scored",
+           "Regional bits per byte (metadata not scored; lower is better)", "Regional perplexity (metadata excluded)", "held-out perplexity",
+           "token_perplexity"),
 )
 FAMILY = {f.name: f for f in FAMILIES}
 QUESTION_FAMILIES = ("mcq", "letter", "gen", "official")

@@ -85,6 +85,13 @@ PRESETS: dict[str, Preset] = {
 }
 
 
+def arm_name(size: str, experiment: str = "global", variant: str = "meta") -> str:
+    """An arm's name as every run, table and claim spells it: ``mini-global-meta``, ``1b-region-africa-nometa``,
+    ``1b-loo-asia-meta``, ``1b-global-url-country``, ``1b-global-meta-cooldown``."""
+    place = experiment.replace("leave-one-out/", "loo-").replace("/", "-")
+    return f"{size}-{place}-{variant.replace('_', '-')}"
+
+
 def _run(name: str, family: str, size: str, experiment: str, template: str, **kw) -> Run:
     return Run(name, family, size, experiment, template, arm=name, **kw)
 
@@ -96,22 +103,23 @@ def expand_grid(preset: str, seeds: int | None = None) -> list[Run]:
     meta = p.meta_template
     arms: list[Run] = []
     if p.grid == "global":
-        arms += [_run(f"{big}-global-meta", "main", big, "global", meta), _run(f"{big}-global-nometa", "main", big, "global", "none")]
-        arms += [_run(f"{big}-global-{t.replace('_', '-')}", "ablation", big, "global", t, paper=False) for t in p.ablations]
+        arms += [_run(arm_name(big), "main", big, "global", meta), _run(arm_name(big, variant="nometa"), "main", big, "global", "none")]
+        arms += [_run(arm_name(big, variant=t), "ablation", big, "global", t, paper=False) for t in p.ablations]
     else:
         for size in p.sizes:
             for exp in ("global",) + tuple(f"region/{c}" for c in CONTINENTS):
                 for m in (True, False):
-                    arms.append(_run(f"{size}-{exp.replace('/', '-')}-{'meta' if m else 'nometa'}", "main", size, exp, meta if m else "none"))
+                    arms.append(_run(arm_name(size, exp, "meta" if m else "nometa"), "main", size, exp, meta if m else "none"))
         for c in CONTINENTS:
             for m in (True, False):
-                arms.append(_run(f"{big}-loo-{c}-{'meta' if m else 'nometa'}", "leave-one-out", big, f"leave-one-out/{c}", meta if m else "none"))
+                arms.append(_run(arm_name(big, f"leave-one-out/{c}", "meta" if m else "nometa"), "leave-one-out", big, f"leave-one-out/{c}",
+                                 meta if m else "none"))
         for t in p.ablations:
-            arms.append(_run(f"{big}-global-{t.replace('_', '-')}", "ablation", big, "global", t))
-    arms.append(_run(f"{big}-global-meta-cooldown", "cooldown", big, "global", meta, cooldown_fraction=0.1, paper=False))
+            arms.append(_run(arm_name(big, variant=t), "ablation", big, "global", t))
+    arms.append(_run(arm_name(big, variant="meta-cooldown"), "cooldown", big, "global", meta, cooldown_fraction=0.1, paper=False))
     if p.grid == "trim":
-        keep = {f"{big}-global-meta", f"{big}-global-nometa", f"{big}-region-africa-meta", f"{big}-region-africa-nometa", f"{big}-loo-africa-meta",
-                f"{big}-global-url", f"{big}-global-meta-cooldown"}
+        keep = {arm_name(big), arm_name(big, variant="nometa"), arm_name(big, "region/africa"), arm_name(big, "region/africa", "nometa"),
+                arm_name(big, "leave-one-out/africa"), arm_name(big, variant="url"), arm_name(big, variant="meta-cooldown")}
         arms = [r for r in arms if r.name in keep]
     n = seeds or p.seeds
     if n == 1:

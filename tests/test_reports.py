@@ -1,0 +1,51 @@
+"""The report kit and the committed reference reports: a report renders from its results.json alone."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from metacond.studies.report_kit import Evidence, Findings, readme_table, verdict_table
+from metacond.studies.stats import PairedDifference, Verdict, paired_difference
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_committed_pcfg_reference_renders_from_its_results():
+    """report.md and verdicts.txt of the committed reference are a function of its results.json: the verdicts, the
+    regime and every table come back byte for byte."""
+    from metacond.studies.pcfg.report import render_markdown
+    from metacond.studies.pcfg.report import verdict_table as pcfg_verdicts
+
+    d = ROOT / "docs" / "results" / "pcfg-study-cpu"
+    r = json.loads((d / "results.json").read_text())
+    verdicts = [Verdict.from_dict(f) for f in r["findings"]]
+    assert json.dumps([v.to_dict() for v in verdicts]) == json.dumps(r["findings"])
+    assert render_markdown(r, verdicts) == (d / "report.md").read_text()
+    assert pcfg_verdicts(verdicts, r["regime"]) == (d / "verdicts.txt").read_text()
+
+
+def test_a_finding_is_one_entry_plus_its_computation():
+    """Declaring a finding is enough for it to be judged, tabled and put in the README table, in declaration order
+    (evidence with an ``order`` groups, e.g. by D_M)."""
+    rng = np.random.default_rng(0)
+    findings = Findings()
+
+    @findings.finding("The effect of arm {arm} is positive", test="superiority", units="nats/token", source="a test", threshold=0.05)
+    def effect(results):
+        for k, shift in enumerate(results["shifts"]):
+            yield Evidence(paired_difference(rng.normal(shift, 0.1, size=(1, 400))), {"arm": k}, order=k)
+
+    @findings.finding("Nothing is lost", test="non-inferiority", units="nats/token", source="a test")
+    def nothing_lost(results):
+        return Evidence(None, threshold=0.02, informative=False, why_uninformative="no baseline")
+
+    verdicts = findings.judge({"shifts": [0.3, 0.0]})
+    assert [v.finding for v in verdicts] == ["The effect of arm 0 is positive", "The effect of arm 1 is positive", "Nothing is lost"]
+    assert [v.verdict for v in verdicts] == ["reproduced", "not reproduced", "inconclusive"] and verdicts[2].reason == "no baseline"
+    assert verdicts[2].threshold == 0.02 and verdicts[0].source == "a test"
+    table = verdict_table(verdicts)
+    assert len(table) == 2 + 3 and "| — | — | — | 0.0200 | all | no baseline |" in table[-1]
+    assert readme_table(verdicts)[2].startswith("| **reproduced** | The effect of arm 0 is positive | +0.2") and "nats/token" in readme_table(verdicts)[2]
+    back = Verdict.from_dict(json.loads(json.dumps(verdicts[0].to_dict())))
+    assert isinstance(back.difference, PairedDifference) and back.difference.mde == verdicts[0].difference.mde
