@@ -58,7 +58,7 @@ def main() -> None:
     payload = run_eval(EvalArguments(model=str(tmp / "model"), conditions="none,country,continent,url,full", mcq_data=str(tmp / "q.jsonl"),
                                      batch_size=a.batch_size, output_dir=str(tmp / "eval")))
     t_all = time.perf_counter() - t0
-    n_scored = sum(v["effective"] for v in payload["lm_eval"]["mcq"]["n-samples"].values())
+    n_scored = sum(v["effective"] for v in payload.lm_eval["mcq"]["n-samples"].values())
     t0 = time.perf_counter()
     run_eval(EvalArguments(model=str(tmp / "model"), conditions="full", mcq_data=str(tmp / "q.jsonl"), batch_size=1, bootstrap_iters=0,
                            output_dir=str(tmp / "eval1")))

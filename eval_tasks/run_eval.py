@@ -18,7 +18,6 @@ named scoring rule's accuracy averaged over option orders, and a position-bias t
 
 from __future__ import annotations
 
-import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,7 @@ from . import TASK_DIR
 from .localnews.conditions import CONTINENTS, FAMILY, MCQ_CONDITIONS, PPL_CONDITIONS, QUESTION_FAMILIES
 from .localnews.defaults import DEFAULT_URL_STYLE, body_budget, context_length
 from .localnews.scoring import UNPARSED_RULES
+from .results import BiasRow, EvalResults, ItemScore, RegionalRow, RuleRow, SummaryRow
 
 CONDITIONS = MCQ_CONDITIONS
 PPL_ONLY_CONDITIONS = tuple(c for c in PPL_CONDITIONS if c not in MCQ_CONDITIONS)  # the study's ablation templates
@@ -37,7 +37,7 @@ PPL_ONLY_CONDITIONS = tuple(c for c in PPL_CONDITIONS if c not in MCQ_CONDITIONS
 
 @dataclass
 class EvalArguments:
-    model: str = field(default=None, metadata={"help": "Checkpoint directory (model + tokenizer)."})
+    model: str | None = field(default=None, metadata={"help": "Checkpoint directory (model + tokenizer)."})
     suite: str = field(default="localnews", metadata={"help": "Task suite: localnews."})
     conditions: str = field(default="none,full", metadata={"help": f"Comma-separated metadata conditions: {', '.join(CONDITIONS)}."})
     mcq_data: str | None = field(default=None, metadata={"help": "Localized MCQ questions (the published format or our builder's): JSONL, a JSON list or parquet."})
@@ -97,7 +97,7 @@ def load_model(path: str):
     return AutoModelForCausalLM.from_pretrained(p), AutoTokenizer.from_pretrained(p)
 
 
-def run_eval(args: EvalArguments) -> dict[str, Any]:
+def run_eval(args: EvalArguments) -> EvalResults:
     import lm_eval
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
@@ -106,6 +106,7 @@ def run_eval(args: EvalArguments) -> dict[str, Any]:
 
     from .regional import regional_rows
 
+    assert args.model is not None  # __post_init__ requires it
     url_style = trained_setting(args.model, "url_style", args.url_style, "url_style", DEFAULT_URL_STYLE)
     model, tok = load_model(args.model)
     if args.apply_chat_template and not getattr(tok, "chat_template", None):
@@ -119,11 +120,11 @@ def run_eval(args: EvalArguments) -> dict[str, Any]:
     if args.ppl_data:
         families.append(("ppl", args.ppl_data))
     raw: dict[str, Any] = {}
-    summary: list[dict[str, Any]] = []
-    regional: list[dict[str, Any]] = []
-    scoring: list[dict[str, Any]] = []
-    bias: list[dict[str, Any]] = []
-    items: list[dict[str, Any]] = []
+    summary: list[SummaryRow] = []
+    regional: list[RegionalRow] = []
+    scoring: list[RuleRow] = []
+    bias: list[BiasRow] = []
+    items: list[ItemScore] = []
     for fam, data in families:
         metric = FAMILY[fam].summary_metric
         if fam == "gen" and args.unparsed == "exclude":
@@ -150,79 +151,76 @@ def run_eval(args: EvalArguments) -> dict[str, Any]:
             samples = res["samples"].get(task, [])
             if not samples:
                 continue
-            rows = regional_rows(fam, c, samples, lm if fam == "ppl" else None, iters=args.bootstrap_iters, metric=metric)
+            rows = [RegionalRow(**r) for r in regional_rows(fam, c, samples, lm if fam == "ppl" else None, iters=args.bootstrap_iters, metric=metric)]
             regional += rows
             items += item_records(fam, c, samples)
             if fam in QUESTION_FAMILIES:
                 sc, pb = rule_tables(fam, c, samples, args.unparsed)
                 scoring += sc
                 bias += pb
-            for r in rows:
-                if r["level"] == "continent" and r["metric"] == metric:
-                    summary.append({"family": fam, "condition": c, "continent": r["key"], "metric": metric, "value": r["value"],
-                                    "ci_low": r["ci_low"], "ci_high": r["ci_high"], "n": r["n"]})
+            summary += [SummaryRow(fam, c, r.key, metric, r.value, r.n, ci_low=r.ci_low, ci_high=r.ci_high) for r in rows
+                        if r.level == "continent" and r.metric == metric]
             g = res["results"].get(task, {})
             if g.get(f"{metric},none") is not None:
-                summary.append({"family": fam, "condition": c, "continent": "all", "metric": metric, "value": g[f"{metric},none"],
-                                "stderr": g.get(f"{metric}_stderr,none"), "n": len(samples)})
+                summary.append(SummaryRow(fam, c, "all", metric, g[f"{metric},none"], len(samples), stderr=g.get(f"{metric}_stderr,none")))
     out = Path(args.output_dir or Path(args.model) / "eval")
     out.mkdir(parents=True, exist_ok=True)
-    payload = {"model": str(args.model), "suite": args.suite, "conditions": args.condition_list, "url_style": url_style,
-               "unparsed": args.unparsed, "lm_eval": raw, "summary": summary, "regional": regional, "scoring_rules": scoring,
-               "position_bias": bias, "bootstrap_iters": args.bootstrap_iters, "items": items}
-    (out / "eval_results.json").write_text(json.dumps(payload, indent=1, default=str))
+    results = EvalResults(model=str(args.model), suite=args.suite, conditions=args.condition_list, url_style=url_style, unparsed=args.unparsed,
+                          lm_eval=raw, summary=summary, regional=regional, scoring_rules=scoring, position_bias=bias,
+                          bootstrap_iters=args.bootstrap_iters, items=items)
+    results.save(out)
     (out / "eval_summary.md").write_text(render_summary(summary, args.condition_list, regional) + render_rules(scoring, bias))
     plot_summary(summary, args.condition_list, out / "eval_summary.png")
-    return payload
+    return results
 
 
-def item_records(fam: str, condition: str, samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def item_records(fam: str, condition: str, samples: list[dict[str, Any]]) -> list[ItemScore]:
     """One record per article (ppl: nats of the body and its bytes) or per question (accuracy averaged over its option
     orders), keyed so that two models evaluated on the same data file pair item by item."""
 
     if fam == "ppl":
-        return [{"family": fam, "condition": condition, "id": str(s["doc"]["article"]), "continent": s["doc"]["continent"],
-                 "country": s["doc"]["country"], "nll": -float(s["nll_sum"]), "bytes": float(s["doc"]["body_bytes"])} for s in samples]
-    return [{"family": fam, "condition": condition, "id": str(s["doc"]["qid"]), "continent": s["doc"]["continent"], "country": s["doc"]["country"],
-             "acc": float(s["acc"]), "orders": len(s["doc"]["orders"])} for s in samples]
+        return [ItemScore(fam, condition, str(s["doc"]["article"]), s["doc"]["continent"], s["doc"]["country"], nll=-float(s["nll_sum"]),
+                          bytes=float(s["doc"]["body_bytes"])) for s in samples]
+    return [ItemScore(fam, condition, str(s["doc"]["qid"]), s["doc"]["continent"], s["doc"]["country"], acc=float(s["acc"]), orders=len(s["doc"]["orders"]))
+            for s in samples]
 
 
-def rule_tables(fam: str, condition: str, samples: list[dict[str, Any]], unparsed: str = "wrong") -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def rule_tables(fam: str, condition: str, samples: list[dict[str, Any]], unparsed: str = "wrong") -> tuple[list[RuleRow], list[BiasRow]]:
     """Every scoring rule of a question family: accuracy over (question, order) pairs — each question's accuracy averaged
     over its orders — and its position-bias rows."""
     from .localnews.questions import rule_predictions
     from .localnews.scoring import RULES_OF_FAMILY, accuracy, position_bias
 
     n_opts = max(len(s["doc"]["options"]) for s in samples)
-    rows, bias = [], []
+    rows: list[RuleRow] = []
+    bias: list[BiasRow] = []
     for rule in RULES_OF_FAMILY[fam]:
         pairs = [p for s in samples for p in rule_predictions(s["doc"], s["filtered_resps"], rule)]
         preds, golds = [p for p, _ in pairs], [g for _, g in pairs]
-        base = {"family": fam, "condition": condition, "rule": rule}
-        row = {**base, "acc": accuracy(preds, golds, unparsed if rule == "generative" else "wrong"), "questions": len(samples),
-               "orders": len(pairs) // max(1, len(samples))}
+        row = RuleRow(fam, condition, rule, accuracy(preds, golds, unparsed if rule == "generative" else "wrong"), len(samples),
+                      len(pairs) // max(1, len(samples)))
         if rule == "generative":
-            row.update(unparsed=sum(p is None for p in preds) / len(preds), unparsed_rule=unparsed,
-                       acc_unparsed_wrong=accuracy(preds, golds, "wrong"), acc_unparsed_excluded=accuracy(preds, golds, "exclude"))
+            row.unparsed, row.unparsed_rule = sum(p is None for p in preds) / len(preds), unparsed
+            row.acc_unparsed_wrong, row.acc_unparsed_excluded = accuracy(preds, golds, "wrong"), accuracy(preds, golds, "exclude")
         rows.append(row)
-        bias += [{**base, **b} for b in position_bias(preds, golds, n_opts)]
+        bias += [BiasRow(fam, condition, rule, **b) for b in position_bias(preds, golds, n_opts)]
     return rows, bias
 
 
-def render_rules(scoring: list[dict[str, Any]], bias: list[dict[str, Any]]) -> str:
+def render_rules(scoring: list[RuleRow], bias: list[BiasRow]) -> str:
     """Markdown: accuracy under each named scoring rule, and where the gold answer sat versus where the model answered."""
     if not scoring:
         return ""
     lines = ["## Localized MCQ by scoring rule (accuracy averaged over the 4 cyclic option orders)", "",
              "| family | condition | rule | accuracy | questions | unparsed |", "|---|---|---|---|---|---|"]
     for r in scoring:
-        un = f"{r['unparsed']:.3f} (counted {r['unparsed_rule']})" if "unparsed" in r else "—"
-        lines.append(f"| {r['family']} | {r['condition']} | {r['rule']} | {r['acc']:.4f} | {r['questions']} | {un} |")
+        un = f"{r.unparsed:.3f} (counted {r.unparsed_rule})" if r.unparsed is not None else "—"
+        lines.append(f"| {r.family} | {r.condition} | {r.rule} | {r.acc:.4f} | {r.questions} | {un} |")
     lines += ["", "## Position bias (accuracy when the gold answer is in a slot; share of answers given in that slot)", "",
               "| family | condition | rule | slot | gold here | accuracy when gold here | choice rate |", "|---|---|---|---|---|---|---|"]
     for b in bias:
-        acc = "—" if b["acc_when_gold_here"] != b["acc_when_gold_here"] else f"{b['acc_when_gold_here']:.3f}"
-        lines.append(f"| {b['family']} | {b['condition']} | {b['rule']} | {b['position']} | {b['n_gold']} | {acc} | {b['choice_rate']:.3f} |")
+        acc = "—" if b.acc_when_gold_here != b.acc_when_gold_here else f"{b.acc_when_gold_here:.3f}"
+        lines.append(f"| {b.family} | {b.condition} | {b.rule} | {b.position} | {b.n_gold} | {acc} | {b.choice_rate:.3f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -240,57 +238,57 @@ def _continents_in(data: str, fam: str) -> list[str]:
     return [k for k in CONTINENTS if k in have]
 
 
-def _fmt(r: dict[str, Any]) -> str:
-    if r.get("ci_low") is None or r["ci_low"] != r["ci_low"]:
-        return f"{r['value']:.4f}"
-    return f"{r['value']:.4f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
+def _fmt(r: SummaryRow | RegionalRow) -> str:
+    if r.ci_low is None or r.ci_high is None or r.ci_low != r.ci_low:
+        return f"{r.value:.4f}"
+    return f"{r.value:.4f} [{r.ci_low:.3f}, {r.ci_high:.3f}]"
 
 
-def render_summary(summary: list[dict[str, Any]], conditions: list[str], regional: list[dict[str, Any]] | None = None) -> str:
+def render_summary(summary: list[SummaryRow], conditions: list[str], regional: list[RegionalRow] | None = None) -> str:
     lines = []
     for fam in FAMILY:
-        rows = [r for r in summary if r["family"] == fam]
+        rows = [r for r in summary if r.family == fam]
         if not rows:
             continue
-        cell = {(r["continent"], r["condition"]): r for r in rows}
+        cell = {(r.continent, r.condition): r for r in rows}
         lines += [f"## {FAMILY[fam].title}", "", "| continent | " + " | ".join(conditions) + " |", "|---|" + "---|" * len(conditions)]
         for k in (*CONTINENTS, "all"):
             if any((k, c) in cell for c in conditions):
                 lines.append(f"| {k} | " + " | ".join(_fmt(cell[(k, c)]) if (k, c) in cell else "—" for c in conditions) + " |")
         lines.append("")
     for fam in FAMILY:
-        rows = [r for r in regional or [] if r["family"] == fam and r["level"] == "country" and r["metric"] == FAMILY[fam].country_metric]
-        if not rows:
+        regs = [r for r in regional or [] if r.family == fam and r.level == "country" and r.metric == FAMILY[fam].country_metric]
+        if not regs:
             continue
-        cell = {(r["key"], r["condition"]): r for r in rows}
-        keys = sorted({(r["continent"], r["key"]) for r in rows})
+        by_key = {(r.key, r.condition): r for r in regs}
+        keys = sorted({(r.continent, r.key) for r in regs})
         what = "accuracy" if fam != "ppl" else "token-level perplexity (metadata not scored)"
         lines += [f"## Per country: {what}, 95% bootstrap interval", "", "| country | continent | n | " + " | ".join(conditions) + " |",
                   "|---|---|---|" + "---|" * len(conditions)]
         for cont, key in keys:
-            n = next(r["n"] for r in rows if r["key"] == key)
-            lines.append(f"| {key} | {cont} | {n} | " + " | ".join(_fmt(cell[(key, c)]) if (key, c) in cell else "—" for c in conditions) + " |")
+            n = next(r.n for r in regs if r.key == key)
+            lines.append(f"| {key} | {cont} | {n} | " + " | ".join(_fmt(by_key[(key, c)]) if (key, c) in by_key else "—" for c in conditions) + " |")
         lines.append("")
     return "\n".join(lines)
 
 
-def plot_summary(summary: list[dict[str, Any]], conditions: list[str], path: Path) -> None:
+def plot_summary(summary: list[SummaryRow], conditions: list[str], path: Path) -> None:
     from metacond.figures import pyplot
 
     plt = pyplot()
     import numpy as np
 
-    fams = [f for f in FAMILY if any(r["family"] == f for r in summary)]
+    fams = [f for f in FAMILY if any(r.family == f for r in summary)]
     fig, axes = plt.subplots(1, len(fams), figsize=(6 * len(fams), 3.6), dpi=110, squeeze=False)
     for ax, fam in zip(axes[0], fams):
-        cell = {(r["continent"], r["condition"]): r for r in summary if r["family"] == fam}
+        cell = {(r.continent, r.condition): r for r in summary if r.family == fam}
         x = np.arange(len(CONTINENTS))
         w = 0.8 / len(conditions)
         for i, c in enumerate(conditions):
             rs = [cell.get((k, c)) for k in CONTINENTS]
-            vals = np.array([r["value"] if r else np.nan for r in rs])
-            lo = np.array([r["ci_low"] if r and r.get("ci_low") is not None else np.nan for r in rs])
-            hi = np.array([r["ci_high"] if r and r.get("ci_high") is not None else np.nan for r in rs])
+            vals = np.array([r.value if r else np.nan for r in rs])
+            lo = np.array([r.ci_low if r and r.ci_low is not None else np.nan for r in rs])
+            hi = np.array([r.ci_high if r and r.ci_high is not None else np.nan for r in rs])
             err = np.nan_to_num(np.stack([vals - lo, hi - vals]), nan=0.0)
             ax.bar(x + i * w - 0.4 + w / 2, vals, w, yerr=err, capsize=2, label=c)
         ax.set_xticks(x, CONTINENTS)
@@ -308,9 +306,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     argv = list(sys.argv[1:] if argv is None else argv)
     (args,) = parse_config([EvalArguments], argv, prog="metacond eval", description=__doc__)
-    payload = run_eval(args)
+    results = run_eval(args)
     out = Path(args.output_dir or Path(args.model) / "eval")
-    print(render_summary(payload["summary"], args.condition_list))
+    print(render_summary(results.summary, args.condition_list))
     print(f"results: {out / 'eval_results.json'}")
     return 0
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from metacond import MetacondError
+from metacond.eval_tasks.results import EvalResults
 from metacond.modeling.summary import TrainingSummary
 
 CITATIONS = """- *Metadata Conditioned Large Language Models for Localization* (2025) — the geo-tagged news study whose
@@ -49,22 +50,22 @@ def _validation_line(summary) -> str:
     return f"{v['loss']:.4f} nats per scored token on {v['examples']:,} `{v['split']}` rows, at the end of training"
 
 
-def localnews_eval_results(payload: dict[str, Any], dataset_name: str = "localnews"):
+def localnews_eval_results(results: EvalResults, dataset_name: str = "localnews"):
     """One EvalResult per (family, condition, continent) row of ``metacond eval``'s summary."""
     from huggingface_hub import EvalResult
 
     from metacond.eval_tasks.localnews.conditions import FAMILY
 
     out = []
-    for r in payload.get("summary", []):
-        fam, metric = r["family"], r["metric"]
+    for r in results.summary:
+        fam, metric = r.family, r.metric
         # Every family `metacond eval` writes (mcq, letter, official, gen, ppl) is named by its one title.
         kind = ("text-generation" if fam == "ppl" else "multiple-choice", FAMILY[fam].title if fam in FAMILY else f"localnews {fam}")
         # dataset_type is a name, not a Hub id: the questions file is the user's own unless they pushed it.
-        out.append(EvalResult(task_type=kind[0], task_name=kind[1], dataset_type=dataset_name, dataset_name=f"{dataset_name} ({r['continent']})",
-                              dataset_config=f"{fam}-{r['condition']}-{r['continent']}", dataset_split="test",
-                              metric_type="accuracy" if metric == "acc" else metric, metric_name=f"{metric} ({r['condition']} metadata)",
-                              metric_value=float(r["value"])))
+        out.append(EvalResult(task_type=kind[0], task_name=kind[1], dataset_type=dataset_name, dataset_name=f"{dataset_name} ({r.continent})",
+                              dataset_config=f"{fam}-{r.condition}-{r.continent}", dataset_split="test",
+                              metric_type="accuracy" if metric == "acc" else metric, metric_name=f"{metric} ({r.condition} metadata)",
+                              metric_value=float(r.value)))
     return out
 
 
@@ -175,12 +176,12 @@ def _example_prompts(summary: TrainingSummary, run_dir: Path | None) -> tuple[st
     return with_meta + " ", without + " ", opening
 
 
-def _eval_tables(eval_payload: dict[str, Any] | None, pcfg_rows: list) -> str:
+def _eval_tables(ev: EvalResults | None, pcfg_rows: list) -> str:
     parts = []
-    if eval_payload and eval_payload.get("summary"):
+    if ev is not None and ev.summary:
         from metacond.eval_tasks.run_eval import render_summary
 
-        parts.append(render_summary(eval_payload["summary"], eval_payload.get("conditions", []), eval_payload.get("regional")).replace("## ", "### "))
+        parts.append(render_summary(ev.summary, ev.conditions, ev.regional).replace("## ", "### "))
     if pcfg_rows:
         parts.append("### PCFG evaluations\n\n| evaluation | metric | value |\n|---|---|---|\n" +
                      "\n".join(f"| {r.task_name} | {r.metric_name} | {r.metric_value:.4f} |" for r in pcfg_rows))
@@ -236,9 +237,11 @@ def build_model_card(run_dir: str | Path, repo_id: str | None = None, license: s
     summary = TrainingSummary.load(run)
     repo = repo_id or f"<user>/{run.name}"
     name = repo.split("/")[-1]
-    ev = _read_json(Path(eval_results) if eval_results else run / "eval" / "eval_results.json")
+    ev_path = Path(eval_results) if eval_results else run / "eval" / EvalResults.FILE
+    # A path the user names must exist (one line if not); the run's own eval/ folder is optional.
+    ev = EvalResults.load(ev_path) if eval_results or ev_path.is_file() else None
     pcfg_rows = _pcfg_rows(summary, pcfg_results, pcfg_depth)
-    results = (localnews_eval_results(ev) if ev else []) + pcfg_rows
+    results = (localnews_eval_results(ev) if ev is not None else []) + pcfg_rows
     mode = summary.metadata_scheme.get("mode")
     data = ModelCardData(license=license, library_name="transformers", pipeline_tag="text-generation", language=None if mode == "mask" else ["en"],
                          tags=["metacond", "metadata-conditioning", "llama"] + (["pcfg", "synthetic"] if mode == "mask" else ["localization", "news"]),
@@ -313,7 +316,7 @@ def write_model_card(run_dir: str | Path, **kwargs) -> Path:
 
 @dataclass
 class CardArguments:
-    path: str = field(default=None, metadata={"help": "Run directory (metacond pretrain output)."})
+    path: str | None = field(default=None, metadata={"help": "Run directory (metacond pretrain output)."})
     repo_id: str | None = field(default=None, metadata={"help": "Hub id used in the card's code examples."})
     license: str = field(default="apache-2.0", metadata={"help": "License in the card header."})
     eval_results: str | None = field(default=None, metadata={"help": "metacond eval output (default: <run>/eval/eval_results.json when present)."})
@@ -339,7 +342,7 @@ def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and not argv[0].startswith("-"):
         argv = ["--path", argv[0]] + argv[1:]
-    (a,) = parse_config([CardArguments], argv, prog="metacond card", description=main.__doc__)
+    (a,) = parse_config([CardArguments], argv, prog="metacond card", description=main.__doc__ or "")
     path = write_model_card(a.path, repo_id=a.repo_id, license=a.license, eval_results=a.eval_results, pcfg_results=a.pcfg_results,
                             pcfg_depth=a.pcfg_depth, datasets=a.datasets or None)
     print(f"model card: {path}")

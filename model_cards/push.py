@@ -36,8 +36,8 @@ CHECKPOINT_KEEP = ("config.json", "generation_config.json", "*.safetensors", "mo
 
 @dataclass
 class PushArguments:
-    path: str = field(default=None, metadata={"help": "Run directory (metacond pretrain output) or dataset build directory."})
-    repo_id: str = field(default=None, metadata={"help": "Hub repository, USER/NAME."})
+    path: str | None = field(default=None, metadata={"help": "Run directory (metacond pretrain output) or dataset build directory."})
+    repo_id: str | None = field(default=None, metadata={"help": "Hub repository, USER/NAME."})
     private: bool = field(default=False, metadata={"help": "Create the repository as private."})
     revision: str | None = field(default=None, metadata={"help": "Branch to commit to (default: main)."})
     create_pr: bool = field(default=False, metadata={"help": "Open a pull request instead of committing to the branch."})
@@ -115,6 +115,7 @@ def _checkpoint_branch(ckpt: Path) -> str:
 
 def plan_push(args: PushArguments) -> dict[str, Any]:
     """The exact operations: repo creation, branches and commits (files with their source)."""
+    assert args.path is not None, "PushArguments.__post_init__ requires the directory"
     root = Path(args.path)
     kind = kind_of(root)
     commits: list[dict[str, Any]] = []

@@ -15,13 +15,13 @@ from typing import Any
 from metacond import MetacondError
 
 
-def _write_atomically(path: Path, obj: dict[str, Any]) -> None:
+def write_json_atomically(path: Path, obj: dict[str, Any]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(obj, indent=1, default=str))
     os.replace(tmp, path)
 
 
-def _from_dict(cls, d: dict[str, Any], where: Path):
+def dataclass_from_dict(cls, d: dict[str, Any], where: Path):
     names = {f.name for f in fields(cls)}
     missing = [f.name for f in fields(cls) if f.name not in d and f.default is MISSING and f.default_factory is MISSING]
     if missing:
@@ -55,11 +55,11 @@ class TrainingSummary:
         p = Path(run_dir) / cls.FILE
         if not p.is_file():
             raise MetacondError(f"{run_dir} is not a finished metacond run (no {cls.FILE})")
-        return _from_dict(cls, json.loads(p.read_text()), p)
+        return dataclass_from_dict(cls, json.loads(p.read_text()), p)
 
     def save(self, run_dir: str | Path) -> Path:
         p = Path(run_dir) / self.FILE
-        _write_atomically(p, asdict(self))
+        write_json_atomically(p, asdict(self))
         return p
 
     @property
@@ -128,7 +128,7 @@ class BuildManifest:
 
     def save(self, build_dir: str | Path) -> Path:
         p = Path(build_dir) / self.FILE
-        _write_atomically(p, self.to_dict())
+        write_json_atomically(p, self.to_dict())
         return p
 
 

@@ -35,8 +35,8 @@ DEFINITE = ("reproduced", "contradicted", "not reproduced")
 
 @dataclass
 class CompareArguments:
-    run_a: str = field(default=None, metadata={"help": "results.json of the first run (or its study directory)."})
-    run_b: str = field(default=None, metadata={"help": "results.json of the second run (or its study directory)."})
+    run_a: str | None = field(default=None, metadata={"help": "results.json of the first run (or its study directory)."})
+    run_b: str | None = field(default=None, metadata={"help": "results.json of the second run (or its study directory)."})
     label_a: str = field(default="run A", metadata={"help": "Column title of the first run."})
     label_b: str = field(default="run B", metadata={"help": "Column title of the second run."})
     output: str | None = field(default=None, metadata={"help": "Also write the table (markdown) to this file."})

@@ -317,7 +317,10 @@ def superiority(finding: str, diff: PairedDifference | None, effect: float, unit
     """
     if effect <= 0:
         raise ValueError("the smallest effect of interest must be positive")
-    v = _gate(diff, informative, why_uninformative) or _superiority_word(diff, effect)
+    v = _gate(diff, informative, why_uninformative)
+    if v is None:
+        assert diff is not None  # the gate lets no missing difference through
+        v = _superiority_word(diff, effect)
     if v[0] == "not reproduced" and not baseline_signal:
         v = ("inconclusive", why_no_signal)
     return Verdict(finding, v[0], "superiority", effect, units, v[1], diff, list(cells), details, source)
@@ -346,8 +349,8 @@ def non_inferiority(finding: str, harm: PairedDifference | None, margin: float, 
     if margin <= 0:
         raise ValueError("the margin must be positive")
     gated = _gate(harm, informative, why_uninformative)
-    if gated:
-        word, reason = gated
+    if gated or harm is None:
+        word, reason = gated or ("inconclusive", why_uninformative)
     elif harm.ci_high < margin:
         word, reason = "reproduced", "the whole interval lies within the margin"
     elif harm.ci_low > margin:

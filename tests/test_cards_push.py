@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from metacond import MetacondError
+from metacond.eval_tasks.results import EvalResults
 from metacond.model_cards.model_card import write_model_card
 from metacond.model_cards.push import PushArguments, describe, plan_push, push
 
@@ -41,11 +42,11 @@ def test_model_card_loads_back_with_eval_results(run):
     card = ModelCard.load(path)
     assert card.data.library_name == "transformers" and card.data.pipeline_tag == "text-generation" and card.data.license == "apache-2.0"
     ev = card.data.eval_results
-    summary = json.loads((run["run"] / "eval" / "eval_results.json").read_text())["summary"]
+    summary = EvalResults.load(run["run"] / "eval").summary
     assert len(ev) == len(summary) > 0
-    assert {r["family"] for r in summary} == {"mcq", "letter", "official", "ppl"}  # every family the card must name (was a KeyError)
+    assert {r.family for r in summary} == {"mcq", "letter", "official", "ppl"}  # every family the card must name (was a KeyError)
     got = {(e.dataset_config, e.metric_value) for e in ev}
-    assert {(f"{r['family']}-{r['condition']}-{r['continent']}", r["value"]) for r in summary} == got
+    assert {(f"{r.family}-{r.condition}-{r.continent}", r.value) for r in summary} == got
     assert "model-index" in path.read_text()
     text = card.text
     params = json.loads((run["run"] / "training_summary.json").read_text())["model"]["parameters"]

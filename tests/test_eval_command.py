@@ -8,6 +8,7 @@ import pytest
 from news_fixture import write_questions
 
 from metacond import MetacondError
+from metacond.eval_tasks.results import EvalResults, ItemScore, SummaryRow
 from metacond.eval_tasks.run_eval import EvalArguments, run_eval
 
 
@@ -25,16 +26,17 @@ def test_eval_writes_results_summary_and_png(setup):
     d = setup
     payload = run_eval(EvalArguments(model=str(d / "model"), conditions="none,full", mcq_data=str(d / "q.jsonl"),
                                      ppl_data=str(d / "news" / "global" / "full" / "parquet" / "test.parquet"), output_dir=str(d / "out")))
-    saved = json.loads((d / "out" / "eval_results.json").read_text())
-    assert saved["summary"] == json.loads(json.dumps(payload["summary"]))
-    fams = {(r["family"], r["condition"], r["continent"]) for r in saved["summary"]}
+    saved = EvalResults.load(d / "out")  # the file reads back as what run_eval returned
+    assert json.dumps(saved.to_dict()) == json.dumps(payload.to_dict())
+    assert isinstance(saved.summary[0], SummaryRow) and isinstance(saved.items[0], ItemScore)
+    fams = {(r.family, r.condition, r.continent) for r in saved.summary}
     for c in ("none", "full"):
         assert ("mcq", c, "all") in fams and ("ppl", c, "asia") in fams
         assert all(("mcq", c, k) in fams for k in ("africa", "america", "asia", "europe"))
     # One lm-eval task per condition over every continent; its stderr counts questions (16), not question × order (64).
-    res = saved["lm_eval"]["mcq"]["results"]["localnews_mcq_full"]
-    assert saved["lm_eval"]["mcq"]["n-samples"]["localnews_mcq_full"]["effective"] == 16
-    acc = [i["acc"] for i in saved["items"] if i["family"] == "mcq" and i["condition"] == "full"]
+    res = saved.lm_eval["mcq"]["results"]["localnews_mcq_full"]
+    assert saved.lm_eval["mcq"]["n-samples"]["localnews_mcq_full"]["effective"] == 16
+    acc = [i.acc for i in saved.items if i.family == "mcq" and i.condition == "full"]
     import numpy as np
 
     assert res["acc_stderr,none"] == pytest.approx(np.std(acc, ddof=1) / np.sqrt(len(acc)))
@@ -48,29 +50,29 @@ def test_regional_scores_with_bootstrap_intervals(setup):
     payload = run_eval(EvalArguments(model=str(d / "model"), conditions="none,country,full", mcq_data=str(d / "q.jsonl"), generative=True,
                                      ppl_data=str(d / "news" / "global" / "full" / "parquet" / "test.parquet"), output_dir=str(d / "out2"),
                                      bootstrap_iters=200))
-    reg = payload["regional"]
+    reg = payload.regional
     for r in reg:
-        if r["n"] < 2:  # one article: no interval, said so with NaN
-            assert r["ci_low"] != r["ci_low"]
+        if r.n < 2:  # one article: no interval, said so with NaN
+            assert r.ci_low != r.ci_low
             continue
-        assert r["ci_low"] <= r["value"] + 1e-12 and r["value"] <= r["ci_high"] + 1e-12, r
-    res = {fam: payload["lm_eval"][fam]["results"] for fam in ("mcq", "gen", "ppl")}
+        assert r.ci_low <= r.value + 1e-12 and r.value <= r.ci_high + 1e-12, r
+    res = {fam: payload.lm_eval[fam]["results"] for fam in ("mcq", "gen", "ppl")}
     # Continent rows, weighted by their questions, give lm-eval's own value over all continents (an independent computation).
     for fam in ("mcq", "gen"):
         for c in ("none", "country", "full"):
-            rows = [r for r in reg if (r["family"], r["condition"], r["level"], r["metric"]) == (fam, c, "continent", "acc")]
-            pooled = sum(r["value"] * r["n"] for r in rows) / sum(r["n"] for r in rows)
+            rows = [r for r in reg if (r.family, r.condition, r.level, r.metric) == (fam, c, "continent", "acc")]
+            pooled = sum(r.value * r.n for r in rows) / sum(r.n for r in rows)
             assert pooled == pytest.approx(res[fam][f"localnews_{fam}_{c}"]["acc,none"], rel=1e-9)
     for c in ("none", "country", "full"):  # bits/byte over all continents is a byte-weighted mean: inside the continents' range
-        v = [r["value"] for r in reg if (r["family"], r["condition"], r["level"], r["metric"]) == ("ppl", c, "continent", "bits_per_byte")]
+        v = [r.value for r in reg if (r.family, r.condition, r.level, r.metric) == ("ppl", c, "continent", "bits_per_byte")]
         assert min(v) - 1e-9 <= res["ppl"][f"localnews_ppl_{c}"]["bits_per_byte,none"] <= max(v) + 1e-9
     # Per country: 4 questions each (write_questions); gen answers are parsed or counted wrong.
-    assert {r["n"] for r in reg if r["family"] == "mcq" and r["level"] == "country"} == {4}
+    assert {r.n for r in reg if r.family == "mcq" and r.level == "country"} == {4}
     assert 0 <= res["gen"]["localnews_gen_full"]["parsed,none"] <= 1
     # Scored tokens per country do not depend on the metadata (which differs by country): every condition scores the
     # same article tokens (the block, its blank line and the article's marker are context).
-    tok = {(r["condition"], r["key"]): (r["scored_tokens"], r["n"]) for r in reg
-           if r["family"] == "ppl" and r["level"] == "country" and r["metric"] == "token_perplexity"}
+    tok = {(r.condition, r.key): (r.scored_tokens, r.n) for r in reg
+           if r.family == "ppl" and r.level == "country" and r.metric == "token_perplexity"}
     for cond in ("country", "full"):
         assert all(tok[(cond, k)] == tok[("none", k)] for c, k in tok if c == "none")
 
@@ -100,11 +102,11 @@ def test_data_missing_a_continent_runs_the_others(setup, tmp_path):
     pq.write_table(t, tmp_path / "no_europe.parquet")
     payload = run_eval(EvalArguments(model=str(d / "model"), conditions="none", ppl_data=str(tmp_path / "no_europe.parquet"),
                                      output_dir=str(tmp_path / "o"), bootstrap_iters=0))
-    rows = {r["continent"]: r for r in payload["summary"]}
+    rows = {r.continent: r for r in payload.summary}
     assert set(rows) == {"africa", "america", "asia", "all"}
-    reg = {r["key"]: r for r in payload["regional"] if r["level"] == "continent" and r["metric"] == "bits_per_byte"}
+    reg = {r.key: r for r in payload.regional if r.level == "continent" and r.metric == "bits_per_byte"}
     # Pooled bits/byte (Σ nll / Σ bytes) is a byte-weighted mean of the continents' values: strictly inside their range.
-    assert not math.isnan(rows["all"]["value"]) and min(r["value"] for r in reg.values()) <= rows["all"]["value"] <= max(r["value"] for r in reg.values())
+    assert not math.isnan(rows["all"].value) and min(r.value for r in reg.values()) <= rows["all"].value <= max(r.value for r in reg.values())
 
 
 def test_scoring_rules_and_position_bias_in_outputs(setup, tmp_path):
@@ -112,23 +114,23 @@ def test_scoring_rules_and_position_bias_in_outputs(setup, tmp_path):
     d = setup
     payload = run_eval(EvalArguments(model=str(d / "model"), conditions="none,full", mcq_data=str(d / "q.jsonl"), letter=True, official=True,
                                      generative=True, unparsed="exclude", output_dir=str(tmp_path / "o"), bootstrap_iters=0, limit=2))
-    rules = {(r["family"], r["condition"], r["rule"]): r for r in payload["scoring_rules"]}
+    rules = {(r.family, r.condition, r.rule): r for r in payload.scoring_rules}
     assert set(rules) == {(f, c, r) for f, rs in (("mcq", ("sum", "option_text_avg", "byte_norm")), ("official", ("sum", "option_text_avg", "byte_norm")),
                                                   ("letter", ("option_letter",)), ("gen", ("generative",))) for c in ("none", "full") for r in rs}
     for fam in ("mcq", "official"):
         for c in ("none", "full"):
-            res = payload["lm_eval"][fam]["results"][f"localnews_{fam}_{c}"]
-            assert rules[(fam, c, "sum")]["acc"] == pytest.approx(res["acc,none"])
-            assert rules[(fam, c, "byte_norm")]["acc"] == pytest.approx(res["acc_bytes,none"])
-            assert rules[(fam, c, "option_text_avg")]["acc"] == pytest.approx(res["acc_tokens,none"])
-            assert rules[(fam, c, "sum")]["questions"] == 8 and rules[(fam, c, "sum")]["orders"] == 4  # limit 2 per continent
+            res = payload.lm_eval[fam]["results"][f"localnews_{fam}_{c}"]
+            assert rules[(fam, c, "sum")].acc == pytest.approx(res["acc,none"])
+            assert rules[(fam, c, "byte_norm")].acc == pytest.approx(res["acc_bytes,none"])
+            assert rules[(fam, c, "option_text_avg")].acc == pytest.approx(res["acc_tokens,none"])
+            assert rules[(fam, c, "sum")].questions == 8 and rules[(fam, c, "sum")].orders == 4  # limit 2 per continent
     g = rules[("gen", "full", "generative")]
     # A random tiny model rarely gives a parsable letter: with every answer unparsed the "exclude" accuracy is undefined (NaN).
-    assert g["unparsed_rule"] == "exclude" and g["acc"] == pytest.approx(g["acc_unparsed_excluded"], nan_ok=True)
-    assert g["acc_unparsed_wrong"] <= 1 - g["unparsed"] + 1e-12
-    bias = [b for b in payload["position_bias"] if (b["family"], b["condition"], b["rule"]) == ("mcq", "full", "sum")]
-    assert [b["position"] for b in bias] == ["A", "B", "C", "D"] and all(b["n_gold"] == 8 for b in bias)
-    assert sum(b["choice_rate"] for b in bias) == pytest.approx(1.0)
+    assert g.unparsed_rule == "exclude" and g.acc == pytest.approx(g.acc_unparsed_excluded, nan_ok=True)
+    assert g.acc_unparsed_wrong <= 1 - g.unparsed + 1e-12
+    bias = [b for b in payload.position_bias if (b.family, b.condition, b.rule) == ("mcq", "full", "sum")]
+    assert [b.position for b in bias] == ["A", "B", "C", "D"] and all(b.n_gold == 8 for b in bias)
+    assert sum(b.choice_rate for b in bias) == pytest.approx(1.0)
     md = (tmp_path / "o" / "eval_summary.md").read_text()
     assert "| official | full | option_text_avg |" in md and "## Position bias" in md
 
@@ -149,9 +151,9 @@ def test_continents_come_from_the_country_not_the_label(setup, tmp_path):
     (tmp_path / "q.jsonl").write_text("".join(json.dumps(r) + "\n" for r in relabelled))
     payload = run_eval(EvalArguments(model=str(d / "model"), conditions="none", mcq_data=str(tmp_path / "q.jsonl"), output_dir=str(tmp_path / "o"),
                                      bootstrap_iters=0))
-    per = {r["continent"] for r in payload["summary"] if r["family"] == "mcq"}
+    per = {r.continent for r in payload.summary if r.family == "mcq"}
     assert per == {"africa", "america", "asia", "europe", "all"}
-    assert len({i["id"] for i in payload["items"] if i["family"] == "mcq"}) == len(rows)
+    assert len({i.id for i in payload.items if i.family == "mcq"}) == len(rows)
 
 
 def test_eval_takes_the_url_style_of_the_models_training_build(setup, tmp_path):
@@ -171,7 +173,7 @@ def test_eval_takes_the_url_style_of_the_models_training_build(setup, tmp_path):
     with pytest.raises(MetacondError, match=r"--url_style host contradicts the model's training build \(url_style full\)"):
         run_eval(EvalArguments(model=str(model), conditions="url", ppl_data=ppl, url_style="host", output_dir=str(tmp_path / "x")))
     payload = run_eval(EvalArguments(model=str(model), conditions="url", ppl_data=ppl, limit=2, bootstrap_iters=0, output_dir=str(tmp_path / "out")))
-    assert payload["url_style"] == "full"
+    assert payload.url_style == "full"
     from metacond.eval_tasks.localnews.utils import load_articles
 
     full, host = (load_articles(ppl, condition="url", url_style=u, max_body_bytes=2000)["test"]["context"] for u in ("full", "host"))
@@ -199,7 +201,7 @@ def test_mcq_data_as_parquet_scores_like_jsonl(setup, tmp_path):
     a = run_eval(EvalArguments(model=str(d / "model"), conditions="none", mcq_data=str(d / "q.jsonl"), bootstrap_iters=0, output_dir=str(tmp_path / "j")))
     b = run_eval(EvalArguments(model=str(d / "model"), conditions="none", mcq_data=str(tmp_path / "q.parquet"), bootstrap_iters=0,
                                output_dir=str(tmp_path / "p")))
-    assert [(r["continent"], r["value"]) for r in a["summary"]] == [(r["continent"], r["value"]) for r in b["summary"]]
+    assert [(r.continent, r.value) for r in a.summary] == [(r.continent, r.value) for r in b.summary]
 
 
 @pytest.mark.slow
@@ -216,7 +218,7 @@ def test_lmeval_and_metacond_eval_agree_with_defaults(setup, tmp_path):
     ppl = str(d / "news" / "global" / "full" / "parquet" / "test.parquet")
     ours = run_eval(EvalArguments(model=str(d / "model"), conditions="full", ppl_data=ppl, mcq_data=str(d / "q.jsonl"), bootstrap_iters=0,
                                   output_dir=str(tmp_path / "o")))
-    got = {(r["family"], r["continent"]): r["value"] for r in ours["summary"]}
+    got = {(r.family, r.continent): r.value for r in ours.summary}
     for fam, data, metric in (("ppl", ppl, "bits_per_byte"), ("mcq", str(d / "q.jsonl"), "acc")):
         tm = TaskManager(include_defaults=False, include_path=str(TASK_DIR / "localnews"), metadata={"pretrained": str(d / "model"), "data_file": data})
         res = lm_eval.simple_evaluate(model="hf", model_args=f"pretrained={d / 'model'},device=cpu", tasks=[f"localnews_{fam}_full"],

@@ -75,11 +75,11 @@ def test_always_first_answerer_scores_a_quarter(tmp_path):
     assert all(len(v) == n for v in samples.values())  # a document per question (its 4 orders inside); Jamaica's 'North America' rows kept
     for g, fam in zip(FAMILIES, ("mcq", "letter", "official", "gen")):
         rules, bias = rule_tables(fam, g.split("_")[-1], samples[g])
-        assert {r["rule"] for r in rules} == set(scoring.RULES_OF_FAMILY[fam])
-        assert all(r["acc"] == pytest.approx(0.25) and r["questions"] == n and r["orders"] == 4 for r in rules), rules
+        assert {r.rule for r in rules} == set(scoring.RULES_OF_FAMILY[fam])
+        assert all(r.acc == pytest.approx(0.25) and r.questions == n and r.orders == 4 for r in rules), rules
         for b in bias:  # the bias is visible: every answer in slot A, right exactly when the gold answer was put there
-            assert b["n_gold"] == n and b["choice_rate"] == (1.0 if b["position"] == "A" else 0.0)
-            assert b["acc_when_gold_here"] == (1.0 if b["position"] == "A" else 0.0)
+            assert b.n_gold == n and b.choice_rate == (1.0 if b.position == "A" else 0.0)
+            assert b.acc_when_gold_here == (1.0 if b.position == "A" else 0.0)
 
 
 def test_without_rotation_the_same_answerer_looks_perfect(tmp_path):

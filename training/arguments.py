@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from transformers import TrainingArguments
 
@@ -98,9 +99,9 @@ class PretrainingArguments(TrainingArguments):
 
         if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
             self.use_cpu = True
-            self.ddp_backend = self.ddp_backend or "gloo"
+            self.ddp_backend: str | None = self.ddp_backend or "gloo"  # TrainingArguments' types (read as Any here)
         if self.ddp_find_unused_parameters is None:
-            self.ddp_find_unused_parameters = False  # every parameter is used; the search costs a graph traversal per step
+            self.ddp_find_unused_parameters: bool | None = False  # every parameter is used; the search costs a graph traversal per step
         super().__post_init__()
 
 
@@ -123,6 +124,10 @@ class PretrainingRecipe:
     metadata: MetadataArguments
     run: RunArguments
     training: PretrainingArguments
+
+    def with_training(self, **changes: Any) -> "PretrainingRecipe":
+        """The recipe with some ``TrainingArguments`` replaced (``recipe.with_training(seed=1, output_dir=...)``)."""
+        return replace(self, training=replace(self.training, **changes))
 
     def hub_target(self) -> HubTarget | None:
         t = self.training

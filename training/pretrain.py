@@ -32,6 +32,7 @@ from metacond import MetacondError
 
 if TYPE_CHECKING:
     from .arguments import HubTarget, PretrainingRecipe
+    from .trainer import MetacondTrainer
 
 DESCRIPTION = __doc__
 
@@ -301,7 +302,7 @@ class StepLog(TrainerCallback):
 
     def __init__(self, path: Path):
         self.path = path
-        self.trainer = None
+        self.trainer: MetacondTrainer | None = None
         self.buffer: list[str] = []
 
     def on_step_end(self, args, state, control, **kw):

@@ -36,7 +36,7 @@ CHAT_TEMPLATE = ("{{ bos_token }}{% for m in messages %}"
 
 @dataclass
 class SFTArguments:
-    model: str = field(default=None, metadata={"help": "Pretrained checkpoint directory (e.g. a metacond pretrain run)."})
+    model: str | None = field(default=None, metadata={"help": "Pretrained checkpoint directory (e.g. a metacond pretrain run)."})
     dataset: str | None = field(default=None, metadata={"help": "Instruction data: JSONL/JSON/parquet path or Hub dataset name."})
     dataset_split: str = field(default="train", metadata={"help": "Split of a Hub dataset."})
     news_build: str | None = field(default=None, metadata={"help": "A news build experiment dir (…/global/full) or train parquet: derive instructions from its train split."})
@@ -148,13 +148,21 @@ def metadata_block(row: dict[str, Any], template: str = "full", url_style: str =
 def build_sft_dataset(args: SFTArguments) -> tuple[Any, dict[str, Any]]:
     import datasets
 
-    rows = _news_rows(args.news_build, args.news_tasks, args.max_examples) if args.news_build else _read_rows(args.dataset, args.dataset_split)
+    if args.news_build:
+        rows = _news_rows(args.news_build, args.news_tasks, args.max_examples)
+    else:
+        assert args.dataset is not None, "SFTArguments.__post_init__ requires --dataset or --news_build"
+        rows = _read_rows(args.dataset, args.dataset_split)
     if args.max_examples is not None:
         rows = rows[: args.max_examples]
-    out, problems, unprefixed, tasks = [], [], 0, Counter()
+    out: list[dict[str, Any]] = []
+    problems: list[str] = []
+    unprefixed = 0
+    tasks: Counter[str] = Counter()
     if args.metadata_prefix:
         from metacond.modeling.summary import trained_setting
 
+        assert args.model is not None, "SFTArguments.__post_init__ requires --model"
         url_style = trained_setting(args.model, "url_style", args.url_style, "url_style", "host")
         template = trained_setting(args.model, "template", args.metadata_template, "metadata_template", "full")
         if template == "none":
@@ -162,6 +170,7 @@ def build_sft_dataset(args: SFTArguments) -> tuple[Any, dict[str, Any]]:
     for i, r in enumerate(rows, 1):
         conv, why = to_conversation(r, i) if isinstance(r, dict) else (None, f"row {i}: not an object")
         if conv is None:
+            assert why is not None, "to_conversation gives a reason with every rejected row"
             problems.append(why)
             continue
         tasks[str(r.get("task", "rows"))] += 1
@@ -225,6 +234,7 @@ def lora_config(args: SFTArguments):
 def run_sft(args: SFTArguments, sft_config) -> dict[str, Any]:
     from trl import SFTTrainer
 
+    assert args.model is not None, "SFTArguments.__post_init__ requires --model"
     out = Path(sft_config.output_dir)
     model, tok = load_base(args.model)
     ds, info = build_sft_dataset(args)

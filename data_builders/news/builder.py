@@ -31,8 +31,8 @@ from .templates import DERIVED_FIELDS, TEMPLATES, Template
 
 @dataclass
 class NewsBuildConfig:
-    input: str = field(default=None, metadata={"help": "JSONL/JSON/CSV/parquet/text file (optionally .gz/.bz2/.xz/.zst), a glob of such "
-                                                       "files, a save_to_disk folder, or a Hugging Face dataset name (streamed)."})
+    input: str | None = field(default=None, metadata={"help": "JSONL/JSON/CSV/parquet/text file (optionally .gz/.bz2/.xz/.zst), a glob of such "
+                                                              "files, a save_to_disk folder, or a Hugging Face dataset name (streamed)."})
     input_split: str = field(default="train", metadata={"help": "Split of a Hub dataset."})
     input_config: str | None = field(default=None, metadata={"help": "Configuration of a Hub dataset."})
     url_column: str = field(default="url", metadata={"help": "Column holding the article URL (a dotted path reads nested records: metadata.url)."})
@@ -105,8 +105,8 @@ def selected_countries(regions: str) -> set[str] | None:
             codes |= {c for cs in geo.PRESETS[key].values() for c in cs}
         elif key.lower() in by_continent:
             codes |= by_continent[key.lower()]
-        elif (code := geo.country_code(key)) is not None:
-            codes.add(code)
+        elif (iso := geo.country_code(key)) is not None:
+            codes.add(iso)
         else:
             raise MetacondError(f"unknown country {key!r} in --regions (use ISO codes, English names, continents "
                                 f"({', '.join(sorted(by_continent))}) or {', '.join(geo.PRESETS)})")
@@ -177,7 +177,7 @@ def plan_experiments(split: np.ndarray, cont: np.ndarray, experiments: list[str]
     for name in plan:
         plan[name]["test"] = ([test_pool], None)  # one balanced test set for every experiment
     # Encode only rows some experiment writes: the first `need` rows of each pool.
-    need = {}
+    need: dict[int, int] = {}
     for splits in plan.values():
         for gids, limit in splits.values():
             for g in gids:
@@ -274,12 +274,15 @@ def build_news(cfg: NewsBuildConfig, progress: bool = True) -> dict[str, Any]:
     for ename, splits in plan.items():
         if "train" not in splits:
             raise MetacondError(f"experiment {ename} has no training documents (per continent: {dict(Counter(cont.tolist()))})")
-    formats = {"line_format": cfg.line_format, "separator": cfg.separator, "body_format": cfg.body_format}
-    templates = {t.name: t for t in (Template(name=spec, **formats) for spec in cfg.templates)}
+
+    def make_template(spec: str, **kw: Any) -> Template:
+        return Template(spec, line_format=cfg.line_format, separator=cfg.separator, body_format=cfg.body_format, **kw)
+
+    templates = {t.name: t for t in (make_template(spec) for spec in cfg.templates)}
     t1 = time.time()
     # Train on documents with every field, so metadata lines tokenize compactly whatever the template.
     every = tuple(dict.fromkeys(DERIVED_FIELDS + tuple(f for t in templates.values() for f in t.column_fields)))
-    full = Template("all", fields=every, optional=every, **formats)
+    full = make_template("all", fields=every, optional=every)
     tokenizer = get_tokenizer(cfg, kept_path, split, full)
     stages["tokenizer"] = time.time() - t1
     tok_dir = out / "tokenizer"
@@ -304,7 +307,7 @@ def build_news(cfg: NewsBuildConfig, progress: bool = True) -> dict[str, Any]:
                 sizes[s] = sum(per[s].values())
             empty = [s for s in SPLITS if s not in splits]
             BuildManifest(key=f"news:{ename}:{tname}", metadata_mode="remove", template=tname, config=asdict(cfg),
-                          extra={"fields": list(template.fields), "optional_fields": list(template.optional), "experiment": ename,
+                          extra={"fields": list(template.field_names), "optional_fields": list(template.optional), "experiment": ename,
                                  "splits": sizes, "empty_splits": empty}).save(edir)
             experiments_info[f"{ename}/{tname}"] = {"splits": sizes, "continents": per, "empty_splits": empty,
                                                    "dropped": composition_dropped(split, cont, per),
@@ -379,7 +382,7 @@ def _templates_line(cfg: NewsBuildConfig) -> str:
     out = []
     for spec in cfg.templates:
         t = Template(spec)
-        out.append(f"`{t.name}` ({', '.join(f + ('?' if f in t.optional else '') for f in t.fields) or 'no metadata'})")
+        out.append(f"`{t.name}` ({', '.join(f + ('?' if f in t.optional else '') for f in t.field_names) or 'no metadata'})")
     return "; ".join(out)
 
 
@@ -387,6 +390,8 @@ def dataset_card(cfg: NewsBuildConfig, report: dict[str, Any]) -> str:
     import shlex
 
     import yaml
+
+    assert cfg.input is not None, "NewsBuildConfig.__post_init__ requires --input"
 
     configs = []
     for name in report["experiments"]:

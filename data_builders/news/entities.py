@@ -198,8 +198,8 @@ def pieces(sentence: str, start: int, end: int) -> list[tuple[int, int, bool]]:
     Returns (start, end, after_title) for each remaining piece; connectors ("of", "de") never begin or
     end a piece.
     """
-    out: list[tuple[int, int, bool]] = []
-    cur: list[re.Match] = []
+    out: list[tuple[list[re.Match[str]], bool]] = []  # (words of a piece, after a title)
+    cur: list[re.Match[str]] = []
     after_title = False
     pending_title = False
     for m in re.finditer(r"\S+", sentence[start:end]):
@@ -215,7 +215,7 @@ def pieces(sentence: str, start: int, end: int) -> list[tuple[int, int, bool]]:
         cur.append(m)
     if cur:
         out.append((cur, after_title))
-    spans = []
+    spans: list[tuple[int, int, bool]] = []
     for words, titled in out:
         while words and words[-1].group(0) in ("of", "de"):
             words = words[:-1]

@@ -26,7 +26,7 @@ import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from metacond import MetacondError
 
@@ -44,7 +44,7 @@ _NAME = re.compile(r"\b([A-Z][a-z]{2,}(?:\s+(?:of\s+|de\s+)?[A-Z][a-z]{2,}){0,3}
 
 @dataclass
 class MCQBuildConfig:
-    test_file: str = field(default=None, metadata={"help": "Held-out articles (parquet or JSONL with text, country, continent), e.g. a news build's test split."})
+    test_file: str | None = field(default=None, metadata={"help": "Held-out articles (parquet or JSONL with text, country, continent), e.g. a news build's test split."})
     train_file: str | None = field(default=None, metadata={"help": "Training articles; questions whose sentence occurs there are dropped."})
     output: str = field(default="runs/localnews_mcq.jsonl", metadata={"help": "Where to write the questions (JSONL, published format)."})
     total: int = field(default=800, metadata={"help": "Questions in all, split equally across continents."})
@@ -117,6 +117,7 @@ def candidates(article: dict[str, Any], cfg: MCQBuildConfig, typer: EntityTyper,
 
 
 def build_mcq(cfg: MCQBuildConfig) -> dict[str, Any]:
+    assert cfg.test_file is not None, "MCQBuildConfig.__post_init__ requires --test_file"
     arts = _read(cfg.test_file)
     missing = [k for k in ("text", "country", "continent") if arts and k not in arts[0]]
     if missing:
@@ -135,7 +136,7 @@ def build_mcq(cfg: MCQBuildConfig) -> dict[str, Any]:
     return finish(cfg, arts, by_key, n_cands, removed, GENERATED_BY, train_texts)
 
 
-def cloze_questions(cfg: MCQBuildConfig, arts: list[dict[str, Any]], train_sents: set[str], train_texts: list[str] = ()):
+def cloze_questions(cfg: MCQBuildConfig, arts: list[dict[str, Any]], train_sents: set[str], train_texts: Sequence[str] = ()):
     """Entity-cloze questions per (continent, country), in a seeded order; with the count of candidates and removals."""
     removed: Counter = Counter()
     typer = EntityTyper([a["text"] for a in arts if isinstance(a.get("text"), str)] + list(train_texts))
@@ -194,11 +195,11 @@ def _distractors(pool: list[tuple[str, str]], c: dict[str, Any], q: str, k: int,
                 return name, country
         return None
 
-    out = [draw(False, 1), draw(False, 2)]
-    if None in out:
+    first, second = draw(False, 1), draw(False, 2)
+    if first is None or second is None:
         return None
     third = draw(True, 3) or draw(False, 4)
-    return None if third is None else [*out, third]
+    return None if third is None else [first, second, third]
 
 
 def finish(cfg: MCQBuildConfig, arts, by_key: dict[tuple[str, str], list[dict[str, Any]]], n_cands: int, removed: Counter, generated_by: str,

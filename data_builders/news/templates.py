@@ -67,9 +67,15 @@ class Template:
                 raise MetacondError(f"template format {fmt!r} must contain {{{keys[0]}}}")
 
     @property
+    def field_names(self) -> tuple[str, ...]:
+        """``fields`` as ``__post_init__`` resolved them (from the preset or the field list in ``name``)."""
+        assert self.fields is not None, "Template.__post_init__ always sets fields"
+        return self.fields
+
+    @property
     def column_fields(self) -> tuple[str, ...]:
         """Fields read from an input column of the same name (not derived)."""
-        return tuple(f for f in self.fields if f not in DERIVED_FIELDS)
+        return tuple(f for f in self.field_names if f not in DERIVED_FIELDS)
 
     def block(self, values: dict[str, Any]) -> str:
         """The metadata block alone (with its separator), as it precedes a document; "" without fields."""
@@ -84,7 +90,7 @@ class Template:
         parts: list[str] = []
         spans: list[tuple[int, int]] = []
         pos = 0
-        for i, f in enumerate(self.fields):
+        for i, f in enumerate(self.field_names):
             if (drop is not None and drop[i]) or (values.get(f) in (None, "") and f in self.optional):
                 spans.append((pos, pos))
                 continue

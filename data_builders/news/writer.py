@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
@@ -22,6 +22,10 @@ from .collect import hash01
 from .encode import encode_arrow
 from .metadata import ROW_COLUMNS, render_document
 from .parallel import ordered_map, state
+
+if TYPE_CHECKING:
+    import pyarrow.parquet as pq
+    from datasets.arrow_writer import ArrowWriter
 
 BATCH = 1024
 
@@ -165,7 +169,7 @@ class BlockPacker:
         self.done_ids: list[np.ndarray] = []
         self.done_labels: list[np.ndarray] = []
         self.done_pos: list[np.ndarray] = []
-        self.writer = None
+        self.writer: pq.ParquetWriter | None = None
         self.blocks = 0
         self.real_tokens = 0
 
@@ -246,8 +250,8 @@ class SplitWriter:
         self.hf_dir = edir / "hf" / split
         self.pq_path.parent.mkdir(parents=True, exist_ok=True)
         self.hf_dir.mkdir(parents=True, exist_ok=True)
-        self.pq = None
-        self.arrow = None
+        self.pq: pq.ParquetWriter | None = None  # both opened by the first write()
+        self.arrow: ArrowWriter | None = None
         self.rows = 0
         self.packer = BlockPacker(edir / "parquet" / f"{split}_blocks.parquet", block_size) if block_size else None
 
@@ -256,7 +260,7 @@ class SplitWriter:
         from datasets import Features
         from datasets.arrow_writer import ArrowWriter
 
-        if self.pq is None:
+        if self.pq is None or self.arrow is None:
             self.pq = pq.ParquetWriter(self.pq_path, table.schema)
             self.arrow = ArrowWriter(features=Features.from_arrow_schema(table.schema), path=str(self.hf_dir / "data-00000-of-00001.arrow"))
         self.pq.write_table(table)
@@ -268,6 +272,7 @@ class SplitWriter:
     def close(self) -> None:
         import datasets
 
+        assert self.pq is not None and self.arrow is not None, "write_experiment writes every split it opens (empty splits are not planned)"
         self.pq.close()
         self.arrow.finalize()
         if self.packer is not None:

@@ -14,7 +14,7 @@ import json
 import sys
 import warnings
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 from metacond import MetacondError
 
@@ -99,6 +99,11 @@ class GrammarArgs:
     name: str = field(default="generated", metadata={"help": "Grammar name stored in the JSON."})
 
 
+def _constant(value: Any) -> Callable[[], Any]:
+    """A ``default_factory`` that gives ``value`` itself."""
+    return lambda: value
+
+
 def _grammar(argv: list[str]) -> int:
     import dataclasses
 
@@ -112,11 +117,11 @@ def _grammar(argv: list[str]) -> int:
         preset = argv[i + 1] if i + 1 < len(argv) else None
     if preset is not None and preset not in PRESETS:
         raise MetacondError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
-    spec_cls = GrammarSpec
+    spec_cls: type = GrammarSpec
     if preset:
         # Preset values become the defaults that size flags override.
         spec_cls = dataclasses.make_dataclass("GrammarSpec", [
-            (f.name, f.type, field(default_factory=(lambda v=PRESETS[preset][f.name]: v), metadata=f.metadata)) for f in dataclasses.fields(GrammarSpec)
+            (f.name, f.type, field(default_factory=_constant(PRESETS[preset][f.name]), metadata=f.metadata)) for f in dataclasses.fields(GrammarSpec)
         ], bases=(GrammarSpec,))
     args, spec = parse_config([GrammarArgs, spec_cls], argv, prog="metacond pcfg grammar",
                               description="Generate a leveled PCFG with rule-set variants.\n\nExample:\n  " + EXAMPLES["grammar"])

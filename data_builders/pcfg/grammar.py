@@ -330,7 +330,7 @@ class Grammar:
 
     def _check_unit_cycles(self, nset: set[str]) -> None:
         # Unit cycles (A =>+ A through one-symbol rules) make parses ambiguous without bound.
-        unit = {}
+        unit: dict[str, set[str]] = {}
         for r in self.rules:
             if len(r.rhs) == 1 and r.rhs[0] in nset:
                 unit.setdefault(r.lhs, set()).add(r.rhs[0])
@@ -638,10 +638,10 @@ def generate_grammar(spec: GrammarSpec, name: str = "generated") -> Grammar:
                 if s not in used and d + 1 < D:
                     ai = int(rng.integers(0, len(drawn)))
                     ri = int(rng.integers(0, len(drawn[ai][1])))
-                    rhs = list(drawn[ai][1][ri])
-                    rhs[int(rng.integers(0, len(rhs)))] = s
-                    if tuple(rhs) not in drawn[ai][1]:
-                        drawn[ai][1][ri] = tuple(rhs)
+                    new_rhs = list(drawn[ai][1][ri])
+                    new_rhs[int(rng.integers(0, len(new_rhs)))] = s
+                    if tuple(new_rhs) not in drawn[ai][1]:
+                        drawn[ai][1][ri] = tuple(new_rhs)
                         used = {x for _, rs in drawn for r2 in rs for x in r2}
             for s in children:
                 if s not in {x for _, rs in drawn for r2 in rs for x in r2} and d + 1 < D:
@@ -662,10 +662,10 @@ def generate_grammar(spec: GrammarSpec, name: str = "generated") -> Grammar:
     groups: dict[tuple[str, int], list[Rule]] = {}
     for r in rules:
         groups.setdefault((r.lhs, r.variant), []).append(r)
-    for (lhs, v), rs in groups.items():
-        ps = np.round([r.prob for r in rs], 6)
+    for (lhs, v), group in groups.items():
+        ps = np.round([r.prob for r in group], 6)
         ps[-1] = round(1.0 - ps[:-1].sum(), 6)
-        fixed.extend(Rule(r.lhs, r.rhs, float(p), r.variant) for r, p in zip(rs, ps))
+        fixed.extend(Rule(r.lhs, r.rhs, float(p), r.variant) for r, p in zip(group, ps))
     levels = [Level(names[d], spec.variants_per_level[d]) for d in range(D)]
     nts = [s for lv in names for s in lv]
     return Grammar(terminals, nts, "S", fixed, levels, name=name, generator=asdict(spec))

@@ -8,7 +8,7 @@ the prior. ``None`` or ``()`` means nothing is known.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Sequence, cast
 
 import numpy as np
 
@@ -41,8 +41,9 @@ class PCFGInference:
         arr = list(seq) if not isinstance(seq, np.ndarray) else seq
         if len(arr) and isinstance(arr[0], str):
             idx = self.c.terminal_index
+            names = cast(Sequence[str], arr)  # a sequence of terminal names (``Seq``): its first item is one
             try:
-                return np.array([idx[s] for s in arr], np.int32)
+                return np.array([idx[s] for s in names], np.int32)
             except KeyError as e:
                 raise GrammarError(f"unknown terminal {e.args[0]!r}") from None
         a = np.asarray(arr, dtype=np.int64)
@@ -74,7 +75,7 @@ class PCFGInference:
         lp = np.where(mask, self._log_prior, -np.inf)
         return lp - _logsumexp(lp)
 
-    def _args(self):
+    def _args(self) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         c = self.c
         return (c.nsym, c.lex_ptr, c.lex_sym, c.lex_prob, c.bl_ptr, c.bl_right, c.bl_parent, c.bl_prob)
 

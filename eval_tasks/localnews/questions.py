@@ -82,7 +82,7 @@ def order_predictions(doc: dict[str, Any], per_order: list[list[float]], kind: s
 RULE_KIND = {"sum": "sum", "option_text_avg": "tokens", "byte_norm": "bytes", "option_letter": "sum"}
 
 
-def rule_predictions(doc: dict[str, Any], results: Sequence[Any], rule: str) -> list[tuple[int | None, int]]:
+def rule_predictions(doc: dict[str, Any], results: Sequence[Any], rule: str) -> Sequence[tuple[int | None, int]]:
     """(predicted slot or None, gold slot) under each order of a logged question, for a named rule (``generative``:
     the parsed letter of each order's answer). The requests are the ones built without a chat template."""
     n = len(doc["options"])
@@ -132,7 +132,7 @@ def _base():
     return ConfigurableTask
 
 
-class QuestionTask(_base()):
+class QuestionTask(_base()):  # type: ignore[misc]  # lm-eval's ConfigurableTask, imported after registering metrics: a dynamic base
     """A ConfigurableTask whose document is a question and whose requests are all its option orders' (see module doc)."""
 
     def __init__(self, config: dict | None = None):

@@ -67,7 +67,7 @@ def grammar_accuracy(model, grammar, terminals: list[list[int]], metadata: np.nd
     layout = PCFGLayout(grammar)
     inf = inference or PCFGInference(grammar)
     cap = grammar.max_yield() + 1
-    rows = []
+    rows: list[dict[str, Any] | None] = []
     for L in lengths:
         idx = prompt_index(terminals, L, n_prompts)
         if len(idx) < 10:
@@ -81,7 +81,7 @@ def grammar_accuracy(model, grammar, terminals: list[list[int]], metadata: np.nd
         accepted = np.zeros(len(full), bool)
         consistent = np.zeros(len(full), bool)
         if ok_idx:
-            seqs = [full[i] for i in ok_idx]
+            seqs = [f for f in full if f is not None]  # full[i] for i in ok_idx
             accepted[ok_idx] = inf.accepts(seqs)
             if with_metadata and depth:
                 consistent[ok_idx] = inf.accepts(seqs, [tuple(metadata[idx[i]][:depth]) for i in ok_idx])

@@ -156,7 +156,7 @@ def _collapse(x: np.ndarray, labels: np.ndarray, groups: np.ndarray, tol: float 
     if len(uniq) == len(key):
         return x, labels, np.ones(len(key), np.int64)
     sums = np.zeros((x.shape[0], len(uniq), x.shape[2]), np.float64)
-    np.add.at(sums, (slice(None), inv), x)
+    np.add.at(sums, (slice(None), inv), x)  # type: ignore[arg-type]  # numpy's stub takes integer indices only; a tuple with slices is documented
     mean = (sums / counts[None, :, None]).astype(np.float32)
     if np.abs(x - mean[:, inv]).max() > tol:
         return x, labels, np.ones(len(key), np.int64)
@@ -200,11 +200,11 @@ def probe_cell(feats: np.ndarray, labels: np.ndarray, ks: Sequence[int], train: 
     fitted = {gi: _fit_all(*rows, ks=ks, l2=l2_grid[gi]) for gi in needed}
     out = []
     for d in range(len(ks)):
-        gi, layer = chosen[d]
+        g_best, layer = chosen[d]
         g_last = last[d]
-        pred = _predict(fitted[int(gi)][d], xt)
+        pred = _predict(fitted[int(g_best)][d], xt)
         pred_last = _predict(fitted[g_last][d], xt)
-        out.append({"layer": int(layer), "l2": float(l2_grid[int(gi)]), "cv_accuracy": float(cv[gi, d, layer]),
+        out.append({"layer": int(layer), "l2": float(l2_grid[int(g_best)]), "cv_accuracy": float(cv[g_best, d, layer]),
                     "correct": (pred[layer] == labels[te_idx, d]).astype(np.int8),
                     "correct_last_layer": (pred_last[-1] == labels[te_idx, d]).astype(np.int8), "test_index": te_idx})
     return out

@@ -31,7 +31,7 @@ class PCFGLayout:
 
     def to_terminals(self, ids: Sequence[int]) -> tuple[list[int] | None, bool]:
         """Generated ids up to ``<eos>`` as terminal indices; (None, …) if a non-terminal token appears first."""
-        out = []
+        out: list[int] = []
         for t in ids:
             t = int(t)
             if t == self.eos:

@@ -32,7 +32,7 @@ def parse_config(dataclass_types: Sequence[type], argv: Sequence[str], prog: str
     for dc in dataclass_types:
         # One titled group per settings class, in the order given (ours first, the Trainer's last).
         if "_argument_group_name" not in vars(dc):
-            dc._argument_group_name = GROUP_TITLES.get(dc.__name__, f"{dc.__name__} options")
+            setattr(dc, "_argument_group_name", GROUP_TITLES.get(dc.__name__, f"{dc.__name__} options"))  # HfArgumentParser's group title
     # A one-line usage: argparse would otherwise list every option (hundreds with TrainingArguments) before the example.
     parser = HfArgumentParser(list(dataclass_types), prog=prog, description=description, usage=f"{prog} [--config RECIPE.yaml] [options]",
                               formatter_class=Formatter)

@@ -26,16 +26,23 @@ from typing import Any
 
 import numpy as np
 
+from metacond import MetacondError
+
 MODELS = ("unigram", "bigram")
 FIELDS = ("country", "continent")
 
 
 @dataclass
 class NgramArguments:
-    train_file: str = field(default=None, metadata={"help": "A news build's train parquet (article fields; token ids are not used)."})
-    test_file: str = field(default=None, metadata={"help": "The test parquet the models are scored on."})
-    tokenizer: str = field(default=None, metadata={"help": "The build's tokenizer directory."})
+    train_file: str | None = field(default=None, metadata={"help": "A news build's train parquet (article fields; token ids are not used)."})
+    test_file: str | None = field(default=None, metadata={"help": "The test parquet the models are scored on."})
+    tokenizer: str | None = field(default=None, metadata={"help": "The build's tokenizer directory."})
     max_body_bytes: int = field(default=448, metadata={"help": "Article bytes scored, as in the perplexity tasks."})
+
+    def __post_init__(self) -> None:
+        missing = [k for k in ("train_file", "test_file", "tokenizer") if not getattr(self, k)]
+        if missing:
+            raise MetacondError(f"the n-gram baselines need {', '.join(missing)}")
 
 
 class _Counts:
@@ -100,10 +107,11 @@ def ngram_baselines(args: NgramArguments) -> dict[str, Any]:
     tok = AutoTokenizer.from_pretrained(args.tokenizer)
     V, bos = len(tok), tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
     enc = lambda texts: [np.asarray(x, np.int64) for x in tok(texts, add_special_tokens=False)["input_ids"]]  # noqa: E731
+    assert args.train_file is not None and args.test_file is not None  # __post_init__ requires them
     train = _train_rows(args.train_file)
     seqs = enc([r["text"] for r in train])
     glob = _Counts(seqs, bos, V)
-    by_value = {f: {} for f in FIELDS}
+    by_value: dict[str, dict[str, _Counts]] = {f: {} for f in FIELDS}
     for f in FIELDS:
         groups: dict[str, list[np.ndarray]] = {}
         for r, s in zip(train, seqs):

@@ -157,7 +157,7 @@ def base_recipe(args: LocalizationStudyArguments) -> PretrainingRecipe:
 
     p = PRESETS[args.preset]
     # MeCo's schedule: cosine to a floor of 10% of the peak, so the cooldown's last steps still learn.
-    sched = dict(lr_scheduler_type="cosine_with_min_lr", lr_scheduler_kwargs={"min_lr_rate": p.min_lr_rate}) if p.min_lr_rate else {}
+    sched: dict[str, Any] = dict(lr_scheduler_type="cosine_with_min_lr", lr_scheduler_kwargs={"min_lr_rate": p.min_lr_rate}) if p.min_lr_rate else {}
     train = PretrainingArguments(output_dir="unset", max_steps=args.max_steps or p.max_steps, per_device_train_batch_size=p.batch_size,
                                  learning_rate=p.learning_rate, logging_steps=p.logging_steps, save_strategy="no", disable_tqdm=True, bf16=p.bf16,
                                  use_cpu=not torch.cuda.is_available(), seed=args.seed, warmup_steps=0.05, **sched)
@@ -172,11 +172,11 @@ def recipe_for(base: PretrainingRecipe, r: Run, dataset: Path, model_dir: Path, 
     from metacond.training.schedule import cooldown_start_step
 
     seed = base.training.seed + r.seed
-    train = replace(base.training, output_dir=str(model_dir), seed=seed, data_seed=seed)
+    recipe = base.with_training(output_dir=str(model_dir), seed=seed, data_seed=seed)
     if prefix_of_cooldown:
-        train = replace(train, save_strategy="steps", save_steps=cooldown_start_step(train.max_steps, COOLDOWN_FRACTION))
-    return replace(base, model=replace(base.model, model_size=r.size, model_seed=seed), data=replace(base.data, dataset=str(dataset)),
-                   metadata=replace(base.metadata, cooldown_fraction=r.cooldown_fraction), training=train)
+        recipe = recipe.with_training(save_strategy="steps", save_steps=cooldown_start_step(recipe.training.max_steps, COOLDOWN_FRACTION))
+    return replace(recipe, model=replace(base.model, model_size=r.size, model_seed=seed), data=replace(base.data, dataset=str(dataset)),
+                   metadata=replace(base.metadata, cooldown_fraction=r.cooldown_fraction))
 
 
 def _prefix_run(r: Run, runs: list[Run]) -> Run | None:
@@ -227,17 +227,18 @@ def planned_tokens(out: Path, name: str) -> int:
 
 
 def eval_run(r: Run, args: LocalizationStudyArguments, out: Path) -> dict[str, Any]:
+    from metacond.eval_tasks.results import EvalResults
     from metacond.eval_tasks.run_eval import EvalArguments, run_eval
 
     p = PRESETS[args.preset]
     mdir = out / "models" / r.name
-    path = mdir / "eval" / "eval_results.json"
+    path = mdir / "eval" / EvalResults.FILE
     if not path.is_file():
         cond = p.meta_template if r.template == "none" else r.template
         run_eval(EvalArguments(model=str(mdir), conditions=f"none,{cond}", ppl_data=str(test_file(args, out)), output_dir=str(mdir / "eval"),
                                limit=p.eval_limit, bootstrap_iters=200, batch_size=8, max_body_bytes=eval_body_bytes(p.block_size)))
-    ev = json.loads(path.read_text())
-    return {"summary": ev["summary"], "regional": [x for x in ev["regional"] if x["level"] == "continent"], "items": ev.get("items", [])}
+    ev = EvalResults.load(path).to_dict()
+    return {"summary": ev["summary"], "regional": [x for x in ev["regional"] if x["level"] == "continent"], "items": ev["items"]}
 
 
 def test_file(args: LocalizationStudyArguments, out: Path) -> Path:
@@ -291,6 +292,7 @@ def mcq_one(r: Run, args: LocalizationStudyArguments, out: Path) -> dict[str, An
     """One base model: MCQ accuracy, instruction tuning (TRL), MCQ accuracy again; each step cached on disk."""
     from trl import SFTConfig
 
+    from metacond.eval_tasks.results import EvalResults
     from metacond.eval_tasks.run_eval import EvalArguments, run_eval
     from metacond.training.sft import SFTArguments, run_sft
 
@@ -313,9 +315,9 @@ def mcq_one(r: Run, args: LocalizationStudyArguments, out: Path) -> dict[str, An
         run_eval(EvalArguments(model=str(sdir), conditions=f"none,{cond}", mcq_data=str(q), output_dir=str(after.parent), generative=True,
                                apply_chat_template=True, bootstrap_iters=200, official=True))
     sft = json.loads((sdir / "sft_summary.json").read_text())
-    b, a = json.loads(before.read_text()), json.loads(after.read_text())
+    b, a = EvalResults.load(before).to_dict(), EvalResults.load(after).to_dict()
     return {"arm": r.arm, "seed": r.seed, "condition": cond, "before": b["summary"], "after": a["summary"],
-            "before_items": b.get("items", []), "after_items": a.get("items", []),
+            "before_items": b["items"], "after_items": a["items"],
             "sft": {k: sft[k] for k in ("first_loss", "last_loss", "wall_time_seconds")} | {"rows": sft["data"]["rows"], "metadata_prefix": r.metadata}}
 
 

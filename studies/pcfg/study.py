@@ -174,11 +174,10 @@ def longest_sequence(dataset_dir: Path, multiple: int = 8) -> int:
 def recipe_for(base: PretrainingRecipe, depth: int, grammar_depth: int, out: Path, seed: int | None = None) -> PretrainingRecipe:
     """D_M = ``depth``: show the first ``depth`` metadata slots of rows that carry metadata, mask the rest.
     ``seed``: this run's initialization and data-order seed (default: the base recipe's)."""
-    model, train = base.model, base.training
+    recipe = replace(base, metadata=replace(base.metadata, metadata_field_dropout=[0.0] * depth + [1.0] * (grammar_depth - depth)))
     if seed is not None:
-        model, train = replace(model, model_seed=seed), replace(train, seed=seed, data_seed=seed)
-    return replace(base, model=model, metadata=replace(base.metadata, metadata_field_dropout=[0.0] * depth + [1.0] * (grammar_depth - depth)),
-                   training=replace(train, output_dir=str(out)))
+        recipe = replace(recipe, model=replace(recipe.model, model_seed=seed)).with_training(seed=seed, data_seed=seed)
+    return recipe.with_training(output_dir=str(out))
 
 
 def run_name(depth: int, seed: int) -> str:
@@ -198,7 +197,7 @@ def train_models(recipes: list[PretrainingRecipe], workers: int) -> None:
 
     todo = [r for r in recipes if not is_finished(str(r.training.output_dir))]
     if workers > 1 and len(todo) > 1:
-        todo = [replace(r, training=replace(r.training, disable_tqdm=True)) for r in todo]
+        todo = [r.with_training(disable_tqdm=True) for r in todo]
     side_by_side(_train_one, [(r,) for r in todo], workers, desc="training")
 
 
