@@ -3,7 +3,7 @@
 A statistic here is always a ratio of sums over items (bits over bytes, right answers over questions, a paired
 difference over scored tokens), per cell. A resample draws items (or whole clusters of items) with replacement and
 recomputes each cell's ratio; evaluations (``regional.py``: per-country and per-continent intervals) and the studies'
-paired differences (``metacond.studies.stats``) both call ``resampled_ratios``.
+paired differences (``metacond.eval_tasks.stats``) both call ``resampled_ratios``.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from metacond import MetacondError
+from metacond.eval_tasks.pcfg.results import PcfgStudyResults
 from metacond.eval_tasks.results import EvalResults
 from metacond.modeling.summary import TrainingSummary
 
@@ -69,17 +70,16 @@ def localnews_eval_results(results: EvalResults, dataset_name: str = "localnews"
     return out
 
 
-def pcfg_eval_results(results: dict[str, Any], depth: int, seed: int | None = None):
+def pcfg_eval_results(results: PcfgStudyResults, depth: int, seed: int | None = None):
     """Loss with masks / with metadata and full-length probing accuracy for the model trained at ``depth`` (the run with
     training seed ``seed`` when the study trained several; default its first)."""
     from huggingface_hub import EvalResult
 
-    runs = results.get("models", {}).get(str(depth))
+    runs = results.models.get(str(depth))
     if not runs:
-        raise MetacondError(f"the PCFG results have no model for D_M={depth} (have {', '.join(results.get('models', {}))})")
-    runs = runs if isinstance(runs, list) else [runs]
+        raise MetacondError(f"the PCFG results have no model for D_M={depth} (have {', '.join(results.models)})")
     m = next((r for r in runs if seed is not None and r.get("training_seed") == seed), runs[0])
-    grammar = results.get("grammar", "pcfg").split("'")[1] if "'" in results.get("grammar", "") else "pcfg"
+    grammar = results.grammar_name or "pcfg"
     base = dict(task_type="text-generation", dataset_type="metacond/pcfg", dataset_name=f"PCFG {grammar}", dataset_split="test")
     out = []
     for cond in ("masked", "metadata"):
@@ -192,9 +192,7 @@ def _pcfg_rows(summary: TrainingSummary, pcfg_results: str | Path | None, pcfg_d
     """The PCFG study's results for the D_M this run was trained with (from its build config unless given)."""
     if not pcfg_results:
         return []
-    pr = _read_json(Path(pcfg_results))
-    if pr is None:
-        raise MetacondError(f"PCFG results {pcfg_results} do not exist")
+    pr = PcfgStudyResults.load(pcfg_results)
     depth = pcfg_depth if pcfg_depth is not None else (summary.metadata_scheme.get("builder") or {}).get("config", {}).get("metadata_depth", 0)
     return pcfg_eval_results(pr, depth, summary.recipe.get("training", {}).get("seed"))
 

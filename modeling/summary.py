@@ -21,6 +21,16 @@ def write_json_atomically(path: Path, obj: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+def strip_items(obj: Any, keys: tuple[str, ...]) -> Any:
+    """The summary of a results tree: every list or mapping under one of ``keys`` (per-item scores) goes; a scalar of the
+    same name (a difference's item count) stays."""
+    if isinstance(obj, dict):
+        return {k: strip_items(v, keys) for k, v in obj.items() if k not in keys or not isinstance(v, (list, dict))}
+    if isinstance(obj, list):
+        return [strip_items(v, keys) for v in obj]
+    return obj
+
+
 def dataclass_from_dict(cls, d: dict[str, Any], where: Path):
     names = {f.name for f in fields(cls)}
     missing = [f.name for f in fields(cls) if f.name not in d and f.default is MISSING and f.default_factory is MISSING]

@@ -5,7 +5,7 @@ A finding is data plus a small function (lm-eval's task registry is the model): 
 words, its test, its smallest effect of interest (or margin) and the source of that number; the function next to it
 measures the paired difference from a study's results and says whether the data can test the claim at all. Adding a
 finding to a report is one ``@FINDINGS.finding(...)`` entry above its function; the kit turns every entry into
-verdicts (``metacond.studies.stats``) and every verdict into table rows, figure panels and README lines.
+verdicts (``metacond.eval_tasks.stats``) and every verdict into table rows, figure panels and README lines.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Literal
 
 import numpy as np
 
-from .stats import PairedDifference, Verdict, non_inferiority, seed_note, superiority
+from metacond.eval_tasks.stats import PairedDifference, Verdict, non_inferiority, seed_note, superiority
 
 Test = Literal["superiority", "non-inferiority"]
 
@@ -133,21 +133,11 @@ def methods(pairing: str, thresholds_module: str, commit: str) -> str:
     (sequences, ...)"); ``thresholds_module``: where the thresholds are fixed; ``commit``: where they were set."""
     return (f"Every difference pairs two models on {pairing}. Its interval adds the item spread (bootstrap over items of the seed-averaged "
             "difference) and the seed spread (each arm's statistic across its training runs), a t interval with the seeds' degrees of freedom "
-            "(`studies/stats.py`). A between-model claim with one run per arm reads inconclusive. Superiority: reproduced when the interval "
+            "(`eval_tasks/stats.py`). A between-model claim with one run per arm reads inconclusive. Superiority: reproduced when the interval "
             "excludes 0 in the paper's direction and is not wholly inside ±SESOI (the smallest effect of interest); not reproduced when it is "
             "wholly inside ±SESOI or excludes the SESOI; non-inferiority: reproduced when the whole interval lies within the margin. MDE: the "
             f"difference this test detects with 80% power. Thresholds, their sources and cell rules are fixed in `{thresholds_module}`, set in "
             f"commit {commit} before this run.")
-
-
-def strip_items(obj: Any, keys: tuple[str, ...]) -> Any:
-    """The summary of a results tree: every list or mapping under one of ``keys`` (per-item scores) goes; a scalar of the
-    same name (a difference's item count) stays."""
-    if isinstance(obj, dict):
-        return {k: strip_items(v, keys) for k, v in obj.items() if k not in keys or not isinstance(v, (list, dict))}
-    if isinstance(obj, list):
-        return [strip_items(v, keys) for v in obj]
-    return obj
 
 
 # ---------------------------------------------------------------------- figure

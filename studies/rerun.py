@@ -28,7 +28,7 @@ from typing import Sequence
 import numpy as np
 
 from metacond import MetacondError
-from metacond.studies.stats import Verdict
+from metacond.eval_tasks.stats import Verdict
 
 DEFINITE = ("reproduced", "contradicted", "not reproduced")
 

@@ -26,7 +26,7 @@ def test_an_upward_import_breaks_the_contract(tmp_path):
     """The same check fails the day a lower layer imports a higher one (here: the modeling layer importing a study)."""
     tree = tmp_path / "site"
     shutil.copytree(Path(metacond.__file__).parent, tree / "metacond", symlinks=True, ignore=shutil.ignore_patterns("__pycache__"))
-    (tree / "metacond" / "modeling" / "upward.py").write_text("from metacond.studies.stats import CONFIDENCE\n")
+    (tree / "metacond" / "modeling" / "upward.py").write_text("from metacond.studies.report_kit import Findings\n")
     r = _lint(PYTHONPATH=str(tree))
     assert r.returncode != 0
     assert "metacond.modeling is not allowed to import metacond.studies" in r.stdout and "metacond.modeling.upward" in r.stdout

@@ -51,7 +51,7 @@ def test_smoke_study_runs_end_to_end(tmp_path):
 
     import numpy as np
 
-    from metacond.studies.stats import VERDICTS
+    from metacond.eval_tasks.stats import VERDICTS
 
     write_named_fixture(tmp_path / "news.jsonl")
     out = run_study(LocalizationStudyArguments(preset="smoke", input=str(tmp_path / "news.jsonl"), output_dir=str(tmp_path / "study")))

@@ -15,6 +15,7 @@ from metacond.eval_tasks.pcfg.grammar_accuracy import grammar_accuracy
 from metacond.eval_tasks.pcfg.loss import evaluate_loss, model_sequence_nll
 from metacond.eval_tasks.pcfg.probing import hidden_features, probe_accuracy, prompt_groups, prompt_split
 from metacond.eval_tasks.pcfg.prompts import PCFGLayout
+from metacond.eval_tasks.pcfg.results import PcfgStudyResults
 from metacond.modeling.checkpoint import build_model
 from metacond.modeling.tokenizer import build_pcfg_tokenizer
 
@@ -241,7 +242,7 @@ def test_per_token_losses_add_up(setup):
     assert len(res["masked"]["excess_by_position"]) == 40
 
 
-def _synthetic_results(deficit: float, rng, seeds: int = 2) -> dict:
+def _synthetic_results(deficit: float, rng, seeds: int = 2) -> PcfgStudyResults:
     """Two arms' per-item evaluations (``seeds`` runs each) with a planted short-prompt probe deficit of D_M=5 (negative: reversed).
     Runs of one arm differ by training noise: each run flips 1% of its answers at random."""
     n, lengths = 3000, ["5", "20"]
@@ -271,8 +272,9 @@ def _synthetic_results(deficit: float, rng, seeds: int = 2) -> dict:
             runs.append({"probing": {"levels": levels}, "loss": {"items": loss_items, "masked": {"excess_loss": 0.1, "bayes_loss": 0.6}},
                          "grammar_masked": {"rows": []}})
         models[str(dm)] = runs
-    return {"models": models, "bayes": {"probe_correct": bayes.tolist(), "probe_groups": [g.tolist() for g in groups], "chance": [0.5, 0.5],
-                                        "lengths": lengths, "unigram_loss": 1.5}}
+    return PcfgStudyResults(preset="synthetic", preset_config={}, grammar="synthetic", metadata_depths=[0, 5], seed=0, training_seeds=list(range(seeds)),
+                            bayes={"probe_correct": bayes.tolist(), "probe_groups": [g.tolist() for g in groups], "chance": [0.5, 0.5],
+                                   "lengths": lengths, "unigram_loss": 1.5}, models=models, training={})
 
 
 @pytest.mark.parametrize("deficit,expected", [(0.08, "reproduced"), (-0.08, "contradicted")])
@@ -301,7 +303,7 @@ def test_two_seeds_of_one_configuration_rarely_read_as_a_difference(tmp_path):
     The seeded interval is a 5%-level test with ~3 degrees of freedom, so one split in three may still come out significant
     (the first run of this test: seeds {0,1} vs {2,3}, +0.033 nats/token); two or more would mean the interval is miscalibrated.
     Every split's seeded interval is much wider than the item-level one."""
-    from metacond.studies.stats import paired_difference, seeded_difference, superiority
+    from metacond.eval_tasks.stats import paired_difference, seeded_difference, superiority
 
     out = run_study_smoke(tmp_path, metadata_depths=[0], seeds=4)
     runs = json.loads((out / "results.json").read_text())["models"]["0"]

@@ -63,8 +63,11 @@ def test_reference_run_paragraphs_are_generated_from_results(marker, module, res
     import importlib
     import json
 
+    from metacond.eval_tasks.pcfg.results import PcfgStudyResults
+
     readme = (ROOT / "README.md").read_text()
     start, end = f"<!-- {marker}:start -->\n", f"<!-- {marker}:end -->"
     block = readme[readme.index(start) + len(start): readme.index(end)]
-    want = importlib.import_module(module).readme_summary(json.loads((ROOT / results).read_text()))
+    results_of = PcfgStudyResults.load if "pcfg" in module else (lambda p: json.loads(p.read_text()))
+    want = importlib.import_module(module).readme_summary(results_of(ROOT / results))
     assert block == want

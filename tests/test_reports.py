@@ -5,8 +5,9 @@ from pathlib import Path
 
 import numpy as np
 
+from metacond.eval_tasks.pcfg.results import PcfgStudyResults
+from metacond.eval_tasks.stats import PairedDifference, Verdict, paired_difference
 from metacond.studies.report_kit import Evidence, Findings, readme_table, verdict_table
-from metacond.studies.stats import PairedDifference, Verdict, paired_difference
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,11 +19,10 @@ def test_committed_pcfg_reference_renders_from_its_results():
     from metacond.studies.pcfg.report import verdict_table as pcfg_verdicts
 
     d = ROOT / "docs" / "results" / "pcfg-study-cpu"
-    r = json.loads((d / "results.json").read_text())
-    verdicts = [Verdict.from_dict(f) for f in r["findings"]]
-    assert json.dumps([v.to_dict() for v in verdicts]) == json.dumps(r["findings"])
-    assert render_markdown(r, verdicts) == (d / "report.md").read_text()
-    assert pcfg_verdicts(verdicts, r["regime"]) == (d / "verdicts.txt").read_text()
+    r = PcfgStudyResults.load(d)
+    assert json.dumps(r.to_dict()) == json.dumps(json.loads((d / "results.json").read_text()))  # the schema holds the whole file
+    assert render_markdown(r, r.findings) == (d / "report.md").read_text()
+    assert pcfg_verdicts(r.findings, r.regime) == (d / "verdicts.txt").read_text()
 
 
 def test_a_finding_is_one_entry_plus_its_computation():

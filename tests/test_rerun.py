@@ -6,8 +6,8 @@ import sys
 
 import numpy as np
 
+from metacond.eval_tasks.stats import non_inferiority, paired_difference, superiority
 from metacond.studies.rerun import compare, render, words_compatible
-from metacond.studies.stats import non_inferiority, paired_difference, superiority
 
 
 def _results(path, shift: float, seed: int):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from metacond.studies.stats import MIN_SEEDS, VERDICTS, Verdict, non_inferiority, paired_difference, seeded_difference, superiority
+from metacond.eval_tasks.stats import MIN_SEEDS, VERDICTS, Verdict, non_inferiority, paired_difference, seeded_difference, superiority
 
 
 def _accuracy_cells(rng, n_items, cells, p_base, deficit):
@@ -250,7 +250,7 @@ def test_a_study_directory_refuses_other_settings(tmp_path):
 
 
 def test_underpowered_reason_names_what_would_reach_the_effect():
-    from metacond.studies.stats import PairedDifference
+    from metacond.eval_tasks.stats import PairedDifference
 
     # Seed spread dominates: the plan asks for seeds; more of them bring the MDE under the effect.
     seedy = PairedDifference(0.01, -0.2, 0.22, 0.06, 500, 1, item_se=0.005, seeds=(2, 2), seed_sd=(0.06, 0.06), df=3.0, between=True)

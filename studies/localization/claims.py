@@ -6,7 +6,7 @@ bytes do not depend on the condition). Two models are always scored on the same 
 every claim is a *paired* comparison: per article, the difference of the two models' bits, summed
 over articles of a continent and divided by their bytes; continents are the cells, weighted equally.
 Every arm is trained with several seeds, and the interval adds the article spread (bootstrap) and the
-seed spread (``metacond.studies.stats.seeded_difference``); an arm with one run gives no definite
+seed spread (``metacond.eval_tasks.stats.seeded_difference``); an arm with one run gives no definite
 word on a between-model claim. MCQ claims pair the same questions.
 
 Regime gates (fixed 2026-12-02, before the seeded reference run):
@@ -37,8 +37,8 @@ from typing import Any, Iterator
 import numpy as np
 
 from metacond.eval_tasks.localnews.conditions import FAMILY
+from metacond.eval_tasks.stats import PairedDifference, Verdict, paired_difference, seeded_difference
 from metacond.studies.report_kit import Evidence, Findings
-from metacond.studies.stats import PairedDifference, Verdict, paired_difference, seeded_difference
 
 from .grid import CONTINENTS, arm_name
 

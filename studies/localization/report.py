@@ -12,8 +12,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-from metacond.studies.report_kit import methods, readme_table, sources, strip_items, verdict_figure, verdict_table
-from metacond.studies.stats import PairedDifference, Verdict
+from metacond.eval_tasks.stats import PairedDifference, Verdict
+from metacond.modeling.summary import strip_items
+from metacond.studies.report_kit import methods, readme_table, sources, verdict_figure, verdict_table
 
 from .claims import MCQ_GATE_MARGIN, NGRAM_GATE, THRESHOLDS_COMMIT, _accuracy, claims, regime
 from .grid import CONTINENTS

@@ -2,7 +2,7 @@
 source of that number) above the function that measures it from the study's results.
 
 Every comparison pairs two arms on the same items (held-out sequences, probe test sequences,
-prompts) through ``metacond.studies.stats``; every arm is several training runs (seeds), and
+prompts) through ``metacond.eval_tasks.stats``; every arm is several training runs (seeds), and
 intervals carry the item and the seed spread (``seeded_difference``). The cell rules below were fixed
 on 2026-11-25, before the first run of this design; the smallest effects of interest, their sources
 (``SOURCES``) and the equivalence logic on 2026-12-02, before the first seeded run; none is tuned
@@ -33,8 +33,9 @@ import numpy as np
 from metacond.data_builders.pcfg.inference import INFORMATIVE_MIN_GAIN, is_informative
 from metacond.eval_tasks.pcfg.loss import EARLY_POSITIONS
 from metacond.eval_tasks.pcfg.probing import MIN_TRAIN_PROMPTS
+from metacond.eval_tasks.pcfg.results import PcfgRegime, PcfgStudyResults
+from metacond.eval_tasks.stats import PairedDifference, Verdict, seeded_difference
 from metacond.studies.report_kit import Evidence, Findings
-from metacond.studies.stats import PairedDifference, Verdict, seeded_difference
 
 SHORT_MAX_L = 5
 LONG_MIN_L = 20
@@ -79,16 +80,16 @@ def _is_long(L: str) -> bool:
     return L == "full" or int(L) >= LONG_MIN_L
 
 
-def _runs(results: dict[str, Any], depth: int) -> list[dict[str, Any]]:
+def _runs(results: PcfgStudyResults, depth: int) -> list[dict[str, Any]]:
     """Every training run's evaluation of one D_M (one per seed, the same items in each)."""
-    return results["models"][str(depth)]
+    return results.models[str(depth)]
 
 
-def probe_cells(results: dict[str, Any], depth: int) -> list[dict[str, Any]]:
+def probe_cells(results: PcfgStudyResults, depth: int) -> list[dict[str, Any]]:
     """Every probed (level, L) cell with its Bayes accuracy on the cell's test items and whether it is informative
     (the cells and their items are the same in every run: they come from the held-out pool and its prompt split)."""
-    bayes = np.asarray(results["bayes"]["probe_correct"])
-    chance = results["bayes"]["chance"]
+    bayes = np.asarray(results.bayes["probe_correct"])
+    chance = results.bayes["chance"]
     out = []
     for d, level in enumerate(_runs(results, depth)[0]["probing"]["levels"]):
         for li, cell in enumerate(level):
@@ -106,16 +107,16 @@ def probe_cells(results: dict[str, Any], depth: int) -> list[dict[str, Any]]:
     return out
 
 
-def _probe_clusters(results: dict[str, Any], cells: list[dict[str, Any]]) -> np.ndarray:
+def _probe_clusters(results: PcfgStudyResults, cells: list[dict[str, Any]]) -> np.ndarray:
     """Prompt ids at the shortest L among ``cells``: sequences sharing that prompt share every longer-L cell's
     prompt-level randomness (which prompts fell in the probe's test split), so they are resampled together."""
     li = min(c["li"] for c in cells)
-    return np.asarray(results["bayes"]["probe_groups"][li])
+    return np.asarray(results.bayes["probe_groups"][li])
 
 
-def _probe_runs(results: dict[str, Any], depth: int, cells: list[dict[str, Any]]) -> list[np.ndarray]:
+def _probe_runs(results: PcfgStudyResults, depth: int, cells: list[dict[str, Any]]) -> list[np.ndarray]:
     """Per run: [cells, pool] probe correctness on each cell's test items (NaN elsewhere)."""
-    n = len(results["bayes"]["probe_correct"][0][0])
+    n = len(results.bayes["probe_correct"][0][0])
     first = _runs(results, depth)[0]["probing"]["levels"]
     out = []
     for run in _runs(results, depth):
@@ -128,7 +129,7 @@ def _probe_runs(results: dict[str, Any], depth: int, cells: list[dict[str, Any]]
     return out
 
 
-def _probe_difference(results: dict[str, Any], a: int, b: int, cells: list[dict[str, Any]]) -> PairedDifference:
+def _probe_difference(results: PcfgStudyResults, a: int, b: int, cells: list[dict[str, Any]]) -> PairedDifference:
     ra, rb = _probe_runs(results, a, cells), _probe_runs(results, b, cells)
     if not np.array_equal(np.isfinite(ra[0]), np.isfinite(rb[0])):
         raise ValueError("probe test items differ between the two arms: the study directory mixes runs")
@@ -143,13 +144,13 @@ def _grammar_rows(run: dict[str, Any], key: str = "grammar_masked") -> dict[int,
     return {r["L"]: r for r in run.get(key, {}).get("rows", []) if r}
 
 
-def _grammar_accuracy(results: dict[str, Any], depth: int) -> dict[int, float]:
+def _grammar_accuracy(results: PcfgStudyResults, depth: int) -> dict[int, float]:
     """Mean over runs of each length's acceptance rate."""
     rows = [_grammar_rows(r) for r in _runs(results, depth)]
     return {L: float(np.mean([r[L]["accuracy"] for r in rows])) for L in rows[0] if all(L in r for r in rows)}
 
 
-def _grammar_runs(results: dict[str, Any], depth: int, Ls: list[int]) -> list[np.ndarray]:
+def _grammar_runs(results: PcfgStudyResults, depth: int, Ls: list[int]) -> list[np.ndarray]:
     out = []
     for run in _runs(results, depth):
         rows = _grammar_rows(run)
@@ -161,7 +162,7 @@ def _grammar_runs(results: dict[str, Any], depth: int, Ls: list[int]) -> list[np
     return out
 
 
-def _grammar_difference(results: dict[str, Any], a: int, b: int, Ls: list[int]) -> PairedDifference:
+def _grammar_difference(results: PcfgStudyResults, a: int, b: int, Ls: list[int]) -> PairedDifference:
     ra, rb = _grammar_runs(results, a, Ls), _grammar_runs(results, b, Ls)
     first = _grammar_rows(_runs(results, a)[0])
     for run in _runs(results, b):
@@ -171,20 +172,20 @@ def _grammar_difference(results: dict[str, Any], a: int, b: int, Ls: list[int]) 
     return seeded_difference([pad(m) for m in ra], [pad(m) for m in rb])
 
 
-def _loss_items(results: dict[str, Any], depth: int) -> list[dict[str, np.ndarray]]:
+def _loss_items(results: PcfgStudyResults, depth: int) -> list[dict[str, np.ndarray]]:
     return [{k: np.asarray(v, dtype=float) for k, v in r["loss"]["items"].items() if k != "model_masked_by_position"} for r in _runs(results, depth)]
 
 
-def _mean_excess(results: dict[str, Any], depth: int) -> float:
+def _mean_excess(results: PcfgStudyResults, depth: int) -> float:
     return float(np.mean([r["loss"]["masked"]["excess_loss"] for r in _runs(results, depth)]))
 
 
 FINDINGS = Findings()
 
 
-def _loss_contrasts(results: dict[str, Any]) -> Iterator[tuple[int, list[dict[str, np.ndarray]], float]]:
+def _loss_contrasts(results: PcfgStudyResults) -> Iterator[tuple[int, list[dict[str, np.ndarray]], float]]:
     """Per D_M > 0: its runs' per-sequence losses and the Bayes-optimal gain from the metadata on the same sequences."""
-    for d in sorted(int(k) for k in results["models"]):
+    for d in sorted(int(k) for k in results.models):
         if d == 0:
             continue
         runs = _loss_items(results, d)
@@ -193,7 +194,7 @@ def _loss_contrasts(results: dict[str, Any]) -> Iterator[tuple[int, list[dict[st
 
 
 @FINDINGS.finding("Metadata lowers the loss when it is given (D_M={depth})", test="superiority", units="nats/token", source=SOURCES["metadata_gain"])
-def metadata_lowers_loss(results: dict[str, Any]) -> Iterator[Evidence]:
+def metadata_lowers_loss(results: PcfgStudyResults) -> Iterator[Evidence]:
     for d, runs, bayes_gain in _loss_contrasts(results):
         gain = seeded_difference([it["model_masked"] - it["model_metadata"] for it in runs], None, runs[0]["tokens"])
         yield Evidence(gain, {"depth": d}, threshold=METADATA_GAIN_SHARE * max(bayes_gain, 1e-9), informative=bayes_gain > 0,
@@ -203,12 +204,12 @@ def metadata_lowers_loss(results: dict[str, Any]) -> Iterator[Evidence]:
 
 @FINDINGS.finding("Without metadata, the D_M={depth} model's loss is not noticeably worse than D_M=0's", test="non-inferiority", units="nats/token",
                   source=SOURCES["loss_margin"])
-def no_loss_without_metadata(results: dict[str, Any]) -> Iterator[Evidence]:
-    if "0" not in results["models"]:
+def no_loss_without_metadata(results: PcfgStudyResults) -> Iterator[Evidence]:
+    if "0" not in results.models:
         return
     b0 = _loss_items(results, 0)
     excess0 = _mean_excess(results, 0)
-    room = results["bayes"]["unigram_loss"] - _runs(results, 0)[0]["loss"]["masked"]["bayes_loss"]
+    room = results.bayes["unigram_loss"] - _runs(results, 0)[0]["loss"]["masked"]["bayes_loss"]
     for d, runs, bayes_gain in _loss_contrasts(results):
         harm = seeded_difference([it["model_masked"] for it in runs], [it["model_masked"] for it in b0], runs[0]["tokens"])
         yield Evidence(harm, {"depth": d}, threshold=LOSS_MARGIN_SHARE * max(bayes_gain, 1e-9), informative=excess0 <= BASELINE_SIGNAL_SHARE * room,
@@ -216,15 +217,15 @@ def no_loss_without_metadata(results: dict[str, Any]) -> Iterator[Evidence]:
                        f"unigram-to-Bayes gap ({room:.3f})", order=d)
 
 
-def _deep(results: dict[str, Any]) -> int | None:
+def _deep(results: PcfgStudyResults) -> int | None:
     """The deepest D_M, compared with D_M = 0 (None without both)."""
-    models = sorted(int(k) for k in results["models"])
+    models = sorted(int(k) for k in results.models)
     return max(models) if 0 in models and len(models) >= 2 else None
 
 
 @FINDINGS.finding(f"Mechanism: without metadata the D_M={{deep}} model loses more than D_M=0 at early positions (t <= {EARLY_POSITIONS})",
                   test="superiority", units="nats/token", source=SOURCES["early_loss"], threshold=EARLY_LOSS_EFFECT)
-def early_positions(results: dict[str, Any]) -> Evidence | None:
+def early_positions(results: PcfgStudyResults) -> Evidence | None:
     deep = _deep(results)
     if deep is None:
         return None
@@ -237,13 +238,13 @@ def _why_no_cell(kind: str) -> str:
     return f"no informative {kind} probe cell (Bayes within 0.10 of chance, saturated, or too few training prompts)"
 
 
-def _informative_cells(results: dict[str, Any], keep: Callable[[str], bool]) -> list[dict[str, Any]]:
+def _informative_cells(results: PcfgStudyResults, keep: Callable[[str], bool]) -> list[dict[str, Any]]:
     return [c for c in probe_cells(results, 0) if c["informative"] and keep(c["L"])]
 
 
 @FINDINGS.finding(f"With short prompts (L <= {SHORT_MAX_L}) the D_M={{deep}} model encodes the latent worse than D_M=0 (probing)",
                   test="superiority", units="accuracy", source=SOURCES["probe_short"], threshold=PROBE_SHORT_EFFECT)
-def probe_short(results: dict[str, Any]) -> Evidence | None:
+def probe_short(results: PcfgStudyResults) -> Evidence | None:
     deep = _deep(results)
     if deep is None:
         return None
@@ -255,7 +256,7 @@ def probe_short(results: dict[str, Any]) -> Evidence | None:
                     f"chance on these cells (need {BASELINE_SIGNAL_SHARE:.0%})", cells=[c["name"] for c in short])
 
 
-def _grammar_lengths(results: dict[str, Any], deep: int) -> list[int]:
+def _grammar_lengths(results: PcfgStudyResults, deep: int) -> list[int]:
     """Lengths with signal: the two models together accepted often enough. Gating on one model alone would pick lengths
     where that model happens to be high and bias the difference toward it."""
     g0, gd = _grammar_accuracy(results, 0), _grammar_accuracy(results, deep)
@@ -264,7 +265,7 @@ def _grammar_lengths(results: dict[str, Any], deep: int) -> list[int]:
 
 @FINDINGS.finding(f"With short prompts (L <= {SHORT_MAX_L}) the D_M={{deep}} model continues grammatically less often than D_M=0",
                   test="superiority", units="accuracy", source=SOURCES["grammar_short"], threshold=GRAMMAR_SHORT_EFFECT)
-def grammar_short(results: dict[str, Any]) -> Evidence | None:
+def grammar_short(results: PcfgStudyResults) -> Evidence | None:
     deep = _deep(results)
     if deep is None:
         return None
@@ -273,14 +274,14 @@ def grammar_short(results: dict[str, Any]) -> Evidence | None:
                     why_uninformative=f"the two models' mean grammar accuracy is below {GRAMMAR_SIGNAL} at every short L", cells=[f"L={L}" for L in gs])
 
 
-def _probe_long(results: dict[str, Any], deep: int) -> tuple[PairedDifference | None, list[dict[str, Any]]]:
+def _probe_long(results: PcfgStudyResults, deep: int) -> tuple[PairedDifference | None, list[dict[str, Any]]]:
     long_ = _informative_cells(results, _is_long)
     return (_probe_difference(results, deep, 0, long_) if long_ else None), long_
 
 
 @FINDINGS.finding(f"With long prompts (L >= {LONG_MIN_L} or full) the D_M={{deep}} model encodes the latent as well as D_M=0 (probing)",
                   test="non-inferiority", units="accuracy", source=SOURCES["probe_long"], threshold=LONG_PROBE_MARGIN)
-def probe_long_as_well(results: dict[str, Any]) -> Evidence | None:
+def probe_long_as_well(results: PcfgStudyResults) -> Evidence | None:
     deep = _deep(results)
     if deep is None:
         return None
@@ -293,7 +294,7 @@ def probe_long_as_well(results: dict[str, Any]) -> Evidence | None:
 
 @FINDINGS.finding(f"With long prompts (L >= {LONG_MIN_L} or full) the D_M={{deep}} model encodes the latent better than D_M=0 (probing)",
                   test="superiority", units="accuracy", source=SOURCES["probe_long"], threshold=LONG_PROBE_EFFECT)
-def probe_long_better(results: dict[str, Any]) -> Evidence | None:
+def probe_long_better(results: PcfgStudyResults) -> Evidence | None:
     deep = _deep(results)
     if deep is None:
         return None
@@ -301,7 +302,7 @@ def probe_long_better(results: dict[str, Any]) -> Evidence | None:
     return Evidence(better, {"deep": deep}, informative=bool(long_), why_uninformative=_why_no_cell("long"), cells=[c["name"] for c in long_])
 
 
-def _grammar_long(results: dict[str, Any], deep: int) -> tuple[PairedDifference | None, list[int]]:
+def _grammar_long(results: PcfgStudyResults, deep: int) -> tuple[PairedDifference | None, list[int]]:
     sig = _grammar_lengths(results, deep)
     gl = [max(sig)] if sig and max(sig) >= LONG_MIN_L else []
     return (_grammar_difference(results, deep, 0, gl) if gl else None), gl
@@ -312,7 +313,7 @@ NO_LONG_GRAMMAR = f"the two models' mean grammar accuracy is below {GRAMMAR_SIGN
 
 @FINDINGS.finding("With long prompts the D_M={deep} model continues grammatically as well as D_M=0", test="non-inferiority", units="accuracy",
                   source=SOURCES["grammar_long"], threshold=LONG_GRAMMAR_MARGIN)
-def grammar_long_as_well(results: dict[str, Any]) -> Evidence | None:
+def grammar_long_as_well(results: PcfgStudyResults) -> Evidence | None:
     deep = _deep(results)
     if deep is None:
         return None
@@ -323,7 +324,7 @@ def grammar_long_as_well(results: dict[str, Any]) -> Evidence | None:
 
 @FINDINGS.finding("With long prompts the D_M={deep} model continues grammatically better than D_M=0", test="superiority", units="accuracy",
                   source=SOURCES["grammar_long"], threshold=LONG_GRAMMAR_EFFECT)
-def grammar_long_better(results: dict[str, Any]) -> Evidence | None:
+def grammar_long_better(results: PcfgStudyResults) -> Evidence | None:
     deep = _deep(results)
     if deep is None:
         return None
@@ -331,26 +332,26 @@ def grammar_long_better(results: dict[str, Any]) -> Evidence | None:
     return Evidence(better, {"deep": deep}, informative=bool(gl), why_uninformative=NO_LONG_GRAMMAR, cells=[f"L={L}" for L in gl])
 
 
-def findings(results: dict[str, Any]) -> list[Verdict]:
+def findings(results: PcfgStudyResults) -> list[Verdict]:
     """Every finding's verdict, in the order declared (those measured per D_M grouped by D_M)."""
-    tokens = {tuple(r["loss"]["items"]["tokens"]) for d in results["models"] for r in results["models"][d]}
+    tokens = {tuple(r["loss"]["items"]["tokens"]) for d in results.models for r in results.models[d]}
     if len(tokens) > 1:
         raise ValueError("the models' loss evaluations cover different sequences: the study directory mixes runs")
     return FINDINGS.judge(results)
 
 
-def _probe_share(results: dict[str, Any], depth: int, cells: list[dict[str, Any]], run: int | None = None) -> float:
+def _probe_share(results: PcfgStudyResults, depth: int, cells: list[dict[str, Any]], run: int | None = None) -> float:
     """Mean over cells (and runs, unless ``run`` is given) of (model accuracy - chance) / (Bayes accuracy - chance)."""
     runs = _runs(results, depth) if run is None else [_runs(results, depth)[run]]
     shares = [(r["probing"]["levels"][c["level"]][c["li"]]["test_accuracy"] - c["chance"]) / (c["bayes"] - c["chance"]) for r in runs for c in cells]
     return float(np.mean(shares)) if shares else float("nan")
 
 
-def regime(results: dict[str, Any]) -> dict[str, Any] | None:
+def regime(results: PcfgStudyResults) -> PcfgRegime | None:
     """Is the D_M = 0 model in the regime the paper studies? (a) masked loss within 0.05 nats/token of Bayes;
     (b) on the informative probing cells, at least half of the Bayes margin over chance. Judged on the mean
     over its training runs; each run's value is kept beside it."""
-    if "0" not in results["models"]:
+    if "0" not in results.models:
         return None
     runs = _runs(results, 0)
     per_excess = [r["loss"]["masked"]["excess_loss"] for r in runs]
@@ -358,6 +359,6 @@ def regime(results: dict[str, Any]) -> dict[str, Any] | None:
     cells = [c for c in probe_cells(results, 0) if c["informative"]]
     per_share = [_probe_share(results, 0, cells, run=i) for i in range(len(runs))] if cells else []
     share = float(np.mean(per_share)) if cells else None
-    return {"excess_loss": excess, "loss_ok": excess <= REGIME_EXCESS_LOSS, "probe_share_of_bayes_margin": share,
-            "probe_ok": share is not None and share >= REGIME_PROBE_SHARE, "cells": len(cells), "runs": len(runs),
-            "excess_loss_per_run": per_excess, "probe_share_per_run": per_share}
+    return PcfgRegime(excess_loss=excess, loss_ok=excess <= REGIME_EXCESS_LOSS, probe_share_of_bayes_margin=share,
+                      probe_ok=share is not None and share >= REGIME_PROBE_SHARE, cells=len(cells), runs=len(runs), excess_loss_per_run=per_excess,
+                      probe_share_per_run=per_share)

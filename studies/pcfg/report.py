@@ -1,36 +1,32 @@
 """The PCFG study's report: results.json, report.md, verdicts.txt and figures from the verdicts of ``findings.py``.
 
 Every comparison pairs two arms on the same items (held-out sequences, probe test sequences, prompts) through
-``metacond.studies.stats``; the findings, their thresholds and cell rules are declared in ``findings.py``; the verdict
+``metacond.eval_tasks.stats``; the findings, their thresholds and cell rules are declared in ``findings.py``; the verdict
 table, forest figure, README table and methods text come from the shared kit (``metacond.studies.report_kit``).
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from metacond.eval_tasks.pcfg.loss import EARLY_POSITIONS
+from metacond.eval_tasks.pcfg.results import PcfgRegime, PcfgStudyResults
+from metacond.eval_tasks.stats import Verdict, paired_difference
 from metacond.figures import finish, pyplot, save
-from metacond.studies.report_kit import methods, readme_table, sources, strip_items, verdict_figure, verdict_text
+from metacond.studies.report_kit import methods, readme_table, sources, verdict_figure, verdict_text
 from metacond.studies.report_kit import verdict_table as verdict_table_md
-from metacond.studies.stats import Verdict, paired_difference
 
 from .findings import GRAMMAR_SIGNAL, REGIME_EXCESS_LOSS, REGIME_PROBE_SHARE, THRESHOLDS_COMMIT, _runs, findings, probe_cells, regime
 
-# results.json keeps summaries; per-item arrays stay in evals/dm*.json.
-ITEM_KEYS = ("items", "probe_correct", "probe_groups")
-
 
 # ---------------------------------------------------------------------- figures
-def _fig_probing(results, path: Path) -> None:
+def _fig_probing(results: PcfgStudyResults, path: Path) -> None:
     plt = pyplot()
-    models = {int(k): v[0] for k, v in results["models"].items()}  # the first run of each D_M (verdicts pool every run)
-    lengths = results["bayes"]["lengths"]
-    bayes = np.asarray(results["bayes"]["probe_correct"], float)
+    models = {int(k): v[0] for k, v in results.models.items()}  # the first run of each D_M (verdicts pool every run)
+    lengths = results.bayes["lengths"]
+    bayes = np.asarray(results.bayes["probe_correct"], float)
     D = bayes.shape[0]
     cells0 = {(c["level"], c["li"]): c for c in probe_cells(results, min(models))}
     fig, axes = plt.subplots(1, D, figsize=(3.0 * D, 3.3), dpi=110, sharey=True)
@@ -44,7 +40,7 @@ def _fig_probing(results, path: Path) -> None:
             ax.errorbar(x + 0.06 * i, ys, yerr=es, fmt="o-", ms=3, capsize=2, label=f"D_M={dm}, seed {m.get('training_seed', 0)}")
         bay = [np.nan if (d, li) not in cells0 else cells0[(d, li)]["bayes"] for li in range(len(lengths))]
         ax.plot(x, bay, "k--", lw=1.5, label="Bayes (same test items)")
-        ax.axhline(results["bayes"]["chance"][d], color="gray", ls=":", lw=1, label="chance")
+        ax.axhline(results.bayes["chance"][d], color="gray", ls=":", lw=1, label="chance")
         for li in range(len(lengths)):
             if (d, li) in cells0 and cells0[(d, li)]["informative"]:
                 ax.axvspan(li - 0.4, li + 0.4, color="C2", alpha=0.08, lw=0)
@@ -57,9 +53,9 @@ def _fig_probing(results, path: Path) -> None:
     save(fig, path, suptitle="Linear probing of j_d from a masked prefix (green: informative cells that enter verdicts)")
 
 
-def _fig_grammar(results, path: Path) -> None:
+def _fig_grammar(results: PcfgStudyResults, path: Path) -> None:
     plt = pyplot()
-    models = {int(k): v[0] for k, v in results["models"].items()}  # the first run of each D_M
+    models = {int(k): v[0] for k, v in results.models.items()}  # the first run of each D_M
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
     ys = []
     for i, (dm, m) in enumerate(sorted(models.items())):
@@ -71,7 +67,7 @@ def _fig_grammar(results, path: Path) -> None:
             rows = [r for r in m["grammar_metadata"]["rows"] if r]
             ax.plot([str(r["L"]) for r in rows], [r["accuracy"] for r in rows], "s--", color=f"C{i}", ms=3, alpha=0.7, label=f"D_M={dm}, true metadata")
             ys += [r["accuracy"] for r in rows]
-    base = results["bayes"].get("grammar_unigram") or {}
+    base = results.bayes.get("grammar_unigram") or {}
     if base:
         ax.plot(list(base), list(base.values()), "x:", color="k", ms=4, label="unigram continuations (trivial baseline)")
         ys += list(base.values())
@@ -82,9 +78,9 @@ def _fig_grammar(results, path: Path) -> None:
            title="Grammar accuracy of sampled continuations")
 
 
-def _fig_loss_by_position(results, path: Path) -> None:
+def _fig_loss_by_position(results: PcfgStudyResults, path: Path) -> None:
     plt = pyplot()
-    models = {int(k): v[0] for k, v in results["models"].items()}  # the first run of each D_M
+    models = {int(k): v[0] for k, v in results.models.items()}  # the first run of each D_M
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), dpi=110)
     for i, (dm, m) in enumerate(sorted(models.items())):
         ex = m["loss"]["masked"].get("excess_by_position")
@@ -121,9 +117,9 @@ def _fig_loss_by_position(results, path: Path) -> None:
     save(fig, path)
 
 
-def _fig_loss(results, path: Path) -> None:
+def _fig_loss(results: PcfgStudyResults, path: Path) -> None:
     plt = pyplot()
-    dms = sorted(int(k) for k in results["models"])
+    dms = sorted(int(k) for k in results.models)
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
     for off, cond, label, color in ((-0.15, "masked", "masked prefix", "C0"), (0.15, "metadata", "true metadata", "C1")):
         first = True
@@ -146,47 +142,47 @@ def _fig_loss(results, path: Path) -> None:
 
 
 # ---------------------------------------------------------------------- writing
-def write_report(out: Path, results: dict[str, Any]) -> None:
+def write_report(out: Path, results: PcfgStudyResults) -> None:
     verdicts = findings(results)
-    results["findings"] = [v.to_dict() for v in verdicts]
-    results["regime"] = regime(results)
-    results["probe_cells"] = probe_cells(results, min(int(k) for k in results["models"]))
+    results.findings = verdicts
+    results.regime = regime(results)
+    results.probe_cells = probe_cells(results, min(results.depths))
     verdict_figure(verdicts, out / "verdicts.png", "Paired differences with 95% intervals over items and training seeds")
     _fig_probing(results, out / "probing.png")
     _fig_grammar(results, out / "grammar_accuracy.png")
     _fig_loss(results, out / "loss.png")
     _fig_loss_by_position(results, out / "loss_by_position.png")
-    (out / "results.json").write_text(json.dumps(strip_items(results, ITEM_KEYS), indent=1, default=str))
+    results.save(out)
     (out / "report.md").write_text(render_markdown(results, verdicts))
-    (out / "verdicts.txt").write_text(verdict_table(verdicts, results["regime"]))
-    (out / "readme_summary.md").write_text(readme_summary(json.loads((out / "results.json").read_text())))
+    (out / "verdicts.txt").write_text(verdict_table(verdicts, results.regime))
+    (out / "readme_summary.md").write_text(readme_summary(PcfgStudyResults.load(out)))
 
 
-def readme_summary(r: dict[str, Any]) -> str:
+def readme_summary(r: PcfgStudyResults) -> str:
     """The README's paragraph on the reference run, generated from results.json alone (a test keeps them equal)."""
-    reg = r.get("regime") or {}
-    lines = [f"**Reference `{r['preset']}` run** (full report in `docs/results/pcfg-study-{r['preset']}/`; this text is generated from its "
+    reg = r.regime
+    lines = [f"**Reference `{r.preset}` run** (full report in `docs/results/pcfg-study-{r.preset}/`; this text is generated from its "
              "`results.json`)."]
     if reg:
-        lines[0] += (f" The D_M = 0 model's held-out masked loss is {reg['excess_loss']:.4f} nats/token above Bayes "
-                     f"({'meets' if reg['loss_ok'] else 'misses'} the bound {REGIME_EXCESS_LOSS}) and its probes reach "
-                     f"{_pct(reg['probe_share_of_bayes_margin'])} of the Bayes margin over chance on {reg['cells']} informative cells "
-                     f"({'meets' if reg['probe_ok'] else 'misses'} the bound {REGIME_PROBE_SHARE:.0%}); means over its {reg.get('runs', 1)} "
+        lines[0] += (f" The D_M = 0 model's held-out masked loss is {reg.excess_loss:.4f} nats/token above Bayes "
+                     f"({'meets' if reg.loss_ok else 'misses'} the bound {REGIME_EXCESS_LOSS}) and its probes reach "
+                     f"{_pct(reg.probe_share_of_bayes_margin)} of the Bayes margin over chance on {reg.cells} informative cells "
+                     f"({'meets' if reg.probe_ok else 'misses'} the bound {REGIME_PROBE_SHARE:.0%}); means over its {reg.runs} "
                      "training runs.")
-    lines += ["", f"Training seeds per D_M: {', '.join(map(str, r.get('training_seeds', [r['seed']])))}. Intervals carry the item and the seed "
-              "spread (t intervals; `studies/stats.py`).", ""]
-    lines += readme_table([Verdict.from_dict(f) for f in r["findings"]])
+    lines += ["", f"Training seeds per D_M: {', '.join(map(str, r.training_seeds))}. Intervals carry the item and the seed "
+              "spread (t intervals; `eval_tasks/stats.py`).", ""]
+    lines += readme_table(r.findings)
     return "\n".join(lines) + "\n"
 
 
-def verdict_table(verdicts: list[Verdict], reg: dict[str, Any] | None) -> str:
+def verdict_table(verdicts: list[Verdict], reg: PcfgRegime | None) -> str:
     lines = verdict_text("PCFG study verdicts (paired over items, 95% intervals over items and training seeds):", verdicts)
     if reg:
-        lines.append(f"  regime of the D_M=0 model: excess loss {reg['excess_loss']:.4f} nats/token ({'meets' if reg['loss_ok'] else 'misses'} <= "
-                     f"{REGIME_EXCESS_LOSS}); probes reach {_pct(reg['probe_share_of_bayes_margin'])} of the Bayes margin on {reg['cells']} informative cells "
-                     f"({'meets' if reg['probe_ok'] else 'misses'} >= {REGIME_PROBE_SHARE:.0%}); means over {reg.get('runs', 1)} runs "
-                     f"(per run: excess {', '.join(f'{x:.4f}' for x in reg.get('excess_loss_per_run', []))}; probe share "
-                     f"{', '.join(_pct(x) for x in reg.get('probe_share_per_run', []))})")
+        lines.append(f"  regime of the D_M=0 model: excess loss {reg.excess_loss:.4f} nats/token ({'meets' if reg.loss_ok else 'misses'} <= "
+                     f"{REGIME_EXCESS_LOSS}); probes reach {_pct(reg.probe_share_of_bayes_margin)} of the Bayes margin on {reg.cells} informative cells "
+                     f"({'meets' if reg.probe_ok else 'misses'} >= {REGIME_PROBE_SHARE:.0%}); means over {reg.runs} runs "
+                     f"(per run: excess {', '.join(f'{x:.4f}' for x in reg.excess_loss_per_run)}; probe share "
+                     f"{', '.join(_pct(x) for x in reg.probe_share_per_run)})")
     return "\n".join(lines) + "\n"
 
 
@@ -194,15 +190,15 @@ def _pct(x: float | None) -> str:
     return "—" if x is None else f"{x:.0%}"
 
 
-def render_markdown(r: dict[str, Any], verdicts: list[Verdict]) -> str:
-    runs = {int(k): v for k, v in r["models"].items()}  # D_M -> every training run's evaluation
+def render_markdown(r: PcfgStudyResults, verdicts: list[Verdict]) -> str:
+    runs = {int(k): v for k, v in r.models.items()}  # D_M -> every training run's evaluation
     dms = sorted(runs)
-    b = r["bayes"]
-    cfg = r["preset_config"]
+    b = r.bayes
+    cfg = r.preset_config
     L = b["lengths"]
-    lines = [f"# PCFG metadata-conditioning study — preset `{r['preset']}`", "",
-             f"Grammar: {r['grammar']}. Model size `{cfg['model_size']}`, {cfg['max_steps']} steps × {cfg['batch_size']} sequences per run; "
-             f"{cfg.get('seeds', 1)} training runs per D_M (seeds {', '.join(map(str, r.get('training_seeds', [r['seed']])))}: initialization and data "
+    lines = [f"# PCFG metadata-conditioning study — preset `{r.preset}`", "",
+             f"Grammar: {r.grammar}. Model size `{cfg['model_size']}`, {cfg['max_steps']} steps × {cfg['batch_size']} sequences per run; "
+             f"{cfg.get('seeds', 1)} training runs per D_M (seeds {', '.join(map(str, r.training_seeds))}: initialization and data "
              "order); half of the training sequences show their metadata.", "", "## Findings", ""]
     lines += verdict_table_md(verdicts)
     lines += ["", "![verdicts](verdicts.png)", "",
@@ -210,22 +206,22 @@ def render_markdown(r: dict[str, Any], verdicts: list[Verdict]) -> str:
               "Sources of the smallest effects of interest and margins:", ""]
     lines += sources(verdicts)
     lines += [""]
-    reg = r.get("regime")
+    reg = r.regime
     if reg:
         lines += ["## Is the D_M=0 model in the paper's regime?", "",
-                  f"- Held-out masked loss {reg['excess_loss']:.4f} nats/token above Bayes (mean of {reg.get('runs', 1)} runs: "
-                  f"{', '.join(f'{x:.4f}' for x in reg.get('excess_loss_per_run', []))}): **{'meets' if reg['loss_ok'] else 'misses'}** the bound "
+                  f"- Held-out masked loss {reg.excess_loss:.4f} nats/token above Bayes (mean of {reg.runs} runs: "
+                  f"{', '.join(f'{x:.4f}' for x in reg.excess_loss_per_run)}): **{'meets' if reg.loss_ok else 'misses'}** the bound "
                   f"{REGIME_EXCESS_LOSS}.",
-                  f"- Probes reach {_pct(reg['probe_share_of_bayes_margin'])} of the Bayes margin over chance on {reg['cells']} informative cells "
-                  f"(per run: {', '.join(_pct(x) for x in reg.get('probe_share_per_run', []))}): "
-                  f"**{'meets' if reg['probe_ok'] else 'misses'}** the bound {REGIME_PROBE_SHARE:.0%}.", ""]
+                  f"- Probes reach {_pct(reg.probe_share_of_bayes_margin)} of the Bayes margin over chance on {reg.cells} informative cells "
+                  f"(per run: {', '.join(_pct(x) for x in reg.probe_share_per_run)}): "
+                  f"**{'meets' if reg.probe_ok else 'misses'}** the bound {REGIME_PROBE_SHARE:.0%}.", ""]
     lines += ["## Training", "", "| D_M | seed | parameters | steps | input tokens | wall time (s) | train loss, last 10% of steps | "
               "held-out loss (masked / metadata) | hardware |", "|---|---|---|---|---|---|---|---|---|"]
     for d in dms:
-        for t, run in zip(r["training"][str(d)], runs[d]):
+        for t, run in zip(r.training[str(d)], runs[d]):
             lo = run["loss"]
             held = f"{lo['masked']['model_loss']:.4f}" + (f" / {lo['metadata']['model_loss']:.4f}" if "metadata" in lo else "")
-            lines.append(f"| {d} | {t.get('seed', r['seed'])} | {t['parameters']:,} | {t['steps']} | {t['tokens']['input_tokens']:,} | "
+            lines.append(f"| {d} | {t.get('seed', r.seed)} | {t['parameters']:,} | {t['steps']} | {t['tokens']['input_tokens']:,} | "
                          f"{t['wall_time_seconds']} | {t['final_window_train_loss']:.4f} | {held} | {t['hardware']} |")
     lines += ["", "The training loss mixes sequences with and without metadata; the held-out losses separate them.", "",
               "## Next-token loss (nats per terminal/`<eos>`, held-out)", "", f"Unigram baseline: {b['unigram_loss']:.4f}.", "",
@@ -236,7 +232,7 @@ def render_markdown(r: dict[str, Any], verdicts: list[Verdict]) -> str:
         lo = run["loss"]
         m = lo["masked"]
         early = m.get("excess_early")
-        row = (f"| {d} | {run.get('training_seed', r['seed'])} | {m['model_loss']:.4f} | {m['bayes_loss']:.4f} | {m['excess_loss']:.4f} ± "
+        row = (f"| {d} | {run.get('training_seed', r.seed)} | {m['model_loss']:.4f} | {m['bayes_loss']:.4f} | {m['excess_loss']:.4f} ± "
                f"{m['excess_loss_se']:.4f} | {'—' if early is None else f'{early:.4f}'} |")
         if "metadata" in lo:
             t, g = lo["metadata"], lo["metadata_gain"]
@@ -248,12 +244,12 @@ def render_markdown(r: dict[str, Any], verdicts: list[Verdict]) -> str:
               "## Probing the metadata (test accuracy on prompts the probe never saw)", "",
               "Layer and L2 chosen by grouped cross-validation inside the probe's train split; `last` is the last layer. Bayes is scored on "
               "the same test items. Cells marked * enter verdicts (informative).", ""]
-    cells = {(c["level"], c["li"]): c for c in r["probe_cells"]}
+    cells = {(c["level"], c["li"]): c for c in r.probe_cells}
     for d in range(len(b["chance"])):
         lines += [f"Level d={d} (chance {b['chance'][d]:.2f})", "", "| model | " + " | ".join(f"L={x}" for x in L) + " |", "|---|" + "---|" * len(L)]
         for dm, run in ((dm, run) for dm in dms for run in runs[dm]):
             row = run["probing"]["levels"][d]
-            lines.append(f"| D_M={dm}, seed {run.get('training_seed', r['seed'])} | "
+            lines.append(f"| D_M={dm}, seed {run.get('training_seed', r.seed)} | "
                          + " | ".join(f"{c['test_accuracy']:.3f} (last {c['last_layer_accuracy']:.3f})" if c else "—" for c in row) + " |")
         lines.append("| Bayes | " + " | ".join((f"{cells[(d, li)]['bayes']:.3f}{'*' if cells[(d, li)]['informative'] else ''}" if (d, li) in cells else "—")
                                              for li in range(len(L))) + " |")
@@ -266,7 +262,7 @@ def render_markdown(r: dict[str, Any], verdicts: list[Verdict]) -> str:
         for key, name in (("grammar_masked", "masked"), ("grammar_metadata", "true metadata")):
             if key in run:
                 cs = {row["L"]: row for row in run[key]["rows"] if row}
-                lines.append(f"| D_M={dm}, seed {run.get('training_seed', r['seed'])} | {name} | "
+                lines.append(f"| D_M={dm}, seed {run.get('training_seed', r.seed)} | {name} | "
                              + " | ".join(f"{cs[x]['accuracy']:.2f} (n={cs[x]['n']})" if x in cs else "—" for x in gl) + " |")
     base = b.get("grammar_unigram") or {}
     if base:

@@ -5,7 +5,7 @@ them show their first D_M rule-set indices), then evaluates every model against 
 answers: next-token loss with and without metadata beside the Bayes loss (per sequence and per
 position), linear probes of j_d on prompts the probe never saw beside the Bayes classifier, and CYK
 grammar accuracy of sampled continuations. Each finding of the paper gets a paired, powered verdict
-(studies/stats.py) on the cells where the Bayes answer can separate models. Writes results.json,
+(eval_tasks/stats.py) on the cells where the Bayes answer can separate models. Writes results.json,
 report.md, verdicts.txt and PNG figures. Stages are cached; --force redoes them.
 
 Examples:
@@ -261,6 +261,7 @@ def run_study(args: StudyArguments) -> Path:
     from metacond.data_builders.pcfg import Grammar, PCFGInference
     from metacond.eval_tasks.pcfg.grammar_accuracy import unigram_grammar_accuracy
     from metacond.eval_tasks.pcfg.loss import unigram_loss, unigram_probs
+    from metacond.eval_tasks.pcfg.results import PcfgStudyResults
 
     from .report import write_report
 
@@ -313,11 +314,11 @@ def run_study(args: StudyArguments) -> Path:
     for d, seed in runs:
         evals[str(d)].append(cached[(d, seed)] | {"training_seed": seed})
     steps = args.max_steps or p.max_steps
-    results = {"preset": args.preset, "preset_config": asdict(p) | {"max_steps": steps, "seeds": n_seeds, "workers": workers},
-               "grammar": grammar.summary(), "metadata_depths": depths, "seed": args.seed,
-               "training_seeds": [args.seed + k for k in range(n_seeds)], "bayes": bayes, "models": evals,
-               "training": {str(d): [_training_facts(model_dirs[(d, s)], out) | {"seed": s} for dd, s in runs if dd == d] for d in depths},
-               "wall_time_seconds_this_invocation": round(time.time() - t0, 1), "stage_seconds_this_invocation": stages}
+    results = PcfgStudyResults(preset=args.preset, preset_config=asdict(p) | {"max_steps": steps, "seeds": n_seeds, "workers": workers},
+                               grammar=grammar.summary(), grammar_name=grammar.name, metadata_depths=depths, seed=args.seed,
+                               training_seeds=[args.seed + k for k in range(n_seeds)], bayes=bayes, models=evals,
+                               training={str(d): [_training_facts(model_dirs[(d, s)], out) | {"seed": s} for dd, s in runs if dd == d] for d in depths},
+                               wall_time_seconds_this_invocation=round(time.time() - t0, 1), stage_seconds_this_invocation=dict(stages))
     write_report(out, results)
     return out
 
