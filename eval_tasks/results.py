@@ -28,10 +28,10 @@ class SummaryRow:
     continent: str
     metric: str
     value: float
-    n: int
     ci_low: float | None = None
     ci_high: float | None = None
     stderr: float | None = None
+    n: int = field(kw_only=True)  # questions or articles (last, as the file has always written it)
 
 
 @dataclass

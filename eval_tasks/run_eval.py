@@ -158,11 +158,11 @@ def run_eval(args: EvalArguments) -> EvalResults:
                 sc, pb = rule_tables(fam, c, samples, args.unparsed)
                 scoring += sc
                 bias += pb
-            summary += [SummaryRow(fam, c, r.key, metric, r.value, r.n, ci_low=r.ci_low, ci_high=r.ci_high) for r in rows
+            summary += [SummaryRow(fam, c, r.key, metric, r.value, ci_low=r.ci_low, ci_high=r.ci_high, n=r.n) for r in rows
                         if r.level == "continent" and r.metric == metric]
             g = res["results"].get(task, {})
             if g.get(f"{metric},none") is not None:
-                summary.append(SummaryRow(fam, c, "all", metric, g[f"{metric},none"], len(samples), stderr=g.get(f"{metric}_stderr,none")))
+                summary.append(SummaryRow(fam, c, "all", metric, g[f"{metric},none"], stderr=g.get(f"{metric}_stderr,none"), n=len(samples)))
     out = Path(args.output_dir or Path(args.model) / "eval")
     out.mkdir(parents=True, exist_ok=True)
     results = EvalResults(model=str(args.model), suite=args.suite, conditions=args.condition_list, url_style=url_style, unparsed=args.unparsed,

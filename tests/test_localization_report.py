@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from metacond.studies.localization.claims import claims
+from metacond.studies.localization.results import LocalizationRegime, LocalizationStudyResults
 
 CONTS = ("africa", "america", "asia")
 
@@ -19,7 +20,7 @@ def _items(bits_per_byte: dict[str, np.ndarray], cond: str, nbytes: np.ndarray) 
     return out
 
 
-def _results(meta_shift: float, n: int = 53, seed: int = 0, seeds: int = 2, seed_sd: float = 0.002, in_regime: bool = True) -> dict:
+def _results(meta_shift: float, n: int = 53, seed: int = 0, seeds: int = 2, seed_sd: float = 0.002, in_regime: bool = True) -> LocalizationStudyResults:
     """Global models with and without metadata on the same articles, ``seeds`` runs each; the metadata model's bits/byte are
     shifted by ``meta_shift`` (positive: worse) in both conditions, with article-level noise shared by every model and a
     per-run offset of SD ``seed_sd`` (training noise)."""
@@ -36,8 +37,10 @@ def _results(meta_shift: float, n: int = 53, seed: int = 0, seeds: int = 2, seed
                                               "training": {"status": "trained"}, "eval": ev(_items(nometa, "none", nbytes))}
         runs[f"tiny-global-meta{suffix}"] = {"run": {"arm": "tiny-global-meta", "seed": k, "family": "main", "template": "full"},
                                             "training": {"status": "trained"}, "eval": ev(_items(meta, "full", nbytes) + _items(meta, "none", nbytes))}
-    return {"plan": {"preset_config": {"sizes": ["tiny"]}}, "runs": runs, "mcq": {}, "meta_template": "full",
-            "regime": {"language_model": in_regime, "why": "test models against a test bigram", "mcq_knows": False}}
+    reg = LocalizationRegime(ngram_bits_per_byte={}, model_bits_per_byte=None, model_seed_sd=None, gate_line="bigram", language_model=in_regime,
+                             why="test models against a test bigram", mcq_base_accuracy=None, mcq_strongest_baseline=0.25, mcq_knows=False)
+    return LocalizationStudyResults(preset="synthetic", input=None, plan={"preset_config": {"sizes": ["tiny"]}}, runs=runs, meta_template="full",
+                                    eval_body_bytes=448, regime=reg)
 
 
 def _by_start(verdicts, prefix):

@@ -61,13 +61,13 @@ def test_demo_command_runs(tmp_path):
 def test_reference_run_paragraphs_are_generated_from_results(marker, module, results):
     """README's numbers on the committed reference runs come from their results.json, whatever the verdicts are."""
     import importlib
-    import json
 
     from metacond.eval_tasks.pcfg.results import PcfgStudyResults
+    from metacond.studies.localization.results import LocalizationStudyResults
 
     readme = (ROOT / "README.md").read_text()
     start, end = f"<!-- {marker}:start -->\n", f"<!-- {marker}:end -->"
     block = readme[readme.index(start) + len(start): readme.index(end)]
-    results_of = PcfgStudyResults.load if "pcfg" in module else (lambda p: json.loads(p.read_text()))
+    results_of = PcfgStudyResults.load if "pcfg" in module else LocalizationStudyResults.load
     want = importlib.import_module(module).readme_summary(results_of(ROOT / results))
     assert block == want

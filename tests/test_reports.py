@@ -25,6 +25,18 @@ def test_committed_pcfg_reference_renders_from_its_results():
     assert pcfg_verdicts(r.findings, r.regime) == (d / "verdicts.txt").read_text()
 
 
+def test_committed_localization_reference_loads_whole():
+    """The localization reference's results.json is held by its schema key for key (its report.md predates the stored
+    regime lines and re-renders at the next run)."""
+    from metacond.studies.localization.report import readme_summary
+    from metacond.studies.localization.results import LocalizationStudyResults
+
+    d = ROOT / "docs" / "results" / "localization-study-cpu"
+    r = LocalizationStudyResults.load(d)
+    assert json.dumps(r.to_dict()) == json.dumps(json.loads((d / "results.json").read_text()))
+    assert readme_summary(r) == (d / "readme_summary.md").read_text()
+
+
 def test_a_finding_is_one_entry_plus_its_computation():
     """Declaring a finding is enough for it to be judged, tabled and put in the README table, in declaration order
     (evidence with an ``order`` groups, e.g. by D_M)."""

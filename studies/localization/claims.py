@@ -41,6 +41,7 @@ from metacond.eval_tasks.stats import PairedDifference, Verdict, paired_differen
 from metacond.studies.report_kit import Evidence, Findings
 
 from .grid import CONTINENTS, arm_name
+from .results import LocalizationRegime, LocalizationStudyResults
 
 PAPER_PPL_NONE, PAPER_PPL_META = 9.963, 9.187
 PAPER_SOURCE = "iamshnoo/metadata_localization results/perplexity_eval.csv (1B global: perplexity 9.963 without metadata, 9.187 with)"
@@ -54,21 +55,21 @@ NGRAM_GATE = "bigram"
 THRESHOLDS_COMMIT = "72d49a7"  # SESOIs, sources and gates fixed here, before the seeded reference run
 
 
-def _runs_of(results: dict[str, Any], arm: str) -> list[str]:
+def _runs_of(results: LocalizationStudyResults, arm: str) -> list[str]:
     """The trained runs of an arm, in seed order."""
-    rs = [(r["run"].get("seed", 0), n) for n, r in results["runs"].items()
+    rs = [(r["run"].get("seed", 0), n) for n, r in results.runs.items()
           if r["run"].get("arm", n) == arm and r.get("training", {}).get("status", "trained") == "trained" and r.get("eval")]
     return [n for _, n in sorted(rs)]
 
 
-def _articles(results: dict[str, Any], run: str, cond: str) -> dict[str, tuple[str, float, float]]:
+def _articles(results: LocalizationStudyResults, run: str, cond: str) -> dict[str, tuple[str, float, float]]:
     """article id -> (continent, bits, bytes) of a run under a condition."""
-    ev = results["runs"].get(run, {}).get("eval") or {}
+    ev = results.runs.get(run, {}).get("eval") or {}
     return {i["id"]: (i["continent"], i["nll"] / math.log(2), i["bytes"]) for i in ev.get("items", [])
             if i["family"] == "ppl" and i["condition"] == cond}
 
 
-def paired_bpb(results: dict[str, Any], cells: list[tuple[str, str, str, str, str]]) -> PairedDifference | None:
+def paired_bpb(results: LocalizationStudyResults, cells: list[tuple[str, str, str, str, str]]) -> PairedDifference | None:
     """cells: (continent, arm A, condition A, arm B, condition B). The statistic is A minus B in bits/byte on the
     continent's articles that every run of both arms scored, continents weighted equally; runs of an arm are its seeds.
     When every cell compares an arm with itself (two conditions), the difference is within-model and pools seeds."""
@@ -102,9 +103,9 @@ def paired_bpb(results: dict[str, Any], cells: list[tuple[str, str, str, str, st
     return seeded_difference(A, B, den)
 
 
-def ngram_gain(results: dict[str, Any], field: str, order: str = NGRAM_GATE) -> PairedDifference | None:
+def ngram_gain(results: LocalizationStudyResults, field: str, order: str = NGRAM_GATE) -> PairedDifference | None:
     """What the metadata can buy a counting model: the n-gram's bits/byte without minus with the field's statistics."""
-    items = (results.get("ngram") or {}).get("items") or []
+    items = results.ngram.get("items") or []
     conts = sorted({i["continent"] for i in items})
     if not items or f"{order}+{field}" not in items[0]["bits"]:
         return None
@@ -116,7 +117,7 @@ def ngram_gain(results: dict[str, Any], field: str, order: str = NGRAM_GATE) -> 
     return paired_difference(num, den)
 
 
-def _arm_bpb(results: dict[str, Any], arm: str, cond: str) -> tuple[float, float] | None:
+def _arm_bpb(results: LocalizationStudyResults, arm: str, cond: str) -> tuple[float, float] | None:
     """(mean over seeds, SD over seeds) of an arm's bits/byte, continents weighted equally, on the articles it scored."""
     vals = []
     for n in _runs_of(results, arm):
@@ -129,47 +130,43 @@ def _arm_bpb(results: dict[str, Any], arm: str, cond: str) -> tuple[float, float
     return float(np.mean(vals)), float(np.std(vals, ddof=1)) if len(vals) > 1 else float("nan")
 
 
-def regime(results: dict[str, Any]) -> dict[str, Any]:
+def regime(results: LocalizationStudyResults) -> LocalizationRegime:
     """The gates: the no-metadata model against the n-gram lines; the MCQ base models against the answer-only baselines."""
-    size = results["plan"]["preset_config"]["sizes"][-1]
+    size = results.size
     arm = arm_name(size, variant="nometa")
     # The lines on exactly the articles the model scored (an evaluation --limit scores a subset).
     scored = set.intersection(*[set(_articles(results, n, "none")) for n in _runs_of(results, arm)]) if _runs_of(results, arm) else set()
-    items = [i for i in (results.get("ngram") or {}).get("items") or [] if i["id"] in scored]
-    ng = _lines(items)
+    ng = _lines([i for i in results.ngram.get("items") or [] if i["id"] in scored])
     model = _arm_bpb(results, arm, "none")
-    out: dict[str, Any] = {"ngram_bits_per_byte": ng, "model_bits_per_byte": None if model is None else model[0],
-                           "model_seed_sd": None if model is None else model[1], "gate_line": NGRAM_GATE}
-    out["language_model"] = bool(model is not None and NGRAM_GATE in ng and model[0] < ng[NGRAM_GATE])
-    out |= _tokens_to_regime(results, arm, ng.get(NGRAM_GATE))
-    out["why"] = ("no n-gram baseline or no no-metadata model" if model is None or NGRAM_GATE not in ng else
-                  f"the global no-metadata model scores {model[0]:.4f} bits/byte against the {NGRAM_GATE}'s {ng[NGRAM_GATE]:.4f} on the same articles")
-    mcq = results.get("mcq") or {}
+    mcq = results.mcq
     base = max([mcq.get("chance", 0.25)] + list((mcq.get("answer_only_baselines") or {}).values()))
     accs = [_accuracy(m["before"], m.get("condition", "none") if m["sft"]["metadata_prefix"] else "none") for m in (mcq.get("models") or {}).values()]
     accs = [a for a in accs if a == a]
-    out["mcq_base_accuracy"] = float(np.mean(accs)) if accs else None
-    out["mcq_strongest_baseline"] = base
-    out["mcq_knows"] = bool(accs and np.mean(accs) >= base + MCQ_GATE_MARGIN)
-    # What the report prints beside the lines, stored here so that it renders from results.json alone (per-article scores
-    # are not kept there).
-    meta = (arm_name(size), results.get("meta_template", "full"))
-    out["arms"] = [{"arm": a, "condition": c, "bits_per_byte": b[0], "seed_sd": b[1], "seeds": len(_runs_of(results, a))}
-                   for a, c in ((arm, "none"), (meta[0], "none"), meta) if (b := _arm_bpb(results, a, c))]
-    out["ngram_gains"] = {f: g.to_dict() for f in ("country", "continent") if (g := ngram_gain(results, f))}
-    return out
+    # The arms' lines and the n-gram gains the report prints are stored here, so that it renders from results.json alone
+    # (per-article scores are not kept there).
+    meta = (arm_name(size), results.meta_template)
+    return LocalizationRegime(
+        ngram_bits_per_byte=ng, model_bits_per_byte=None if model is None else model[0], model_seed_sd=None if model is None else model[1],
+        gate_line=NGRAM_GATE, language_model=bool(model is not None and NGRAM_GATE in ng and model[0] < ng[NGRAM_GATE]),
+        why=("no n-gram baseline or no no-metadata model" if model is None or NGRAM_GATE not in ng else
+             f"the global no-metadata model scores {model[0]:.4f} bits/byte against the {NGRAM_GATE}'s {ng[NGRAM_GATE]:.4f} on the same articles"),
+        mcq_base_accuracy=float(np.mean(accs)) if accs else None, mcq_strongest_baseline=base,
+        mcq_knows=bool(accs and np.mean(accs) >= base + MCQ_GATE_MARGIN), **_tokens_to_regime(results, arm, ng.get(NGRAM_GATE)),
+        arms=[{"arm": a, "condition": c, "bits_per_byte": b[0], "seed_sd": b[1], "seeds": len(_runs_of(results, a))}
+              for a, c in ((arm, "none"), (meta[0], "none"), meta) if (b := _arm_bpb(results, a, c))],
+        ngram_gains={f: g for f in ("country", "continent") if (g := ngram_gain(results, f))})
 
 
-def _tokens_to_regime(results: dict[str, Any], arm: str, line: float | None) -> dict[str, Any]:
+def _tokens_to_regime(results: LocalizationStudyResults, arm: str, line: float | None) -> dict[str, Any]:
     """Where the arm's learning curve (training loss in test bits/byte: nats/token x test tokens/byte / ln 2) first crosses the
     n-gram line, per seed; None when it never does within the run."""
-    items = (results.get("ngram") or {}).get("items") or []
+    items = results.ngram.get("items") or []
     if line is None or not items:
         return {}
     tpb = sum(i["tokens"] for i in items) / sum(i["bytes"] for i in items)
     crossed, last = [], []
     for n in _runs_of(results, arm):
-        t = results["runs"][n]["training"]
+        t = results.runs[n]["training"]
         curve = [(p.get("num_input_tokens_seen"), p["loss"] * tpb / math.log(2)) for p in t.get("loss_curve", []) if "loss" in p]
         if not curve:
             continue
@@ -197,25 +194,25 @@ PPL_SOURCE = f"half the paper's relative gain ({PPL_SESOI_SHARE:.2%} of the no-m
 PPL_MARGIN_SOURCE = PPL_SOURCE + "; the same size as a margin"
 
 
-def _setting(results: dict[str, Any]) -> dict[str, Any]:
+def _setting(results: LocalizationStudyResults) -> dict[str, Any]:
     """What every perplexity claim shares: the size compared, the metadata arm's template, the continents the no-metadata
     arm scored, the SESOI in bits/byte and the regime gate."""
-    size = results["plan"]["preset_config"]["sizes"][-1]
+    size = results.size
     g_none = arm_name(size, variant="nometa")
-    reg = results.get("regime") or regime(results)
+    reg = results.regime or regime(results)
     base = _arm_bpb(results, g_none, "none")
-    return {"size": size, "meta_t": results.get("meta_template", "full"), "g_meta": arm_name(size), "g_none": g_none,
+    return {"size": size, "meta_t": results.meta_template, "g_meta": arm_name(size), "g_none": g_none,
             "conts": [c for c in CONTINENTS if any(v[0] == c for n in _runs_of(results, g_none) for v in _articles(results, n, "none").values())],
-            "sesoi": PPL_SESOI_SHARE * (base[0] if base else 1.0), "lm_ok": reg["language_model"], "lm_why": f"out of regime: {reg['why']}"}
+            "sesoi": PPL_SESOI_SHARE * (base[0] if base else 1.0), "lm_ok": reg.language_model, "lm_why": f"out of regime: {reg.why}"}
 
 
-def _what_metadata_buys(results: dict[str, Any], field: str | None) -> dict[str, Any]:
+def _what_metadata_buys(results: LocalizationStudyResults, field: str | None) -> dict[str, Any]:
     """Details of a metadata claim: what the same field buys the n-gram (``ngram_gain``) on the same articles."""
     g = ngram_gain(results, field) if field else None
     return {"ngram_gain": g.estimate, "ngram_gain_ci": [g.ci_low, g.ci_high]} if g else {}
 
 
-def _ppl(results: dict[str, Any], s: dict[str, Any], cells: list[tuple[str, str, str, str, str]], threshold: float, missing: str = "no models",
+def _ppl(results: LocalizationStudyResults, s: dict[str, Any], cells: list[tuple[str, str, str, str, str]], threshold: float, missing: str = "no models",
          **details: Any) -> Evidence:
     d = paired_bpb(results, cells)
     return Evidence(d, threshold=threshold, informative=s["lm_ok"] if d is not None else False, why_uninformative=missing if d is None else s["lm_why"],
@@ -224,7 +221,7 @@ def _ppl(results: dict[str, Any], s: dict[str, Any], cells: list[tuple[str, str,
 
 @CLAIMS.finding("Metadata conditioning lowers perplexity when the metadata is given (global model, metadata vs none)", test="superiority",
                 units="bits/byte", source=PPL_SOURCE)
-def metadata_lowers_perplexity(results: dict[str, Any]) -> Evidence:
+def metadata_lowers_perplexity(results: LocalizationStudyResults) -> Evidence:
     s = _setting(results)
     return _ppl(results, s, [(c, s["g_none"], "none", s["g_meta"], s["meta_t"]) for c in s["conts"]], s["sesoi"],
                 **_what_metadata_buys(results, "continent" if s["meta_t"] == "continent" else "country"))
@@ -232,7 +229,7 @@ def metadata_lowers_perplexity(results: dict[str, Any]) -> Evidence:
 
 @CLAIMS.finding("Given its metadata, the metadata-trained model scores better than without it (same model)", test="superiority", units="bits/byte",
                 source=PPL_SOURCE)
-def metadata_helps_its_own_model(results: dict[str, Any]) -> Evidence:
+def metadata_helps_its_own_model(results: LocalizationStudyResults) -> Evidence:
     s = _setting(results)
     return _ppl(results, s, [(c, s["g_meta"], "none", s["g_meta"], s["meta_t"]) for c in s["conts"]], s["sesoi"],
                 **_what_metadata_buys(results, "continent" if s["meta_t"] == "continent" else "country"))
@@ -240,14 +237,14 @@ def metadata_helps_its_own_model(results: dict[str, Any]) -> Evidence:
 
 @CLAIMS.finding("Without metadata at test time, the metadata-trained global model is no worse than the model trained without",
                 test="non-inferiority", units="bits/byte", source=PPL_MARGIN_SOURCE)
-def no_worse_without_metadata(results: dict[str, Any]) -> Evidence:
+def no_worse_without_metadata(results: LocalizationStudyResults) -> Evidence:
     s = _setting(results)
     return _ppl(results, s, [(c, s["g_meta"], "none", s["g_none"], "none") for c in s["conts"]], s["sesoi"])
 
 
 @CLAIMS.finding("Region-specific models beat the same-budget global model on their own region (no metadata)", test="superiority", units="bits/byte",
                 source=PPL_SOURCE)
-def region_models_win_at_home(results: dict[str, Any]) -> Evidence:
+def region_models_win_at_home(results: LocalizationStudyResults) -> Evidence:
     s = _setting(results)
     region = [(c, s["g_none"], "none", arm_name(s["size"], f"region/{c}", "nometa"), "none") for c in s["conts"]
               if _runs_of(results, arm_name(s["size"], f"region/{c}", "nometa"))]
@@ -256,7 +253,7 @@ def region_models_win_at_home(results: dict[str, Any]) -> Evidence:
 
 @CLAIMS.finding("With metadata, the global model is no worse than region-specific metadata models in their region", test="non-inferiority",
                 units="bits/byte", source=PPL_SOURCE)
-def global_with_metadata_matches_regions(results: dict[str, Any]) -> Evidence:
+def global_with_metadata_matches_regions(results: LocalizationStudyResults) -> Evidence:
     s = _setting(results)
     region = [(c, s["g_meta"], s["meta_t"], arm_name(s["size"], f"region/{c}"), s["meta_t"]) for c in s["conts"]
               if _runs_of(results, arm_name(s["size"], f"region/{c}"))]
@@ -265,7 +262,7 @@ def global_with_metadata_matches_regions(results: dict[str, Any]) -> Evidence:
 
 @CLAIMS.finding("A leave-one-out model is worse than the global model on the continent it never saw", test="superiority", units="bits/byte",
                 source=PPL_SOURCE)
-def leave_one_out_is_worse(results: dict[str, Any]) -> Evidence:
+def leave_one_out_is_worse(results: LocalizationStudyResults) -> Evidence:
     s = _setting(results)
     loo = [(c, arm_name(s["size"], f"leave-one-out/{c}", "nometa"), "none", s["g_none"], "none") for c in s["conts"]
            if _runs_of(results, arm_name(s["size"], f"leave-one-out/{c}", "nometa"))]
@@ -274,9 +271,9 @@ def leave_one_out_is_worse(results: dict[str, Any]) -> Evidence:
 
 @CLAIMS.finding("Coarser metadata ({template} only) already gives part of the gain (its model with it vs no metadata)", test="superiority",
                 units="bits/byte", source=f"half the perplexity SESOI: 'part of the gain' (the paper's URL-only model gains as much as full metadata; {PAPER_SOURCE})")
-def coarser_metadata_helps(results: dict[str, Any]) -> Iterator[Evidence]:
+def coarser_metadata_helps(results: LocalizationStudyResults) -> Iterator[Evidence]:
     s = _setting(results)
-    for n, r in results["runs"].items():
+    for n, r in results.runs.items():
         run = r["run"]
         if run["family"] != "ablation" or run.get("seed", 0) != 0:
             continue
@@ -289,7 +286,7 @@ def coarser_metadata_helps(results: dict[str, Any]) -> Iterator[Evidence]:
 
 @CLAIMS.finding("Beyond the paper: after a MeCo cooldown (last 10% without metadata) the model is no worse than the no-metadata model when none "
                 "is given", test="non-inferiority", units="bits/byte", source=PPL_MARGIN_SOURCE)
-def cooldown_is_no_worse(results: dict[str, Any]) -> Evidence:
+def cooldown_is_no_worse(results: LocalizationStudyResults) -> Evidence:
     s = _setting(results)
     return _ppl(results, s, [(c, arm_name(s["size"], variant="meta-cooldown"), "none", s["g_none"], "none") for c in s["conts"]], s["sesoi"],
                 missing="no cooldown model")
@@ -297,15 +294,15 @@ def cooldown_is_no_worse(results: dict[str, Any]) -> Evidence:
 
 @CLAIMS.finding("Instruction tuning raises localized MCQ accuracy ({arm}, {protocol}, metadata {condition}; questions averaged over 4 option orders)",
                 test="superiority", units="accuracy", source=MCQ_SOURCE, threshold=MCQ_EFFECT)
-def tuning_raises_mcq(results: dict[str, Any]) -> Iterator[Evidence]:
+def tuning_raises_mcq(results: LocalizationStudyResults) -> Iterator[Evidence]:
     """Per arm and protocol: after minus before on the same questions, seeds pooled."""
-    reg = results.get("regime") or regime(results)
-    mcq = results.get("mcq") or {}
+    reg = results.regime or regime(results)
+    mcq = results.mcq
     by_arm: dict[str, list[dict[str, Any]]] = {}
     for name, m in sorted((mcq.get("models") or {}).items(), key=lambda kv: kv[1].get("seed", 0)):
         by_arm.setdefault(m.get("arm", name), []).append(m)
-    at_chance = (f"at chance: the base models' accuracy {reg.get('mcq_base_accuracy') or float('nan'):.3f} is not {MCQ_GATE_MARGIN} above the "
-                 f"strongest answer-only baseline or chance ({reg.get('mcq_strongest_baseline') or float('nan'):.3f})")
+    at_chance = (f"at chance: the base models' accuracy {reg.mcq_base_accuracy or float('nan'):.3f} is not {MCQ_GATE_MARGIN} above the "
+                 f"strongest answer-only baseline or chance ({reg.mcq_strongest_baseline or float('nan'):.3f})")
     for arm, ms in by_arm.items():
         meta_cond = ms[0].get("condition", "full") if ms[0]["sft"]["metadata_prefix"] else "none"
         for family in ("mcq", "official"):
@@ -320,10 +317,10 @@ def tuning_raises_mcq(results: dict[str, Any]) -> Iterator[Evidence]:
             common = sorted(set.intersection(*[set(i) for i, _ in diffs])) if diffs else []
             runs = [np.array([dict(zip(i, d))[q] for q in common]) for i, d in diffs]
             d = seeded_difference(runs) if common else None
-            yield Evidence(d, {"arm": arm, "protocol": FAMILY[family].protocol, "condition": cond}, informative=d is not None and reg.get("mcq_knows", False),
+            yield Evidence(d, {"arm": arm, "protocol": FAMILY[family].protocol, "condition": cond}, informative=d is not None and reg.mcq_knows,
                            why_uninformative="no per-question scores" if d is None else at_chance)
 
 
-def claims(results: dict[str, Any]) -> list[Verdict]:
+def claims(results: LocalizationStudyResults) -> list[Verdict]:
     """Every claim's verdict, in the order declared."""
     return CLAIMS.judge(results)

@@ -7,25 +7,21 @@ from the shared kit (``metacond.studies.report_kit``).
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
 
-from metacond.eval_tasks.stats import PairedDifference, Verdict
-from metacond.modeling.summary import strip_items
+from metacond.eval_tasks.stats import Verdict
 from metacond.studies.report_kit import methods, readme_table, sources, verdict_figure, verdict_table
 
 from .claims import MCQ_GATE_MARGIN, NGRAM_GATE, THRESHOLDS_COMMIT, _accuracy, claims, regime
 from .grid import CONTINENTS
-
-# results.json keeps summaries; per-article and per-question scores stay in each run's eval_results.json.
-ITEM_KEYS = ("items", "before_items", "after_items", "loss_curve")
+from .results import LocalizationStudyResults
 
 
-def _bpb(results: dict[str, Any], run: str, cond: str) -> dict[str, tuple[float, float]]:
+def _bpb(results: LocalizationStudyResults, run: str, cond: str) -> dict[str, tuple[float, float]]:
     """continent -> (bits per byte, CI half-width) of a run under a condition (for tables)."""
-    ev = results["runs"].get(run, {}).get("eval")
+    ev = results.runs.get(run, {}).get("eval")
     if not ev:
         return {}
     out = {}
@@ -36,18 +32,18 @@ def _bpb(results: dict[str, Any], run: str, cond: str) -> dict[str, tuple[float,
     return out
 
 
-def figures(results: dict[str, Any], verdicts: list[Verdict], out: Path) -> list[str]:
+def figures(results: LocalizationStudyResults, verdicts: list[Verdict], out: Path) -> list[str]:
     from metacond.figures import finish, pyplot, save
 
     plt = pyplot()
     import numpy as np
 
     made = []
-    names = [n for n in results["runs"] if results["runs"][n].get("eval")]
+    names = [n for n in results.runs if results.runs[n].get("eval")]
     if names:
         mat = np.full((len(names), len(CONTINENTS)), np.nan)
         for i, n in enumerate(names):
-            t = results["runs"][n]["run"]["template"]
+            t = results.runs[n]["run"]["template"]
             v = _bpb(results, n, "none" if t == "none" else t)
             for j, c in enumerate(CONTINENTS):
                 if c in v:
@@ -67,10 +63,10 @@ def figures(results: dict[str, Any], verdicts: list[Verdict], out: Path) -> list
     if verdict_figure(verdicts, out / "paired_differences.png", "Paired differences (same articles / questions), 95% intervals over items and seeds"):
         made.append("paired_differences.png")
     # Learning curves in the units of the regime lines: training loss (nats/token) over the test articles' bytes per token.
-    ng = results.get("ngram") or {}
+    ng = results.ngram
     tpb = sum(i["tokens"] for i in ng.get("items", [])) / max(1.0, sum(i["bytes"] for i in ng.get("items", []))) if ng.get("items") else None
     fig, ax = plt.subplots(figsize=(7.5, 4.0), dpi=110)
-    for k, (n, r) in enumerate(results["runs"].items()):
+    for k, (n, r) in enumerate(results.runs.items()):
         t = r.get("training", {})
         curve = [p for p in t.get("loss_curve", []) if "loss" in p]
         if not curve or r["run"]["family"] not in ("main", "cooldown", "ablation") or "region" in n or "loo" in n:
@@ -82,9 +78,9 @@ def figures(results: dict[str, Any], verdicts: list[Verdict], out: Path) -> list
         for name, v in (ng.get("bits_per_byte") or {}).items():
             if "+" not in name:
                 ax.axhline(v, ls="--", lw=1, color="k" if name == NGRAM_GATE else "gray", label=f"{name} on the test articles ({v:.3f})")
-        reg = results.get("regime") or {}
-        if reg.get("model_bits_per_byte"):
-            ax.axhline(reg["model_bits_per_byte"], ls=":", lw=1.2, color="C3", label=f"no-metadata model on the test articles ({reg['model_bits_per_byte']:.3f})")
+        reg = results.regime
+        if reg is not None and reg.model_bits_per_byte:
+            ax.axhline(reg.model_bits_per_byte, ls=":", lw=1.2, color="C3", label=f"no-metadata model on the test articles ({reg.model_bits_per_byte:.3f})")
     ax.legend(fontsize=5, ncol=2)
     finish(fig, ax, out / "learning_curves.png", xlabel="input tokens",
            ylabel="training loss, bits/byte (via test bytes per token)" if tpb else "training loss (nats/token)",
@@ -107,66 +103,65 @@ def mcq_lines(mcq: dict[str, Any]) -> list[str]:
     return lines
 
 
-def regime_lines(results: dict[str, Any]) -> list[str]:
+def regime_lines(results: LocalizationStudyResults) -> list[str]:
     """The regime section: n-gram lines, the model against them, what the metadata can buy, MCQ against its baselines."""
-    reg = results.get("regime") or {}
-    ng = reg.get("ngram_bits_per_byte") or {}
-    if not ng:
+    reg = results.regime
+    ng = reg.ngram_bits_per_byte if reg is not None else {}
+    if reg is None or not ng:
         return ["No n-gram baselines were computed: every perplexity claim is ungated."]
-    lines = [f"Bits/byte on the same test articles and bytes ({(results.get('ngram') or {}).get('test_articles', '?')} articles, first "
-             f"{results.get('eval_body_bytes', '?')} bytes of each), continents weighted equally:", "",
+    lines = [f"Bits/byte on the same test articles and bytes ({results.ngram.get('test_articles', '?')} articles, first "
+             f"{results.eval_body_bytes} bytes of each), continents weighted equally:", "",
              "| model | bits/byte |", "|---|---|"]
     lines += [f"| {k} (smoothed counts, build tokenizer) | {v:.4f} |" for k, v in ng.items()]
-    for a in reg.get("arms", []):
+    for a in reg.arms or []:
         lines.append(f"| {a['arm']}, metadata {a['condition']} (mean over {a['seeds']} seeds; seed SD {a['seed_sd']:.4f}) | {a['bits_per_byte']:.4f} |")
-    verdict = "**in regime**" if reg.get("language_model") else "**out of regime** (every perplexity claim reads inconclusive)"
-    lines += ["", f"Is it a language model? {reg.get('why')}: {verdict}."]
-    if reg.get("curve_end"):
-        ends = "; ".join(f"{e['train_bits_per_byte']:.3f} after {e['input_tokens']:,} input tokens" for e in reg["curve_end"])
-        cross = ", ".join("not reached" if t is None else f"{t:,} tokens" for t in reg.get("tokens_to_regime", []))
+    verdict = "**in regime**" if reg.language_model else "**out of regime** (every perplexity claim reads inconclusive)"
+    lines += ["", f"Is it a language model? {reg.why}: {verdict}."]
+    if reg.curve_end:
+        ends = "; ".join(f"{e['train_bits_per_byte']:.3f} after {e['input_tokens']:,} input tokens" for e in reg.curve_end)
+        cross = ", ".join("not reached" if t is None else f"{t:,} tokens" for t in reg.tokens_to_regime or [])
         lines.append(f"- Tokens to regime (the no-metadata arm's training loss, in test bits/byte, below the {NGRAM_GATE} line; per seed): {cross}. "
                      f"Its learning curves end at {ends} (`learning_curves.png`).")
-    for f, g in reg.get("ngram_gains", {}).items():
-        g = PairedDifference.from_dict(g)
+    for f, g in (reg.ngram_gains or {}).items():
         lines.append(f"- What the {f} can buy a counting model: the {NGRAM_GATE} gains {g.estimate:+.4f} bits/byte ({g.ci()}) from the statistics "
                      f"of the article's own {f}.")
-    if reg.get("mcq_base_accuracy") is not None:
-        lines.append(f"- Does it know anything (MCQ)? Base models {reg['mcq_base_accuracy']:.3f} against the strongest answer-only baseline or chance "
-                     f"{reg['mcq_strongest_baseline']:.3f} (gate: +{MCQ_GATE_MARGIN}): **{'passes' if reg['mcq_knows'] else 'at chance'}**.")
+    if reg.mcq_base_accuracy is not None:
+        lines.append(f"- Does it know anything (MCQ)? Base models {reg.mcq_base_accuracy:.3f} against the strongest answer-only baseline or chance "
+                     f"{reg.mcq_strongest_baseline:.3f} (gate: +{MCQ_GATE_MARGIN}): **{'passes' if reg.mcq_knows else 'at chance'}**.")
     return lines
 
 
-def readme_summary(results: dict[str, Any]) -> str:
+def readme_summary(results: LocalizationStudyResults) -> str:
     """The README's paragraph on the reference run, generated from results.json alone (a test keeps them equal)."""
-    st = results.get("stage_seconds", {})
-    trained = [n for n, r in results["runs"].items() if r["training"]["status"] == "trained"]
-    skipped = [n for n, r in results["runs"].items() if r["training"]["status"] != "trained"]
-    reg = results.get("regime") or {}
-    lines = [f"**Reference `{results['preset']}` run** ({len(trained)} of {len(results['runs'])} runs trained, {results['plan'].get('seeds', 1)} seeds per arm"
+    trained = [n for n, r in results.runs.items() if r["training"]["status"] == "trained"]
+    skipped = [n for n, r in results.runs.items() if r["training"]["status"] != "trained"]
+    reg = results.regime
+    lines = [f"**Reference `{results.preset}` run** ({len(trained)} of {len(results.runs)} runs trained, {results.plan.get('seeds', 1)} seeds per arm"
              + (f"; {len(skipped)} skipped: the corpus lacks their continent" if skipped else "")
-             + f"; stage seconds: {', '.join(f'{k} {v:.0f}' for k, v in st.items())}; full report in `docs/results/localization-study-{results['preset']}/`). "
-             + (f"Regime: {reg.get('why')} — {'in regime' if reg.get('language_model') else 'out of regime'}. " if reg.get("why") else "")
+             + f"; stage seconds: {', '.join(f'{k} {v:.0f}' for k, v in results.stage_seconds.items())}; full report in "
+             f"`docs/results/localization-study-{results.preset}/`). "
+             + (f"Regime: {reg.why} — {'in regime' if reg.language_model else 'out of regime'}. " if reg is not None and reg.why else "")
              + "Paired, seeded verdicts:", ""]
-    lines += readme_table([Verdict.from_dict(c) for c in results["claims"]])
-    lines += mcq_lines(results.get("mcq", {}))
+    lines += readme_table(results.claims)
+    lines += mcq_lines(results.mcq)
     return "\n".join(lines) + "\n"
 
 
-def _layout(results: dict[str, Any]) -> str:
-    w = results.get("workers")
+def _layout(results: LocalizationStudyResults) -> str:
+    w = results.workers
     return "" if w is None else (f"; {w} runs side by side, one thread each" if w > 1 else "; one run at a time, every thread")
 
 
-def write_report(results: dict[str, Any], out: Path) -> None:
-    results["regime"] = regime(results)
+def write_report(results: LocalizationStudyResults, out: Path) -> None:
+    results.regime = regime(results)
     verdicts = claims(results)
-    results["claims"] = [v.to_dict() for v in verdicts]
-    results["figures"] = figures(results, verdicts, out)
-    (out / "results.json").write_text(json.dumps(strip_items(results, ITEM_KEYS), indent=1, default=str))
-    (out / "readme_summary.md").write_text(readme_summary(json.loads((out / "results.json").read_text())))
-    lines = [f"# Localization study ({results['preset']} preset)", "", f"Corpus `{results['input']}`; "
-             f"{len(results['runs'])} runs ({results['plan']['paper_runs']} from the paper's grid; {results['plan'].get('seeds', 1)} seeds per arm); "
-             f"stage seconds {results['stage_seconds']}{_layout(results)}.", "", "## Regime", ""] + regime_lines(results) + [
+    results.claims = verdicts
+    results.figures = figures(results, verdicts, out)
+    results.save(out)
+    (out / "readme_summary.md").write_text(readme_summary(LocalizationStudyResults.load(out)))
+    lines = [f"# Localization study ({results.preset} preset)", "", f"Corpus `{results.input}`; "
+             f"{len(results.runs)} runs ({results.plan['paper_runs']} from the paper's grid; {results.plan.get('seeds', 1)} seeds per arm); "
+             f"stage seconds {results.stage_seconds}{_layout(results)}.", "", "## Regime", ""] + regime_lines(results) + [
              "", "## Claims", ""]
     lines += verdict_table(verdicts)
     lines += ["", methods("the same test articles (or questions): per-article bits summed per continent over its bytes, continents weighted "
@@ -178,7 +173,7 @@ def write_report(results: dict[str, Any], out: Path) -> None:
               "continues its seed's metadata run from the checkpoint at 90% of the steps.", "",
               "| run | family | dataset | seed | status | last logged train loss | tokens (planned) | wall s |",
               "|---|---|---|---|---|---|---|---|"]
-    for n, r in results["runs"].items():
+    for n, r in results.runs.items():
         t = r["training"]
         last = t.get("last_logged_train_loss")
         lines.append(f"| {n} | {r['run']['family']} | {r['run']['experiment']}/{r['run']['template']} | {t.get('seed', '')} | "
@@ -187,13 +182,13 @@ def write_report(results: dict[str, Any], out: Path) -> None:
                      f"{t.get('wall_time_seconds', '')} |")
     lines += ["", "## Per-continent bits per byte (metadata not scored)", "", "| run | condition | " + " | ".join(CONTINENTS) + " |",
               "|---|---|" + "---|" * len(CONTINENTS)]
-    for n, r in results["runs"].items():
-        for cond in ("none", r["run"]["template"] if r["run"]["template"] != "none" else results.get("meta_template", "full")):
+    for n, r in results.runs.items():
+        for cond in ("none", r["run"]["template"] if r["run"]["template"] != "none" else results.meta_template):
             v = _bpb(results, n, cond)
             if v:
                 lines.append(f"| {n} | {cond} | " + " | ".join(f"{v[c][0]:.3f} ± {v[c][1]:.3f}" if c in v else "—" for c in CONTINENTS) + " |")
-    mcq = mcq_lines(results.get("mcq", {}))
+    mcq = mcq_lines(results.mcq)
     if mcq:
         lines += ["", "## Localized MCQ"] + mcq
-    lines += ["", "Figures: " + ", ".join(f"![{f}]({f})" for f in results["figures"]), ""]
+    lines += ["", "Figures: " + ", ".join(f"![{f}]({f})" for f in results.figures), ""]
     (out / "report.md").write_text("\n".join(lines))

@@ -323,6 +323,7 @@ def mcq_one(r: Run, args: LocalizationStudyArguments, out: Path) -> dict[str, An
 
 def run_study(args: LocalizationStudyArguments) -> Path:
     from .report import write_report
+    from .results import LocalizationStudyResults
 
     out = Path(args.output_dir or f"runs/localization-study-{args.preset}")
     pl = plan(args)
@@ -342,30 +343,30 @@ def run_study(args: LocalizationStudyArguments) -> Path:
     pl = plan(args, out)  # the token budgets, now that the documents exist
     (out / "plan.json").write_text(json.dumps(pl, indent=1))
     runs = expand_grid(args.preset, args.seeds)
-    results: dict[str, Any] = {"preset": args.preset, "input": args.input, "plan": pl, "runs": {}, "meta_template": PRESETS[args.preset].meta_template,
-                               "eval_body_bytes": eval_body_bytes(PRESETS[args.preset].block_size)}
+    results = LocalizationStudyResults(preset=args.preset, input=args.input, plan=pl, runs={}, meta_template=PRESETS[args.preset].meta_template,
+                                       eval_body_bytes=eval_body_bytes(PRESETS[args.preset].block_size))
 
     import torch
 
     from metacond.training.parallel import side_by_side
 
     workers = 1 if torch.cuda.is_available() else (args.workers or PRESETS[args.preset].workers)
-    results["workers"] = workers
+    results.workers = workers
     with stage_s("pretrain"):
         # Cooldown runs continue a metadata run's checkpoint: they train after the first wave.
         for wave in ([r for r in runs if _prefix_run(r, runs) is None], [r for r in runs if _prefix_run(r, runs) is not None]):
             for r, t in zip(wave, side_by_side(train_run, [(r, runs, args, out) for r in wave], workers, desc="pretraining runs")):
-                results["runs"][r.name] = {"run": asdict(r), "training": t}
-        results["runs"] = {r.name: results["runs"][r.name] for r in runs}
+                results.runs[r.name] = {"run": asdict(r), "training": t}
+        results.runs = {r.name: results.runs[r.name] for r in runs}
     with stage_s("evaluate"):
-        trained = [r for r in runs if results["runs"][r.name]["training"]["status"] == "trained"]
+        trained = [r for r in runs if results.runs[r.name]["training"]["status"] == "trained"]
         for r, ev in zip(trained, side_by_side(eval_run, [(r, args, out) for r in trained], workers, desc="regional perplexity")):
-            results["runs"][r.name]["eval"] = ev
+            results.runs[r.name]["eval"] = ev
     with stage_s("ngram"):
-        results["ngram"] = ngram_stage(args, out)
+        results.ngram = ngram_stage(args, out)
     with stage_s("mcq_sft"):
-        results["mcq"] = {"status": "skipped", "reason": "--skip_sft"} if args.skip_sft else mcq_stage(runs, args, out, workers)
-    results["data"] = {k: data_report.get(k) for k in ("counts", "per_continent", "per_country", "resolved_fraction", "experiments")}
+        results.mcq = {"status": "skipped", "reason": "--skip_sft"} if args.skip_sft else mcq_stage(runs, args, out, workers)
+    results.data = {k: data_report.get(k) for k in ("counts", "per_continent", "per_country", "resolved_fraction", "experiments")}
     # Cached stages take ~0 s on a rerun: keep the time of the invocation that did the work.
     tpath = out / "stage_seconds.json"
     kept = json.loads(tpath.read_text()) if tpath.is_file() else {}
@@ -373,9 +374,9 @@ def run_study(args: LocalizationStudyArguments) -> Path:
         # A rerun over cached stages still spends seconds loading them: keep the longest (the one that did the work).
         kept[k] = round(max(v, kept.get(k, 0.0)), 1)
     tpath.write_text(json.dumps(kept, indent=1))
-    results["stage_seconds"] = kept
-    results["stage_seconds_this_invocation"] = dict(stage_s)
-    results["wall_time_seconds_this_invocation"] = round(time.time() - t0, 1)
+    results.stage_seconds = kept
+    results.stage_seconds_this_invocation = dict(stage_s)
+    results.wall_time_seconds_this_invocation = round(time.time() - t0, 1)
     write_report(results, out)
     return out
 

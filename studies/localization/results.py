@@ -1,0 +1,109 @@
+"""The schema of the localization study's ``results.json``.
+
+``run_study`` builds a ``LocalizationStudyResults`` stage by stage; ``write_report`` adds the regime, the claims and the
+figures and saves it (per-article and per-question scores stay in each run's ``eval_results.json``); the README paragraph
+and ``compare-runs`` load it. The JSON layout is the one earlier runs wrote, so the committed reference loads.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from metacond import MetacondError
+from metacond.eval_tasks.stats import PairedDifference, Verdict
+from metacond.modeling.summary import strip_items, write_json_atomically
+
+# Per-item scores and curves, kept beside each run and left out of results.json.
+ITEM_KEYS = ("items", "before_items", "after_items", "loss_curve")
+
+
+@dataclass
+class LocalizationRegime:
+    """The gates every claim reads: is the no-metadata model a language model (below the n-gram line on the same
+    articles), what the metadata buys a counting model, and do the MCQ base models know anything."""
+
+    ngram_bits_per_byte: dict[str, float]
+    model_bits_per_byte: float | None
+    model_seed_sd: float | None
+    gate_line: str
+    language_model: bool
+    why: str
+    mcq_base_accuracy: float | None
+    mcq_strongest_baseline: float
+    mcq_knows: bool
+    tokens_to_regime: list[int | None] | None = None  # per seed: input tokens where the training curve crosses the line
+    curve_end: list[dict[str, float]] | None = None  # per seed: the last training loss in test bits/byte and its tokens
+    arms: list[dict[str, Any]] | None = None  # the arms' bits/byte beside the lines (mean and SD over seeds)
+    ngram_gains: dict[str, PairedDifference] | None = None  # field -> what that metadata buys the n-gram
+
+    ORDER = ("ngram_bits_per_byte", "model_bits_per_byte", "model_seed_sd", "gate_line", "language_model", "tokens_to_regime", "curve_end", "why",
+             "mcq_base_accuracy", "mcq_strongest_baseline", "mcq_knows", "arms", "ngram_gains")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in self.ORDER}
+        d["ngram_gains"] = None if self.ngram_gains is None else {k: g.to_dict() for k, g in self.ngram_gains.items()}
+        return {k: v for k, v in d.items() if v is not None or k not in ("tokens_to_regime", "curve_end", "arms", "ngram_gains")}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "LocalizationRegime":
+        gains = d.get("ngram_gains")
+        return cls(**{**d, "ngram_gains": None if gains is None else {k: PairedDifference.from_dict(g) for k, g in gains.items()}})
+
+
+@dataclass
+class LocalizationStudyResults:
+    FILE = "results.json"
+
+    preset: str
+    input: str | None
+    plan: dict[str, Any]  # plan.json: the runs, their token budgets, the preset's settings
+    runs: dict[str, dict[str, Any]]  # run name -> {"run": grid.Run, "training": facts, "eval": perplexity rows and items}
+    meta_template: str
+    eval_body_bytes: int
+    workers: int | None = None
+    ngram: dict[str, Any] = field(default_factory=dict)  # the n-gram lines on the test articles (ngram.py)
+    mcq: dict[str, Any] = field(default_factory=dict)  # questions, answer-only baselines, each base model before and after tuning
+    data: dict[str, Any] = field(default_factory=dict)  # the builds' counts
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    stage_seconds_this_invocation: dict[str, float] = field(default_factory=dict)
+    wall_time_seconds_this_invocation: float = 0.0
+    regime: LocalizationRegime | None = None
+    claims: list[Verdict] = field(default_factory=list)
+    figures: list[str] = field(default_factory=list)
+
+    @property
+    def size(self) -> str:
+        """The model size the claims compare (the preset's largest)."""
+        return self.plan["preset_config"]["sizes"][-1]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["regime"] = None if self.regime is None else self.regime.to_dict()
+        d["claims"] = [v.to_dict() for v in self.claims]
+        if self.workers is None:
+            del d["workers"]
+        return d
+
+    def save(self, out_dir: str | Path) -> Path:
+        p = Path(out_dir) / self.FILE
+        write_json_atomically(p, strip_items(self.to_dict(), ITEM_KEYS))
+        return p
+
+    @classmethod
+    def load(cls, path: str | Path) -> "LocalizationStudyResults":
+        """From results.json or the study directory holding it."""
+        p = Path(path)
+        p = p / cls.FILE if p.is_dir() else p
+        if not p.is_file():
+            raise MetacondError(f"no localization study results at {str(p)!r} (run metacond localization-study first)")
+        d = json.loads(p.read_text())
+        if "runs" not in d or "plan" not in d:
+            raise MetacondError(f"{p} is not a localization study's results.json (no runs or plan)")
+        names = {f.name for f in fields(cls)}
+        d = {k: v for k, v in d.items() if k in names}
+        d["regime"] = None if not d.get("regime") else LocalizationRegime.from_dict(d["regime"])
+        d["claims"] = [Verdict.from_dict(v) for v in d.get("claims") or []]
+        return cls(**d)
