@@ -75,24 +75,22 @@ def pcfg_eval_results(results: PcfgStudyResults, depth: int, seed: int | None = 
     training seed ``seed`` when the study trained several; default its first)."""
     from huggingface_hub import EvalResult
 
-    runs = results.models.get(str(depth))
-    if not runs:
+    if str(depth) not in results.models:
         raise MetacondError(f"the PCFG results have no model for D_M={depth} (have {', '.join(results.models)})")
-    m = next((r for r in runs if seed is not None and r.get("training_seed") == seed), runs[0])
-    grammar = results.grammar_name or "pcfg"
-    base = dict(task_type="text-generation", dataset_type="metacond/pcfg", dataset_name=f"PCFG {grammar}", dataset_split="test")
+    runs = results.runs(depth)
+    m = next((r for r in runs if seed is not None and r.training_seed == seed), runs[0])
+    base = dict(task_type="text-generation", dataset_type="metacond/pcfg", dataset_name=f"PCFG {results.grammar_name or 'pcfg'}", dataset_split="test")
     out = []
-    for cond in ("masked", "metadata"):
-        if cond in m.get("loss", {}):
+    for cond, loss in (("masked", m.masked), ("metadata", m.metadata)):
+        if loss is not None:
             out.append(EvalResult(task_name="Next-token loss on terminals (nats/token)", dataset_config=f"loss-{cond}", metric_type="loss",
                                   metric_name=f"loss ({'masked prefix' if cond == 'masked' else 'true metadata prefix'})",
-                                  metric_value=float(m["loss"][cond]["model_loss"]), **base))
-    levels = m.get("probing", {}).get("levels", [])
-    full = [row for lv in levels for row in lv if row and row.get("L") == "full"]
+                                  metric_value=float(loss.model_loss), **base))
+    full = [p for level in m.probe_levels for p in level if p is not None and p.L == "full"]
     if full:
         out.append(EvalResult(task_name="Linear probe of the latent rule-set indices (full sequence)", dataset_config="probing-full",
                               metric_type="accuracy", metric_name="probing accuracy, mean over levels",
-                              metric_value=sum(r["test_accuracy"] for r in full) / len(full), **base))
+                              metric_value=sum(p.test_accuracy for p in full) / len(full), **base))
     return out
 
 

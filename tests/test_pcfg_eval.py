@@ -269,7 +269,7 @@ def _synthetic_results(deficit: float, rng, seeds: int = 2) -> PcfgStudyResults:
                           "model_masked_early": (6 + rng.normal(0, 0.3, 200)).tolist(), "model_masked_by_position": [[0.5] * 40] * 200}
             if dm:
                 loss_items |= {"model_metadata": (14 + rng.normal(0, 1, 200)).tolist(), "bayes_metadata": [11.0] * 200}
-            runs.append({"probing": {"levels": levels}, "loss": {"items": loss_items, "masked": {"excess_loss": 0.1, "bayes_loss": 0.6}},
+            runs.append({"probing": {"levels": levels}, "loss": {"items": loss_items, "masked": {"model_loss": 0.7, "bayes_loss": 0.6, "excess_loss": 0.1, "excess_loss_se": 0.01}},
                          "grammar_masked": {"rows": []}})
         models[str(dm)] = runs
     return PcfgStudyResults(preset="synthetic", preset_config={}, grammar="synthetic", metadata_depths=[0, 5], seed=0, training_seeds=list(range(seeds)),

@@ -13,12 +13,123 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from metacond import MetacondError
 from metacond.eval_tasks.stats import Verdict
 from metacond.modeling.summary import strip_items, write_json_atomically
 
 # Per-item arrays, kept in evals/dm*.json and left out of results.json.
 ITEM_KEYS = ("items", "probe_correct", "probe_groups")
+
+
+def _known(cls: type, d: dict[str, Any]) -> dict[str, Any]:
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in d.items() if k in names}
+
+
+@dataclass
+class LossSummary:
+    """Held-out next-token loss of one prefix condition (nats per scored token) beside the Bayes bound."""
+
+    model_loss: float
+    bayes_loss: float
+    excess_loss: float
+    excess_loss_se: float
+    excess_early: float | None = None  # over the first EARLY_POSITIONS positions
+    excess_by_position: list[float] | None = None
+
+
+@dataclass
+class MetadataGain:
+    """What the true metadata prefix buys over the masked one: the model's gain and the Bayes-optimal gain."""
+
+    model: float
+    bayes: float
+    model_se: float | None = None
+
+
+@dataclass
+class ProbeResult:
+    """A linear probe of one level's rule-set index at one prompt length, on prompts it never saw."""
+
+    L: str
+    test_accuracy: float
+    test_se: float
+    last_layer_accuracy: float
+    n_train_prompts: int
+    index: list[int] | None = None  # the test items (None in results.json, which drops per-item arrays)
+    correct: list[int] | None = None
+    correct_last_layer: list[int] | None = None
+
+
+@dataclass
+class GrammarRow:
+    """CYK acceptance of sampled continuations after prompts of L terminals."""
+
+    L: int
+    n: int
+    accuracy: float
+    se: float
+    index: list[int] | None = None
+    accepted: list[int] | None = None
+
+
+class RunEvaluation:
+    """A typed view of one training run's evaluation record (``evals/dm*.json``, or its summary in results.json); the
+    record itself stays what the evaluations wrote."""
+
+    def __init__(self, raw: dict[str, Any]) -> None:
+        self.raw = raw
+
+    @property
+    def training_seed(self) -> int | None:
+        return self.raw.get("training_seed")
+
+    @property
+    def masked(self) -> LossSummary:
+        return LossSummary(**_known(LossSummary, self.raw["loss"]["masked"]))
+
+    @property
+    def metadata(self) -> LossSummary | None:
+        d = self.raw["loss"].get("metadata")
+        return None if d is None else LossSummary(**_known(LossSummary, d))
+
+    @property
+    def metadata_gain(self) -> MetadataGain | None:
+        d = self.raw["loss"].get("metadata_gain")
+        return None if d is None else MetadataGain(**_known(MetadataGain, d))
+
+    def loss_items(self) -> dict[str, np.ndarray]:
+        """Per-sequence arrays: tokens, model/Bayes nats with and without metadata, early-position nats, nats by position."""
+        return {k: np.asarray(v, dtype=float) for k, v in self.raw["loss"]["items"].items()}
+
+    @property
+    def probe_levels(self) -> list[list[ProbeResult | None]]:
+        """[level][prompt length]: the probe of each cell (None where no probe was fit)."""
+        return [[None if c is None else ProbeResult(**_known(ProbeResult, c | (c.get("items") or {}))) for c in level]
+                for level in self.raw["probing"]["levels"]]
+
+    def grammar(self, with_metadata: bool = False) -> dict[int, GrammarRow] | None:
+        """L -> acceptance, after masked prompts or after the true metadata (None: not evaluated)."""
+        d = self.raw.get("grammar_metadata" if with_metadata else "grammar_masked")
+        if d is None:
+            return None
+        return {r["L"]: GrammarRow(**_known(GrammarRow, r | (r.get("items") or {}))) for r in d.get("rows", []) if r}
+
+
+@dataclass
+class ProbeCell:
+    """A probed (level, prompt length) cell with the Bayes accuracy on its test items and whether verdicts use it."""
+
+    level: int
+    li: int
+    L: str
+    bayes: float
+    chance: float
+    informative: bool
+    why_not: str | None
+    name: str
 
 
 @dataclass
@@ -52,12 +163,12 @@ class PcfgStudyResults:
     stage_seconds_this_invocation: dict[str, float] = field(default_factory=dict)
     findings: list[Verdict] = field(default_factory=list)
     regime: PcfgRegime | None = None
-    probe_cells: list[dict[str, Any]] = field(default_factory=list)
+    probe_cells: list[ProbeCell] = field(default_factory=list)
     grammar_name: str | None = None  # the grammar preset or file name (older results: None)
 
-    def runs(self, depth: int) -> list[dict[str, Any]]:
+    def runs(self, depth: int) -> list[RunEvaluation]:
         """Every training run's evaluation of one D_M (one per seed, the same items in each)."""
-        return self.models[str(depth)]
+        return [RunEvaluation(r) for r in self.models[str(depth)]]
 
     @property
     def depths(self) -> list[int]:
@@ -67,6 +178,7 @@ class PcfgStudyResults:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["findings"] = [v.to_dict() for v in self.findings]
         d["regime"] = None if self.regime is None else asdict(self.regime)
+        d["probe_cells"] = [asdict(c) for c in self.probe_cells]
         if self.grammar_name is None:
             del d["grammar_name"]
         return d
@@ -91,4 +203,5 @@ class PcfgStudyResults:
         d = {k: v for k, v in d.items() if k in names}
         d["findings"] = [Verdict.from_dict(v) for v in d.get("findings") or []]
         d["regime"] = None if not d.get("regime") else PcfgRegime(**d["regime"])
+        d["probe_cells"] = [ProbeCell(**c) for c in d.get("probe_cells") or []]
         return cls(**d)

@@ -26,14 +26,14 @@ toward any result:
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
 from metacond.data_builders.pcfg.inference import INFORMATIVE_MIN_GAIN, is_informative
 from metacond.eval_tasks.pcfg.loss import EARLY_POSITIONS
 from metacond.eval_tasks.pcfg.probing import MIN_TRAIN_PROMPTS
-from metacond.eval_tasks.pcfg.results import PcfgRegime, PcfgStudyResults
+from metacond.eval_tasks.pcfg.results import GrammarRow, PcfgRegime, PcfgStudyResults, ProbeCell, ProbeResult, RunEvaluation
 from metacond.eval_tasks.stats import PairedDifference, Verdict, seeded_difference
 from metacond.studies.report_kit import Evidence, Findings
 
@@ -80,56 +80,54 @@ def _is_long(L: str) -> bool:
     return L == "full" or int(L) >= LONG_MIN_L
 
 
-def _runs(results: PcfgStudyResults, depth: int) -> list[dict[str, Any]]:
-    """Every training run's evaluation of one D_M (one per seed, the same items in each)."""
-    return results.models[str(depth)]
-
-
-def probe_cells(results: PcfgStudyResults, depth: int) -> list[dict[str, Any]]:
+def probe_cells(results: PcfgStudyResults, depth: int) -> list[ProbeCell]:
     """Every probed (level, L) cell with its Bayes accuracy on the cell's test items and whether it is informative
     (the cells and their items are the same in every run: they come from the held-out pool and its prompt split)."""
     bayes = np.asarray(results.bayes["probe_correct"])
     chance = results.bayes["chance"]
     out = []
-    for d, level in enumerate(_runs(results, depth)[0]["probing"]["levels"]):
+    for d, level in enumerate(results.runs(depth)[0].probe_levels):
         for li, cell in enumerate(level):
-            if not cell:
+            if cell is None:
                 continue
-            idx = np.asarray(cell["items"]["index"])
-            b = float(bayes[d, li, idx].mean())
+            b = float(bayes[d, li, np.asarray(cell.index)].mean())
             reason = None
             if not is_informative(b, chance[d]):
                 reason = "Bayes at chance" if b < chance[d] + INFORMATIVE_MIN_GAIN else "Bayes saturated"
-            elif cell["n_train_prompts"] < MIN_TRAIN_PROMPTS:
-                reason = f"{cell['n_train_prompts']} training prompts"
-            out.append({"level": d, "li": li, "L": cell["L"], "bayes": b, "chance": chance[d], "informative": reason is None, "why_not": reason,
-                        "name": f"d={d}, L={cell['L']}"})
+            elif cell.n_train_prompts < MIN_TRAIN_PROMPTS:
+                reason = f"{cell.n_train_prompts} training prompts"
+            out.append(ProbeCell(d, li, cell.L, b, chance[d], reason is None, reason, f"d={d}, L={cell.L}"))
     return out
 
 
-def _probe_clusters(results: PcfgStudyResults, cells: list[dict[str, Any]]) -> np.ndarray:
+def _probe_clusters(results: PcfgStudyResults, cells: list[ProbeCell]) -> np.ndarray:
     """Prompt ids at the shortest L among ``cells``: sequences sharing that prompt share every longer-L cell's
     prompt-level randomness (which prompts fell in the probe's test split), so they are resampled together."""
-    li = min(c["li"] for c in cells)
-    return np.asarray(results.bayes["probe_groups"][li])
+    return np.asarray(results.bayes["probe_groups"][min(c.li for c in cells)])
 
 
-def _probe_runs(results: PcfgStudyResults, depth: int, cells: list[dict[str, Any]]) -> list[np.ndarray]:
+def _probe(run: RunEvaluation, cell: ProbeCell) -> ProbeResult:
+    p = run.probe_levels[cell.level][cell.li]
+    assert p is not None and p.index is not None and p.correct is not None, f"no probe items for {cell.name}"
+    return p
+
+
+def _probe_runs(results: PcfgStudyResults, depth: int, cells: list[ProbeCell]) -> list[np.ndarray]:
     """Per run: [cells, pool] probe correctness on each cell's test items (NaN elsewhere)."""
     n = len(results.bayes["probe_correct"][0][0])
-    first = _runs(results, depth)[0]["probing"]["levels"]
+    runs = results.runs(depth)
     out = []
-    for run in _runs(results, depth):
+    for run in runs:
         m = np.full((len(cells), n), np.nan)
         for c, cell in enumerate(cells):
-            it = run["probing"]["levels"][cell["level"]][cell["li"]]["items"]
-            assert it["index"] == first[cell["level"]][cell["li"]]["items"]["index"], "probe test items differ between runs"
-            m[c, it["index"]] = np.asarray(it["correct"], float)
+            p = _probe(run, cell)
+            assert p.index == _probe(runs[0], cell).index, "probe test items differ between runs"
+            m[c, p.index] = np.asarray(p.correct, float)
         out.append(m)
     return out
 
 
-def _probe_difference(results: PcfgStudyResults, a: int, b: int, cells: list[dict[str, Any]]) -> PairedDifference:
+def _probe_difference(results: PcfgStudyResults, a: int, b: int, cells: list[ProbeCell]) -> PairedDifference:
     ra, rb = _probe_runs(results, a, cells), _probe_runs(results, b, cells)
     if not np.array_equal(np.isfinite(ra[0]), np.isfinite(rb[0])):
         raise ValueError("probe test items differ between the two arms: the study directory mixes runs")
@@ -140,44 +138,50 @@ def _probe_difference(results: PcfgStudyResults, a: int, b: int, cells: list[dic
     return seeded_difference(ra, rb, clusters=cl)
 
 
-def _grammar_rows(run: dict[str, Any], key: str = "grammar_masked") -> dict[int, dict[str, Any]]:
-    return {r["L"]: r for r in run.get(key, {}).get("rows", []) if r}
+def _grammar_rows(run: RunEvaluation) -> dict[int, GrammarRow]:
+    return run.grammar() or {}
 
 
 def _grammar_accuracy(results: PcfgStudyResults, depth: int) -> dict[int, float]:
     """Mean over runs of each length's acceptance rate."""
-    rows = [_grammar_rows(r) for r in _runs(results, depth)]
-    return {L: float(np.mean([r[L]["accuracy"] for r in rows])) for L in rows[0] if all(L in r for r in rows)}
+    rows = [_grammar_rows(r) for r in results.runs(depth)]
+    return {L: float(np.mean([r[L].accuracy for r in rows])) for L in rows[0] if all(L in r for r in rows)}
+
+
+def _accepted(row: GrammarRow) -> tuple[list[int], list[int]]:
+    assert row.index is not None and row.accepted is not None, f"no grammar items at L={row.L}"
+    return row.index, row.accepted
 
 
 def _grammar_runs(results: PcfgStudyResults, depth: int, Ls: list[int]) -> list[np.ndarray]:
     out = []
-    for run in _runs(results, depth):
+    for run in results.runs(depth):
         rows = _grammar_rows(run)
-        n = max(max(rows[L]["items"]["index"]) for L in Ls) + 1
+        n = max(max(_accepted(rows[L])[0]) for L in Ls) + 1
         m = np.full((len(Ls), n), np.nan)
         for c, L in enumerate(Ls):
-            m[c, rows[L]["items"]["index"]] = np.asarray(rows[L]["items"]["accepted"], float)
+            index, accepted = _accepted(rows[L])
+            m[c, index] = np.asarray(accepted, float)
         out.append(m)
     return out
 
 
 def _grammar_difference(results: PcfgStudyResults, a: int, b: int, Ls: list[int]) -> PairedDifference:
     ra, rb = _grammar_runs(results, a, Ls), _grammar_runs(results, b, Ls)
-    first = _grammar_rows(_runs(results, a)[0])
-    for run in _runs(results, b):
-        assert all(_grammar_rows(run)[L]["items"]["index"] == first[L]["items"]["index"] for L in Ls), "grammar prompts differ between models"
+    first = _grammar_rows(results.runs(a)[0])
+    for run in results.runs(b):
+        assert all(_grammar_rows(run)[L].index == first[L].index for L in Ls), "grammar prompts differ between models"
     n = max(x.shape[1] for x in ra + rb)
     pad = lambda m: np.pad(m, ((0, 0), (0, n - m.shape[1])), constant_values=np.nan)  # noqa: E731
     return seeded_difference([pad(m) for m in ra], [pad(m) for m in rb])
 
 
 def _loss_items(results: PcfgStudyResults, depth: int) -> list[dict[str, np.ndarray]]:
-    return [{k: np.asarray(v, dtype=float) for k, v in r["loss"]["items"].items() if k != "model_masked_by_position"} for r in _runs(results, depth)]
+    return [{k: v for k, v in r.loss_items().items() if k != "model_masked_by_position"} for r in results.runs(depth)]
 
 
 def _mean_excess(results: PcfgStudyResults, depth: int) -> float:
-    return float(np.mean([r["loss"]["masked"]["excess_loss"] for r in _runs(results, depth)]))
+    return float(np.mean([r.masked.excess_loss for r in results.runs(depth)]))
 
 
 FINDINGS = Findings()
@@ -209,7 +213,7 @@ def no_loss_without_metadata(results: PcfgStudyResults) -> Iterator[Evidence]:
         return
     b0 = _loss_items(results, 0)
     excess0 = _mean_excess(results, 0)
-    room = results.bayes["unigram_loss"] - _runs(results, 0)[0]["loss"]["masked"]["bayes_loss"]
+    room = results.bayes["unigram_loss"] - results.runs(0)[0].masked.bayes_loss
     for d, runs, bayes_gain in _loss_contrasts(results):
         harm = seeded_difference([it["model_masked"] for it in runs], [it["model_masked"] for it in b0], runs[0]["tokens"])
         yield Evidence(harm, {"depth": d}, threshold=LOSS_MARGIN_SHARE * max(bayes_gain, 1e-9), informative=excess0 <= BASELINE_SIGNAL_SHARE * room,
@@ -238,8 +242,8 @@ def _why_no_cell(kind: str) -> str:
     return f"no informative {kind} probe cell (Bayes within 0.10 of chance, saturated, or too few training prompts)"
 
 
-def _informative_cells(results: PcfgStudyResults, keep: Callable[[str], bool]) -> list[dict[str, Any]]:
-    return [c for c in probe_cells(results, 0) if c["informative"] and keep(c["L"])]
+def _informative_cells(results: PcfgStudyResults, keep: Callable[[str], bool]) -> list[ProbeCell]:
+    return [c for c in probe_cells(results, 0) if c.informative and keep(c.L)]
 
 
 @FINDINGS.finding(f"With short prompts (L <= {SHORT_MAX_L}) the D_M={{deep}} model encodes the latent worse than D_M=0 (probing)",
@@ -253,7 +257,7 @@ def probe_short(results: PcfgStudyResults) -> Evidence | None:
     return Evidence(_probe_difference(results, 0, deep, short) if short else None, {"deep": deep}, informative=bool(short),
                     why_uninformative=_why_no_cell("short"), baseline_signal=share >= BASELINE_SIGNAL_SHARE,
                     why_no_signal=f"the D_M=0 baseline has no signal to lose: its probes reach {share:.0%} of the Bayes margin over "
-                    f"chance on these cells (need {BASELINE_SIGNAL_SHARE:.0%})", cells=[c["name"] for c in short])
+                    f"chance on these cells (need {BASELINE_SIGNAL_SHARE:.0%})", cells=[c.name for c in short])
 
 
 def _grammar_lengths(results: PcfgStudyResults, deep: int) -> list[int]:
@@ -274,7 +278,7 @@ def grammar_short(results: PcfgStudyResults) -> Evidence | None:
                     why_uninformative=f"the two models' mean grammar accuracy is below {GRAMMAR_SIGNAL} at every short L", cells=[f"L={L}" for L in gs])
 
 
-def _probe_long(results: PcfgStudyResults, deep: int) -> tuple[PairedDifference | None, list[dict[str, Any]]]:
+def _probe_long(results: PcfgStudyResults, deep: int) -> tuple[PairedDifference | None, list[ProbeCell]]:
     long_ = _informative_cells(results, _is_long)
     return (_probe_difference(results, deep, 0, long_) if long_ else None), long_
 
@@ -289,7 +293,7 @@ def probe_long_as_well(results: PcfgStudyResults) -> Evidence | None:
     share = _probe_share(results, 0, long_)
     return Evidence(None if better is None else better.negated(), {"deep": deep}, informative=bool(long_) and share >= BASELINE_SIGNAL_SHARE,
                     why_uninformative=_why_no_cell("long") if not long_ else f"the D_M=0 baseline has no signal: its probes reach {share:.0%} of the "
-                    f"Bayes margin over chance on these cells (need {BASELINE_SIGNAL_SHARE:.0%})", cells=[c["name"] for c in long_])
+                    f"Bayes margin over chance on these cells (need {BASELINE_SIGNAL_SHARE:.0%})", cells=[c.name for c in long_])
 
 
 @FINDINGS.finding(f"With long prompts (L >= {LONG_MIN_L} or full) the D_M={{deep}} model encodes the latent better than D_M=0 (probing)",
@@ -299,7 +303,7 @@ def probe_long_better(results: PcfgStudyResults) -> Evidence | None:
     if deep is None:
         return None
     better, long_ = _probe_long(results, deep)
-    return Evidence(better, {"deep": deep}, informative=bool(long_), why_uninformative=_why_no_cell("long"), cells=[c["name"] for c in long_])
+    return Evidence(better, {"deep": deep}, informative=bool(long_), why_uninformative=_why_no_cell("long"), cells=[c.name for c in long_])
 
 
 def _grammar_long(results: PcfgStudyResults, deep: int) -> tuple[PairedDifference | None, list[int]]:
@@ -334,16 +338,16 @@ def grammar_long_better(results: PcfgStudyResults) -> Evidence | None:
 
 def findings(results: PcfgStudyResults) -> list[Verdict]:
     """Every finding's verdict, in the order declared (those measured per D_M grouped by D_M)."""
-    tokens = {tuple(r["loss"]["items"]["tokens"]) for d in results.models for r in results.models[d]}
+    tokens = {tuple(r.loss_items()["tokens"]) for d in results.depths for r in results.runs(d)}
     if len(tokens) > 1:
         raise ValueError("the models' loss evaluations cover different sequences: the study directory mixes runs")
     return FINDINGS.judge(results)
 
 
-def _probe_share(results: PcfgStudyResults, depth: int, cells: list[dict[str, Any]], run: int | None = None) -> float:
+def _probe_share(results: PcfgStudyResults, depth: int, cells: list[ProbeCell], run: int | None = None) -> float:
     """Mean over cells (and runs, unless ``run`` is given) of (model accuracy - chance) / (Bayes accuracy - chance)."""
-    runs = _runs(results, depth) if run is None else [_runs(results, depth)[run]]
-    shares = [(r["probing"]["levels"][c["level"]][c["li"]]["test_accuracy"] - c["chance"]) / (c["bayes"] - c["chance"]) for r in runs for c in cells]
+    runs = results.runs(depth) if run is None else [results.runs(depth)[run]]
+    shares = [((p.test_accuracy if (p := r.probe_levels[c.level][c.li]) else float("nan")) - c.chance) / (c.bayes - c.chance) for r in runs for c in cells]
     return float(np.mean(shares)) if shares else float("nan")
 
 
@@ -353,10 +357,10 @@ def regime(results: PcfgStudyResults) -> PcfgRegime | None:
     over its training runs; each run's value is kept beside it."""
     if "0" not in results.models:
         return None
-    runs = _runs(results, 0)
-    per_excess = [r["loss"]["masked"]["excess_loss"] for r in runs]
+    runs = results.runs(0)
+    per_excess = [r.masked.excess_loss for r in runs]
     excess = float(np.mean(per_excess))
-    cells = [c for c in probe_cells(results, 0) if c["informative"]]
+    cells = [c for c in probe_cells(results, 0) if c.informative]
     per_share = [_probe_share(results, 0, cells, run=i) for i in range(len(runs))] if cells else []
     share = float(np.mean(per_share)) if cells else None
     return PcfgRegime(excess_loss=excess, loss_ok=excess <= REGIME_EXCESS_LOSS, probe_share_of_bayes_margin=share,

@@ -18,31 +18,31 @@ from metacond.figures import finish, pyplot, save
 from metacond.studies.report_kit import methods, readme_table, sources, verdict_figure, verdict_text
 from metacond.studies.report_kit import verdict_table as verdict_table_md
 
-from .findings import GRAMMAR_SIGNAL, REGIME_EXCESS_LOSS, REGIME_PROBE_SHARE, THRESHOLDS_COMMIT, _runs, findings, probe_cells, regime
+from .findings import GRAMMAR_SIGNAL, REGIME_EXCESS_LOSS, REGIME_PROBE_SHARE, THRESHOLDS_COMMIT, findings, probe_cells, regime
 
 
 # ---------------------------------------------------------------------- figures
 def _fig_probing(results: PcfgStudyResults, path: Path) -> None:
     plt = pyplot()
-    models = {int(k): v[0] for k, v in results.models.items()}  # the first run of each D_M (verdicts pool every run)
+    models = {d: results.runs(d)[0] for d in results.depths}  # the first run of each D_M (verdicts pool every run)
     lengths = results.bayes["lengths"]
     bayes = np.asarray(results.bayes["probe_correct"], float)
     D = bayes.shape[0]
-    cells0 = {(c["level"], c["li"]): c for c in probe_cells(results, min(models))}
+    cells0 = {(c.level, c.li): c for c in probe_cells(results, min(models))}
     fig, axes = plt.subplots(1, D, figsize=(3.0 * D, 3.3), dpi=110, sharey=True)
     axes = np.atleast_1d(axes)
     x = np.arange(len(lengths))
     for d, ax in enumerate(axes):
         for i, (dm, m) in enumerate(sorted(models.items())):
-            rows = m["probing"]["levels"][d]
-            ys = np.array([r["test_accuracy"] if r else np.nan for r in rows])
-            es = np.array([1.96 * r["test_se"] if r else np.nan for r in rows])
-            ax.errorbar(x + 0.06 * i, ys, yerr=es, fmt="o-", ms=3, capsize=2, label=f"D_M={dm}, seed {m.get('training_seed', 0)}")
-        bay = [np.nan if (d, li) not in cells0 else cells0[(d, li)]["bayes"] for li in range(len(lengths))]
+            probes = m.probe_levels[d]
+            ys = np.array([p.test_accuracy if p else np.nan for p in probes])
+            es = np.array([1.96 * p.test_se if p else np.nan for p in probes])
+            ax.errorbar(x + 0.06 * i, ys, yerr=es, fmt="o-", ms=3, capsize=2, label=f"D_M={dm}, seed {m.training_seed or 0}")
+        bay = [np.nan if (d, li) not in cells0 else cells0[(d, li)].bayes for li in range(len(lengths))]
         ax.plot(x, bay, "k--", lw=1.5, label="Bayes (same test items)")
         ax.axhline(results.bayes["chance"][d], color="gray", ls=":", lw=1, label="chance")
         for li in range(len(lengths)):
-            if (d, li) in cells0 and cells0[(d, li)]["informative"]:
+            if (d, li) in cells0 and cells0[(d, li)].informative:
                 ax.axvspan(li - 0.4, li + 0.4, color="C2", alpha=0.08, lw=0)
         ax.set_xticks(x, lengths)
         ax.set_title(f"level d={d}")
@@ -55,18 +55,19 @@ def _fig_probing(results: PcfgStudyResults, path: Path) -> None:
 
 def _fig_grammar(results: PcfgStudyResults, path: Path) -> None:
     plt = pyplot()
-    models = {int(k): v[0] for k, v in results.models.items()}  # the first run of each D_M
+    models = {d: results.runs(d)[0] for d in results.depths}  # the first run of each D_M
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
     ys = []
     for i, (dm, m) in enumerate(sorted(models.items())):
-        rows = [r for r in m["grammar_masked"]["rows"] if r]
-        ax.errorbar([str(r["L"]) for r in rows], [r["accuracy"] for r in rows], yerr=[1.96 * r["se"] for r in rows], fmt="o-", color=f"C{i}", ms=3,
+        rows = list((m.grammar() or {}).values())
+        ax.errorbar([str(r.L) for r in rows], [r.accuracy for r in rows], yerr=[1.96 * r.se for r in rows], fmt="o-", color=f"C{i}", ms=3,
                     capsize=2, label=f"D_M={dm}, masked prefix")
-        ys += [r["accuracy"] for r in rows]
-        if "grammar_metadata" in m:
-            rows = [r for r in m["grammar_metadata"]["rows"] if r]
-            ax.plot([str(r["L"]) for r in rows], [r["accuracy"] for r in rows], "s--", color=f"C{i}", ms=3, alpha=0.7, label=f"D_M={dm}, true metadata")
-            ys += [r["accuracy"] for r in rows]
+        ys += [r.accuracy for r in rows]
+        given = m.grammar(with_metadata=True)
+        if given is not None:
+            rows = list(given.values())
+            ax.plot([str(r.L) for r in rows], [r.accuracy for r in rows], "s--", color=f"C{i}", ms=3, alpha=0.7, label=f"D_M={dm}, true metadata")
+            ys += [r.accuracy for r in rows]
     base = results.bayes.get("grammar_unigram") or {}
     if base:
         ax.plot(list(base), list(base.values()), "x:", color="k", ms=4, label="unigram continuations (trivial baseline)")
@@ -80,10 +81,10 @@ def _fig_grammar(results: PcfgStudyResults, path: Path) -> None:
 
 def _fig_loss_by_position(results: PcfgStudyResults, path: Path) -> None:
     plt = pyplot()
-    models = {int(k): v[0] for k, v in results.models.items()}  # the first run of each D_M
+    models = {d: results.runs(d)[0] for d in results.depths}  # the first run of each D_M
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), dpi=110)
     for i, (dm, m) in enumerate(sorted(models.items())):
-        ex = m["loss"]["masked"].get("excess_by_position")
+        ex = m.masked.excess_by_position
         if ex:
             axes[0].plot(np.arange(1, len(ex) + 1), ex, "-", color=f"C{i}", label=f"D_M={dm}")
     axes[0].axvline(EARLY_POSITIONS + 0.5, color="gray", ls=":", lw=1)
@@ -95,8 +96,8 @@ def _fig_loss_by_position(results: PcfgStudyResults, path: Path) -> None:
     if 0 in models and len(models) > 1:
         deep = max(models)
         # Seed means of each arm, paired by sequence.
-        a = np.mean([np.asarray(r["loss"]["items"]["model_masked_by_position"], float) for r in _runs(results, deep)], axis=0)
-        b = np.mean([np.asarray(r["loss"]["items"]["model_masked_by_position"], float) for r in _runs(results, 0)], axis=0)
+        a = np.mean([r.loss_items()["model_masked_by_position"] for r in results.runs(deep)], axis=0)
+        b = np.mean([r.loss_items()["model_masked_by_position"] for r in results.runs(0)], axis=0)
         diff = (a - b).T  # [positions, sequences]: one cell per position, items paired by sequence
         est, lo, hi = [], [], []
         for t in range(diff.shape[0]):
@@ -119,16 +120,16 @@ def _fig_loss_by_position(results: PcfgStudyResults, path: Path) -> None:
 
 def _fig_loss(results: PcfgStudyResults, path: Path) -> None:
     plt = pyplot()
-    dms = sorted(int(k) for k in results.models)
+    dms = results.depths
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
-    for off, cond, label, color in ((-0.15, "masked", "masked prefix", "C0"), (0.15, "metadata", "true metadata", "C1")):
+    for off, given, label, color in ((-0.15, False, "masked prefix", "C0"), (0.15, True, "true metadata", "C1")):
         first = True
         for i, d in enumerate(dms):
-            runs = [r["loss"][cond] for r in _runs(results, d) if cond in r["loss"]]
+            runs = [s for r in results.runs(d) if (s := (r.metadata if given else r.masked)) is not None]
             if not runs:
                 continue
             xs = i + off + 0.06 * (np.arange(len(runs)) - (len(runs) - 1) / 2)
-            ax.errorbar(xs, [r["excess_loss"] for r in runs], yerr=[1.96 * r["excess_loss_se"] for r in runs], fmt="o", color=color, capsize=3,
+            ax.errorbar(xs, [r.excess_loss for r in runs], yerr=[1.96 * r.excess_loss_se for r in runs], fmt="o", color=color, capsize=3,
                         label=f"model minus Bayes, {label} (one point per seed)" if first else None)
             first = False
     ax.axhline(0, color="k", lw=1)
@@ -191,7 +192,8 @@ def _pct(x: float | None) -> str:
 
 
 def render_markdown(r: PcfgStudyResults, verdicts: list[Verdict]) -> str:
-    runs = {int(k): v for k, v in r.models.items()}  # D_M -> every training run's evaluation
+    runs = {d: r.runs(d) for d in r.depths}  # D_M -> every training run's evaluation
+    seed = lambda run: r.seed if run.training_seed is None else run.training_seed  # noqa: E731  (results before seeds were recorded)
     dms = sorted(runs)
     b = r.bayes
     cfg = r.preset_config
@@ -219,8 +221,8 @@ def render_markdown(r: PcfgStudyResults, verdicts: list[Verdict]) -> str:
               "held-out loss (masked / metadata) | hardware |", "|---|---|---|---|---|---|---|---|---|"]
     for d in dms:
         for t, run in zip(r.training[str(d)], runs[d]):
-            lo = run["loss"]
-            held = f"{lo['masked']['model_loss']:.4f}" + (f" / {lo['metadata']['model_loss']:.4f}" if "metadata" in lo else "")
+            ml = run.metadata
+            held = f"{run.masked.model_loss:.4f}" + (f" / {ml.model_loss:.4f}" if ml is not None else "")
             lines.append(f"| {d} | {t.get('seed', r.seed)} | {t['parameters']:,} | {t['steps']} | {t['tokens']['input_tokens']:,} | "
                          f"{t['wall_time_seconds']} | {t['final_window_train_loss']:.4f} | {held} | {t['hardware']} |")
     lines += ["", "The training loss mixes sequences with and without metadata; the held-out losses separate them.", "",
@@ -229,14 +231,13 @@ def render_markdown(r: PcfgStudyResults, verdicts: list[Verdict]) -> str:
               "| gain from metadata (model / Bayes) |",
               "|---|---|---|---|---|---|---|---|---|---|"]
     for d, run in ((d, run) for d in dms for run in runs[d]):
-        lo = run["loss"]
-        m = lo["masked"]
-        early = m.get("excess_early")
-        row = (f"| {d} | {run.get('training_seed', r.seed)} | {m['model_loss']:.4f} | {m['bayes_loss']:.4f} | {m['excess_loss']:.4f} ± "
-               f"{m['excess_loss_se']:.4f} | {'—' if early is None else f'{early:.4f}'} |")
-        if "metadata" in lo:
-            t, g = lo["metadata"], lo["metadata_gain"]
-            row += f" {t['model_loss']:.4f} | {t['bayes_loss']:.4f} | {t['excess_loss']:.4f} ± {t['excess_loss_se']:.4f} | {g['model']:+.4f} / {g['bayes']:+.4f} |"
+        m = run.masked
+        early = m.excess_early
+        row = (f"| {d} | {seed(run)} | {m.model_loss:.4f} | {m.bayes_loss:.4f} | {m.excess_loss:.4f} ± "
+               f"{m.excess_loss_se:.4f} | {'—' if early is None else f'{early:.4f}'} |")
+        ml, gain = run.metadata, run.metadata_gain
+        if ml is not None and gain is not None:
+            row += f" {ml.model_loss:.4f} | {ml.bayes_loss:.4f} | {ml.excess_loss:.4f} ± {ml.excess_loss_se:.4f} | {gain.model:+.4f} / {gain.bayes:+.4f} |"
         else:
             row += " — | — | — | — |"
         lines.append(row)
@@ -244,26 +245,25 @@ def render_markdown(r: PcfgStudyResults, verdicts: list[Verdict]) -> str:
               "## Probing the metadata (test accuracy on prompts the probe never saw)", "",
               "Layer and L2 chosen by grouped cross-validation inside the probe's train split; `last` is the last layer. Bayes is scored on "
               "the same test items. Cells marked * enter verdicts (informative).", ""]
-    cells = {(c["level"], c["li"]): c for c in r.probe_cells}
+    cells = {(c.level, c.li): c for c in r.probe_cells}
     for d in range(len(b["chance"])):
         lines += [f"Level d={d} (chance {b['chance'][d]:.2f})", "", "| model | " + " | ".join(f"L={x}" for x in L) + " |", "|---|" + "---|" * len(L)]
         for dm, run in ((dm, run) for dm in dms for run in runs[dm]):
-            row = run["probing"]["levels"][d]
-            lines.append(f"| D_M={dm}, seed {run.get('training_seed', r.seed)} | "
-                         + " | ".join(f"{c['test_accuracy']:.3f} (last {c['last_layer_accuracy']:.3f})" if c else "—" for c in row) + " |")
-        lines.append("| Bayes | " + " | ".join((f"{cells[(d, li)]['bayes']:.3f}{'*' if cells[(d, li)]['informative'] else ''}" if (d, li) in cells else "—")
+            lines.append(f"| D_M={dm}, seed {seed(run)} | "
+                         + " | ".join(f"{p.test_accuracy:.3f} (last {p.last_layer_accuracy:.3f})" if p else "—" for p in run.probe_levels[d]) + " |")
+        lines.append("| Bayes | " + " | ".join((f"{cells[(d, li)].bayes:.3f}{'*' if cells[(d, li)].informative else ''}" if (d, li) in cells else "—")
                                              for li in range(len(L))) + " |")
-        lines.append("| left out because | " + " | ".join((cells[(d, li)]["why_not"] or "") if (d, li) in cells else "" for li in range(len(L))) + " |")
+        lines.append("| left out because | " + " | ".join((cells[(d, li)].why_not or "") if (d, li) in cells else "" for li in range(len(L))) + " |")
         lines.append("")
     lines += ["![probing](probing.png)", "", "## Grammar accuracy (CYK acceptance of prompt + sampled continuation)", ""]
-    gl = [row["L"] for row in runs[dms[0]][0]["grammar_masked"]["rows"] if row]
+    gl = list(runs[dms[0]][0].grammar() or {})
     lines += ["| model | prefix | " + " | ".join(f"L={x}" for x in gl) + " |", "|---|---|" + "---|" * len(gl)]
     for dm, run in ((dm, run) for dm in dms for run in runs[dm]):
-        for key, name in (("grammar_masked", "masked"), ("grammar_metadata", "true metadata")):
-            if key in run:
-                cs = {row["L"]: row for row in run[key]["rows"] if row}
-                lines.append(f"| D_M={dm}, seed {run.get('training_seed', r.seed)} | {name} | "
-                             + " | ".join(f"{cs[x]['accuracy']:.2f} (n={cs[x]['n']})" if x in cs else "—" for x in gl) + " |")
+        for with_meta, name in ((False, "masked"), (True, "true metadata")):
+            cs = run.grammar(with_metadata=with_meta)
+            if cs is not None:
+                lines.append(f"| D_M={dm}, seed {seed(run)} | {name} | "
+                             + " | ".join(f"{cs[x].accuracy:.2f} (n={cs[x].n})" if x in cs else "—" for x in gl) + " |")
     base = b.get("grammar_unigram") or {}
     if base:
         lines.append("| unigram continuations (trivial baseline) | masked | " + " | ".join(f"{base[str(x)]:.2f}" if str(x) in base else "—" for x in gl) + " |")
