@@ -8,7 +8,8 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml setup.py constraints.txt
 # graphs read like any installed package (the default mode's import hook is invisible to them). A link tree does
 # not see a new file, so the package's file list is part of a second stamp and a new module re-links (seconds).
 PARTS  := src modeling data_builders training eval_tasks model_cards studies
-LINKS  := $(VENV)/.linked-$(shell find $(PARTS) -type f -not -path '*/__pycache__/*' -not -name '*.pyc' 2>/dev/null | sort | sha1sum | cut -c1-12)
+# (the link tree's own folder is part of the list, so a removed build/ is re-linked too)
+LINKS  := $(VENV)/.linked-$(shell (find $(PARTS) -type f -not -path '*/__pycache__/*' -not -name '*.pyc'; ls -d build/__editable__.metacond-* 2>/dev/null) | sort | sha1sum | cut -c1-12)
 EDITABLE := --config-settings editable_mode=strict
 PYTEST_WORKERS ?= 2
 

@@ -1,7 +1,7 @@
 """Padded batches against first-fit packed rows for the PCFG study's `cpu` recipe, measured in one run.
 
 The study trains each model in a single-thread process (two side by side). Both routes here train
-the study's own typed recipe (``eval_tasks.pcfg.study.base_recipe`` + ``recipe_for``, D_M = 5, seed 0)
+the study's own typed recipe (``studies.pcfg.study.base_recipe`` + ``recipe_for``, D_M = 5, seed 0)
 for the same steps and the same examples per step, one thread, one after the other:
 
   - padded: each batch of 32 sequences padded to its longest (what the study ran until now);

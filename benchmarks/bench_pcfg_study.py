@@ -1,6 +1,6 @@
 """Training throughput of the PCFG study's `cpu` recipe: before and after the v2 design, in one run.
 
-Each configuration trains the study's own typed recipe (`eval_tasks.pcfg.study.base_recipe` +
+Each configuration trains the study's own typed recipe (`studies.pcfg.study.base_recipe` +
 `recipe_for`, D_M = 5) for the same number of steps through `run_pretraining`, and reports
 non-padding input tokens per second of the Trainer's loop:
 

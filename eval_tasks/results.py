@@ -31,7 +31,13 @@ class SummaryRow:
     ci_low: float | None = None
     ci_high: float | None = None
     stderr: float | None = None
-    n: int = field(kw_only=True)  # questions or articles (last, as the file has always written it)
+    n: int | None = field(default=None, kw_only=True)  # questions or articles (last, as the file writes it; files before 2026-12-03 lack it on "all" rows)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = _compact(self)
+        if self.continent == "all":  # lm-eval's aggregate: its stderr is written even when lm-eval gave none
+            d = {k: v for k, v in d.items() if k != "n"} | {"stderr": self.stderr} | ({} if self.n is None else {"n": self.n})
+        return d
 
 
 @dataclass
@@ -106,7 +112,7 @@ class BiasRow:
 
 
 def _compact(row: Any) -> dict[str, Any]:
-    """A row as written: optional fields that are None are left out."""
+    """A row as written: optional fields that are None are left out (a row with its own ``to_dict`` decides itself)."""
     optional = {f.name for f in fields(row) if f.default is None}
     return {k: v for k, v in asdict(row).items() if not (k in optional and v is None)}
 
@@ -143,12 +149,14 @@ class EvalResults:
             raise MetacondError(f"no evaluation results at {str(p)!r} (run metacond eval first)")
         d = json.loads(p.read_text())
         rows = {"summary": SummaryRow, "regional": RegionalRow, "items": ItemScore, "scoring_rules": RuleRow, "position_bias": BiasRow}
-        return dataclass_from_dict(cls, d | {k: _rows(c, d.get(k) or [], p) for k, c in rows.items()}, p)
+        try:
+            return dataclass_from_dict(cls, d | {k: _rows(c, d.get(k) or [], p) for k, c in rows.items()}, p)
+        except (TypeError, AttributeError) as e:
+            raise MetacondError(f"{p} is not an eval_results.json this version reads ({e})") from None
 
     def to_dict(self) -> dict[str, Any]:
-        rows = ("summary", "regional", "items", "scoring_rules", "position_bias")
         return {"model": self.model, "suite": self.suite, "conditions": self.conditions, "url_style": self.url_style, "unparsed": self.unparsed,
-                "lm_eval": self.lm_eval, **{k: [_compact(r) for r in getattr(self, k)] for k in rows[:2]},
+                "lm_eval": self.lm_eval, "summary": [r.to_dict() for r in self.summary], "regional": [_compact(r) for r in self.regional],
                 "scoring_rules": [_compact(r) for r in self.scoring_rules], "position_bias": [_compact(r) for r in self.position_bias],
                 "bootstrap_iters": self.bootstrap_iters, "items": [_compact(r) for r in self.items]}
 

@@ -360,29 +360,3 @@ def non_inferiority(finding: str, harm: PairedDifference | None, margin: float, 
     else:
         word, reason = "inconclusive", "the interval covers both 0 and the margin"
     return Verdict(finding, word, "non-inferiority", margin, units, reason, harm, list(cells), details, source)
-
-
-def forest_plot(ax, rows: Sequence[tuple[str, PairedDifference | dict]], *, threshold: float | None = None, threshold_label: str = "",
-                xlabel: str = "difference", equivalence: bool = False) -> None:
-    """Paired differences with their 95% intervals, one row each, with 0 and the SESOI/margin marked
-    (``equivalence``: the negligible band ±SESOI is shaded)."""
-    labels, est, lo, hi = [], [], [], []
-    for name, d in rows:
-        d = d.to_dict() if isinstance(d, PairedDifference) else d
-        if d is None or not np.isfinite(d["estimate"]):
-            continue
-        labels.append(name)
-        est.append(d["estimate"])
-        lo.append(d["estimate"] - d["ci_low"])
-        hi.append(d["ci_high"] - d["estimate"])
-    y = np.arange(len(labels))[::-1]
-    ax.errorbar(est, y, xerr=[lo, hi], fmt="o", color="C0", capsize=3, ms=4)
-    ax.axvline(0, color="k", lw=1)
-    if threshold is not None:
-        ax.axvline(threshold, color="C3", ls="--", lw=1, label=threshold_label)
-        if equivalence:
-            ax.axvspan(-threshold, threshold, color="0.85", alpha=0.5, lw=0, label="negligible (±SESOI)")
-        ax.legend(fontsize=7, loc="best")
-    ax.set_yticks(y, labels, fontsize=7)
-    ax.set_xlabel(xlabel)
-    ax.grid(alpha=0.3, axis="x")

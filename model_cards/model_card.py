@@ -79,7 +79,7 @@ def pcfg_eval_results(results: PcfgStudyResults, depth: int, seed: int | None = 
         raise MetacondError(f"the PCFG results have no model for D_M={depth} (have {', '.join(results.models)})")
     runs = results.runs(depth)
     m = next((r for r in runs if seed is not None and r.training_seed == seed), runs[0])
-    base = dict(task_type="text-generation", dataset_type="metacond/pcfg", dataset_name=f"PCFG {results.grammar_name or 'pcfg'}", dataset_split="test")
+    base = dict(task_type="text-generation", dataset_type="metacond/pcfg", dataset_name=f"PCFG {results.grammar_label}", dataset_split="test")
     out = []
     for cond, loss in (("masked", m.masked), ("metadata", m.metadata)):
         if loss is not None:

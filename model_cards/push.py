@@ -22,10 +22,12 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from metacond import MetacondError
-from metacond.training.arguments import HubTarget
+
+if TYPE_CHECKING:
+    from metacond.training.arguments import HubTarget
 
 SECRET_PATTERNS = (".env", ".env.*", "*.pem", "*.key", "id_rsa*", "id_ed25519*", "id_ecdsa*", ".netrc", ".git-credentials", "*credentials*",
                    "*secret*", "token", "*.token", "hf_token*", ".npmrc", ".pypirc")

@@ -2,6 +2,7 @@
 
 - ``pcfg``: the synthetic study (``metacond pcfg-study``).
 - ``localization``: the geo-tagged news study (``metacond localization-study``).
-- ``stats``: paired differences, seed-aware intervals and verdict words shared by both.
+- ``report_kit``: the findings registry, verdict tables, forest figure and README table both reports use (the statistics
+  under them are ``metacond.eval_tasks.stats``).
 - ``rerun``: two runs of one study side by side (``metacond compare-runs``).
 """

@@ -97,7 +97,8 @@ def verdict_table(verdicts: list[Verdict]) -> list[str]:
     """The report's findings table: one row per verdict, the interval with its noise sources and the thresholds."""
     lines = list(VERDICT_COLUMNS)
     for v in verdicts:
-        d, cells = v.difference, ", ".join(v.cells) or "all"
+        # No cells named: the whole item set when something was measured, nothing when nothing was.
+        d, cells = v.difference, ", ".join(v.cells) or ("all" if v.has_interval else "—")
         if d is not None and v.has_interval:
             lines.append(f"| **{v.verdict}** | {v.finding} | {v.test} | {d.interval()}, n={d.items} {v.units} | {seed_note(d)} | {d.mde:.4f} | "
                          f"{v.threshold:.4f} | {cells} | {v.reason} |")

@@ -57,7 +57,38 @@ def test_a_finding_is_one_entry_plus_its_computation():
     assert [v.verdict for v in verdicts] == ["reproduced", "not reproduced", "inconclusive"] and verdicts[2].reason == "no baseline"
     assert verdicts[2].threshold == 0.02 and verdicts[0].source == "a test"
     table = verdict_table(verdicts)
-    assert len(table) == 2 + 3 and "| — | — | — | 0.0200 | all | no baseline |" in table[-1]
+    assert len(table) == 2 + 3 and "| — | — | — | 0.0200 | — | no baseline |" in table[-1]
     assert readme_table(verdicts)[2].startswith("| **reproduced** | The effect of arm 0 is positive | +0.2") and "nats/token" in readme_table(verdicts)[2]
     back = Verdict.from_dict(json.loads(json.dumps(verdicts[0].to_dict())))
     assert isinstance(back.difference, PairedDifference) and back.difference.mde == verdicts[0].difference.mde
+
+
+def test_older_and_foreign_results_files(tmp_path):
+    """Files written before a field existed still load (an 'all' row without n; PCFG results without training seeds or
+    grammar name); a file of another kind is refused in one line, not a traceback."""
+    from metacond import MetacondError
+    from metacond.eval_tasks.results import EvalResults
+    from metacond.studies.localization.results import LocalizationStudyResults
+
+    old = {"model": "m", "conditions": ["none"], "summary": [{"family": "mcq", "condition": "none", "continent": "all", "metric": "acc",
+                                                              "value": 0.3, "stderr": None}]}
+    (tmp_path / "eval_results.json").write_text(json.dumps(old))
+    ev = EvalResults.load(tmp_path)
+    assert ev.summary[0].n is None and ev.value("mcq", "none") == 0.3
+    assert ev.to_dict()["summary"] == old["summary"]  # stderr kept on the aggregate row, even when null
+    r = json.loads((ROOT / "docs" / "results" / "pcfg-study-cpu" / "results.json").read_text())
+    del r["training_seeds"]
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "results.json").write_text(json.dumps(r))
+    p = PcfgStudyResults.load(tmp_path / "p")
+    assert p.seeds == [r["seed"]] and p.grammar_label == r["preset_config"]["grammar"]
+    for load in (PcfgStudyResults.load, LocalizationStudyResults.load, EvalResults.load):
+        (tmp_path / "x").mkdir(exist_ok=True)
+        (tmp_path / "x" / "results.json").write_text(json.dumps({"models": {}, "bayes": {}, "runs": {}, "plan": {}, "findings": [{"finding": "f"}]}))
+        (tmp_path / "x" / "eval_results.json").write_text(json.dumps({"summary": [{"family": "mcq"}]}))
+        try:
+            load(tmp_path / "x")
+        except MetacondError as e:
+            assert "this version reads" in str(e) or "lacks" in str(e)
+        else:
+            raise AssertionError(f"{load.__qualname__} accepted a foreign file")

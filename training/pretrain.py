@@ -127,9 +127,6 @@ def run_pretraining(recipe: PretrainingRecipe, callbacks: list | None = None, pu
 
     model_args, data_args, meta_args, run_args, train_args = recipe.model, recipe.data, recipe.metadata, recipe.run, recipe.training
     hub = recipe.hub_target()
-    if hub is not None and publish is None:
-        raise MetacondError("push_to_hub: this entry point has no Hub publisher; run `metacond pretrain` (or `python -m metacond pretrain` "
-                            "under a launcher), which pushes through `metacond push`")
     # The push goes through `metacond push` after the final save (one commit, card, secret checks); the Trainer's
     # own hub sync stays off so nothing talks to the Hub mid-run.
     train_args.push_to_hub = False
@@ -140,6 +137,9 @@ def run_pretraining(recipe: PretrainingRecipe, callbacks: list | None = None, pu
     plan = _plan(model_args, data_args, meta_args, train_args, data, tokenizer, out)
     if run_args.dry_run:
         return _dry_run(plan, model_args, tokenizer)
+    if hub is not None and publish is None:
+        raise MetacondError("push_to_hub: this entry point has no Hub publisher; run `metacond pretrain` (or `python -m metacond pretrain` "
+                            "under a launcher), which pushes through `metacond push`")
     model = _build_model(model_args, tokenizer)
     train_ds, eval_ds, collator = _datasets(data, data_args, train_args, plan, tokenizer, model.config.max_position_embeddings, run_args.final_eval)
     resume = _prepare_output_dir(out, run_args, train_args)

@@ -141,9 +141,9 @@ class PcfgRegime:
     probe_share_of_bayes_margin: float | None
     probe_ok: bool
     cells: int
-    runs: int
-    excess_loss_per_run: list[float]
-    probe_share_per_run: list[float]
+    runs: int = 1  # results before seeds were recorded give one run and no per-run lists
+    excess_loss_per_run: list[float] = field(default_factory=list)
+    probe_share_per_run: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -155,7 +155,7 @@ class PcfgStudyResults:
     grammar: str  # Grammar.summary()
     metadata_depths: list[int]
     seed: int
-    training_seeds: list[int]
+    training_seeds: list[int] = field(default_factory=list, kw_only=True)  # empty in results before seeds: the study seed alone
     bayes: dict[str, Any]  # the Bayes-optimal references on the held-out items (probe answers, chance, unigram loss, ...)
     models: dict[str, list[dict[str, Any]]]  # D_M -> each training run's evaluation (evals/dm*.json)
     training: dict[str, list[dict[str, Any]]]  # D_M -> each training run's facts (parameters, tokens, wall time, ...)
@@ -167,8 +167,18 @@ class PcfgStudyResults:
     grammar_name: str | None = None  # the grammar preset or file name (older results: None)
 
     def runs(self, depth: int) -> list[RunEvaluation]:
-        """Every training run's evaluation of one D_M (one per seed, the same items in each)."""
-        return [RunEvaluation(r) for r in self.models[str(depth)]]
+        """Every training run's evaluation of one D_M (one per seed, the same items in each; results before seeds held one)."""
+        runs = self.models[str(depth)]
+        return [RunEvaluation(r) for r in (runs if isinstance(runs, list) else [runs])]
+
+    @property
+    def seeds(self) -> list[int]:
+        return self.training_seeds or [self.seed]
+
+    @property
+    def grammar_label(self) -> str:
+        """The grammar's name: recorded since 2026-12-03; before, the preset names the grammar it built."""
+        return self.grammar_name or str(self.preset_config.get("grammar") or "pcfg")
 
     @property
     def depths(self) -> list[int]:
@@ -201,7 +211,10 @@ class PcfgStudyResults:
             raise MetacondError(f"{p} is not a PCFG study's results.json (no models or bayes)")
         names = {f.name for f in fields(cls)}
         d = {k: v for k, v in d.items() if k in names}
-        d["findings"] = [Verdict.from_dict(v) for v in d.get("findings") or []]
-        d["regime"] = None if not d.get("regime") else PcfgRegime(**d["regime"])
-        d["probe_cells"] = [ProbeCell(**c) for c in d.get("probe_cells") or []]
-        return cls(**d)
+        try:
+            d["findings"] = [Verdict.from_dict(v) for v in d.get("findings") or []]
+            d["regime"] = None if not d.get("regime") else PcfgRegime(**d["regime"])
+            d["probe_cells"] = [ProbeCell(**c) for c in d.get("probe_cells") or []]
+            return cls(**d)
+        except (TypeError, ValueError, KeyError) as e:
+            raise MetacondError(f"{p} is not a PCFG study results.json this version reads ({e})") from None

@@ -110,7 +110,7 @@ def regime_lines(results: LocalizationStudyResults) -> list[str]:
     if reg is None or not ng:
         return ["No n-gram baselines were computed: every perplexity claim is ungated."]
     lines = [f"Bits/byte on the same test articles and bytes ({results.ngram.get('test_articles', '?')} articles, first "
-             f"{results.eval_body_bytes} bytes of each), continents weighted equally:", "",
+             f"{results.eval_body_bytes or '?'} bytes of each), continents weighted equally:", "",
              "| model | bits/byte |", "|---|---|"]
     lines += [f"| {k} (smoothed counts, build tokenizer) | {v:.4f} |" for k, v in ng.items()]
     for a in reg.arms or []:

@@ -61,8 +61,8 @@ class LocalizationStudyResults:
     input: str | None
     plan: dict[str, Any]  # plan.json: the runs, their token budgets, the preset's settings
     runs: dict[str, dict[str, Any]]  # run name -> {"run": grid.Run, "training": facts, "eval": perplexity rows and items}
-    meta_template: str
-    eval_body_bytes: int
+    meta_template: str = "full"  # absent from the first results
+    eval_body_bytes: int | None = None
     workers: int | None = None
     ngram: dict[str, Any] = field(default_factory=dict)  # the n-gram lines on the test articles (ngram.py)
     mcq: dict[str, Any] = field(default_factory=dict)  # questions, answer-only baselines, each base model before and after tuning
@@ -104,6 +104,9 @@ class LocalizationStudyResults:
             raise MetacondError(f"{p} is not a localization study's results.json (no runs or plan)")
         names = {f.name for f in fields(cls)}
         d = {k: v for k, v in d.items() if k in names}
-        d["regime"] = None if not d.get("regime") else LocalizationRegime.from_dict(d["regime"])
-        d["claims"] = [Verdict.from_dict(v) for v in d.get("claims") or []]
-        return cls(**d)
+        try:
+            d["regime"] = None if not d.get("regime") else LocalizationRegime.from_dict(d["regime"])
+            d["claims"] = [Verdict.from_dict(v) for v in d.get("claims") or []]
+            return cls(**d)
+        except (TypeError, ValueError, KeyError) as e:
+            raise MetacondError(f"{p} is not a localization study results.json this version reads ({e})") from None

@@ -170,7 +170,7 @@ def readme_summary(r: PcfgStudyResults) -> str:
                      f"{_pct(reg.probe_share_of_bayes_margin)} of the Bayes margin over chance on {reg.cells} informative cells "
                      f"({'meets' if reg.probe_ok else 'misses'} the bound {REGIME_PROBE_SHARE:.0%}); means over its {reg.runs} "
                      "training runs.")
-    lines += ["", f"Training seeds per D_M: {', '.join(map(str, r.training_seeds))}. Intervals carry the item and the seed "
+    lines += ["", f"Training seeds per D_M: {', '.join(map(str, r.seeds))}. Intervals carry the item and the seed "
               "spread (t intervals; `eval_tasks/stats.py`).", ""]
     lines += readme_table(r.findings)
     return "\n".join(lines) + "\n"
@@ -200,7 +200,7 @@ def render_markdown(r: PcfgStudyResults, verdicts: list[Verdict]) -> str:
     L = b["lengths"]
     lines = [f"# PCFG metadata-conditioning study — preset `{r.preset}`", "",
              f"Grammar: {r.grammar}. Model size `{cfg['model_size']}`, {cfg['max_steps']} steps × {cfg['batch_size']} sequences per run; "
-             f"{cfg.get('seeds', 1)} training runs per D_M (seeds {', '.join(map(str, r.training_seeds))}: initialization and data "
+             f"{cfg.get('seeds', 1)} training runs per D_M (seeds {', '.join(map(str, r.seeds))}: initialization and data "
              "order); half of the training sequences show their metadata.", "", "## Findings", ""]
     lines += verdict_table_md(verdicts)
     lines += ["", "![verdicts](verdicts.png)", "",
