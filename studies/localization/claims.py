@@ -32,16 +32,18 @@ perplexity 9.963 without metadata, 9.187 with it, i.e. 3.5% less cross-entropy p
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 import numpy as np
 
 from metacond.eval_tasks.localnews.conditions import FAMILY
+from metacond.eval_tasks.results import SummaryRow
 from metacond.eval_tasks.stats import PairedDifference, Verdict, paired_difference, seeded_difference
 from metacond.studies.report_kit import Evidence, Findings
 
 from .grid import CONTINENTS, arm_name
-from .results import LocalizationRegime, LocalizationStudyResults
+from .results import LocalizationRegime, LocalizationStudyResults, McqRecord
 
 PAPER_PPL_NONE, PAPER_PPL_META = 9.963, 9.187
 PAPER_SOURCE = "iamshnoo/metadata_localization results/perplexity_eval.csv (1B global: perplexity 9.963 without metadata, 9.187 with)"
@@ -57,16 +59,14 @@ THRESHOLDS_COMMIT = "72d49a7"  # SESOIs, sources and gates fixed here, before th
 
 def _runs_of(results: LocalizationStudyResults, arm: str) -> list[str]:
     """The trained runs of an arm, in seed order."""
-    rs = [(r["run"].get("seed", 0), n) for n, r in results.runs.items()
-          if r["run"].get("arm", n) == arm and r.get("training", {}).get("status", "trained") == "trained" and r.get("eval")]
+    rs = [(r.seed, r.name) for r in results.records() if r.arm == arm and r.trained and r.evaluated]
     return [n for _, n in sorted(rs)]
 
 
 def _articles(results: LocalizationStudyResults, run: str, cond: str) -> dict[str, tuple[str, float, float]]:
     """article id -> (continent, bits, bytes) of a run under a condition."""
-    ev = results.runs.get(run, {}).get("eval") or {}
-    return {i["id"]: (i["continent"], i["nll"] / math.log(2), i["bytes"]) for i in ev.get("items", [])
-            if i["family"] == "ppl" and i["condition"] == cond}
+    rec = results.record(run)
+    return {} if rec is None else {i.id: (i.continent, i.bits, float(i.bytes or 0.0)) for i in rec.items if i.family == "ppl" and i.condition == cond}
 
 
 def paired_bpb(results: LocalizationStudyResults, cells: list[tuple[str, str, str, str, str]]) -> PairedDifference | None:
@@ -140,7 +140,7 @@ def regime(results: LocalizationStudyResults) -> LocalizationRegime:
     model = _arm_bpb(results, arm, "none")
     mcq = results.mcq
     base = max([mcq.get("chance", 0.25)] + list((mcq.get("answer_only_baselines") or {}).values()))
-    accs = [_accuracy(m["before"], m.get("condition", "none") if m["sft"]["metadata_prefix"] else "none") for m in (mcq.get("models") or {}).values()]
+    accs = [_accuracy(m.summary(), m.condition) for m in results.mcq_models()]
     accs = [a for a in accs if a == a]
     # The arms' lines and the n-gram gains the report prints are stored here, so that it renders from results.json alone
     # (per-article scores are not kept there).
@@ -166,7 +166,7 @@ def _tokens_to_regime(results: LocalizationStudyResults, arm: str, line: float |
     tpb = sum(i["tokens"] for i in items) / sum(i["bytes"] for i in items)
     crossed, last = [], []
     for n in _runs_of(results, arm):
-        t = results.runs[n]["training"]
+        t = results.runs[n]["training"]  # the training facts train_run records (tokens seen, loss curve)
         curve = [(p.get("num_input_tokens_seen"), p["loss"] * tpb / math.log(2)) for p in t.get("loss_curve", []) if "loss" in p]
         if not curve:
             continue
@@ -181,12 +181,12 @@ def _lines(items: list[dict[str, Any]]) -> dict[str, float]:
     return summarize(items) if items else {}
 
 
-def _accuracy(rows: list[dict[str, Any]], cond: str, family: str = "mcq") -> float:
-    return next((r["value"] for r in rows if r["family"] == family and r["condition"] == cond and r["continent"] == "all"), float("nan"))
+def _accuracy(rows: list[SummaryRow], cond: str, family: str = "mcq") -> float:
+    return next((r.value for r in rows if (r.family, r.condition, r.continent) == (family, cond, "all")), float("nan"))
 
 
-def _questions(m: dict[str, Any], key: str, cond: str, family: str = "mcq") -> dict[str, float]:
-    return {i["id"]: float(i["acc"]) for i in (m.get(key) or []) if i["family"] == family and i["condition"] == cond}
+def _questions(m: McqRecord, after: bool, cond: str, family: str = "mcq") -> dict[str, float]:
+    return {i.id: float(i.acc or 0.0) for i in m.items(after) if i.family == family and i.condition == cond}
 
 
 CLAIMS = Findings()
@@ -194,16 +194,29 @@ PPL_SOURCE = f"half the paper's relative gain ({PPL_SESOI_SHARE:.2%} of the no-m
 PPL_MARGIN_SOURCE = PPL_SOURCE + "; the same size as a margin"
 
 
-def _setting(results: LocalizationStudyResults) -> dict[str, Any]:
+@dataclass
+class _Setting:
     """What every perplexity claim shares: the size compared, the metadata arm's template, the continents the no-metadata
     arm scored, the SESOI in bits/byte and the regime gate."""
+
+    size: str
+    meta_t: str
+    g_meta: str
+    g_none: str
+    conts: list[str]
+    sesoi: float
+    lm_ok: bool
+    lm_why: str
+
+
+def _setting(results: LocalizationStudyResults) -> _Setting:
     size = results.size
     g_none = arm_name(size, variant="nometa")
     reg = results.regime or regime(results)
     base = _arm_bpb(results, g_none, "none")
-    return {"size": size, "meta_t": results.meta_template, "g_meta": arm_name(size), "g_none": g_none,
-            "conts": [c for c in CONTINENTS if any(v[0] == c for n in _runs_of(results, g_none) for v in _articles(results, n, "none").values())],
-            "sesoi": PPL_SESOI_SHARE * (base[0] if base else 1.0), "lm_ok": reg.language_model, "lm_why": f"out of regime: {reg.why}"}
+    return _Setting(size=size, meta_t=results.meta_template, g_meta=arm_name(size), g_none=g_none,
+                    conts=[c for c in CONTINENTS if any(v[0] == c for n in _runs_of(results, g_none) for v in _articles(results, n, "none").values())],
+                    sesoi=PPL_SESOI_SHARE * (base[0] if base else 1.0), lm_ok=reg.language_model, lm_why=f"out of regime: {reg.why}")
 
 
 def _what_metadata_buys(results: LocalizationStudyResults, field: str | None) -> dict[str, Any]:
@@ -212,10 +225,10 @@ def _what_metadata_buys(results: LocalizationStudyResults, field: str | None) ->
     return {"ngram_gain": g.estimate, "ngram_gain_ci": [g.ci_low, g.ci_high]} if g else {}
 
 
-def _ppl(results: LocalizationStudyResults, s: dict[str, Any], cells: list[tuple[str, str, str, str, str]], threshold: float, missing: str = "no models",
+def _ppl(results: LocalizationStudyResults, s: _Setting, cells: list[tuple[str, str, str, str, str]], threshold: float, missing: str = "no models",
          **details: Any) -> Evidence:
     d = paired_bpb(results, cells)
-    return Evidence(d, threshold=threshold, informative=s["lm_ok"] if d is not None else False, why_uninformative=missing if d is None else s["lm_why"],
+    return Evidence(d, threshold=threshold, informative=s.lm_ok if d is not None else False, why_uninformative=missing if d is None else s.lm_why,
                     cells=[c[0] for c in cells], details=details)
 
 
@@ -223,64 +236,62 @@ def _ppl(results: LocalizationStudyResults, s: dict[str, Any], cells: list[tuple
                 units="bits/byte", source=PPL_SOURCE)
 def metadata_lowers_perplexity(results: LocalizationStudyResults) -> Evidence:
     s = _setting(results)
-    return _ppl(results, s, [(c, s["g_none"], "none", s["g_meta"], s["meta_t"]) for c in s["conts"]], s["sesoi"],
-                **_what_metadata_buys(results, "continent" if s["meta_t"] == "continent" else "country"))
+    return _ppl(results, s, [(c, s.g_none, "none", s.g_meta, s.meta_t) for c in s.conts], s.sesoi,
+                **_what_metadata_buys(results, "continent" if s.meta_t == "continent" else "country"))
 
 
 @CLAIMS.finding("Given its metadata, the metadata-trained model scores better than without it (same model)", test="superiority", units="bits/byte",
                 source=PPL_SOURCE)
 def metadata_helps_its_own_model(results: LocalizationStudyResults) -> Evidence:
     s = _setting(results)
-    return _ppl(results, s, [(c, s["g_meta"], "none", s["g_meta"], s["meta_t"]) for c in s["conts"]], s["sesoi"],
-                **_what_metadata_buys(results, "continent" if s["meta_t"] == "continent" else "country"))
+    return _ppl(results, s, [(c, s.g_meta, "none", s.g_meta, s.meta_t) for c in s.conts], s.sesoi,
+                **_what_metadata_buys(results, "continent" if s.meta_t == "continent" else "country"))
 
 
 @CLAIMS.finding("Without metadata at test time, the metadata-trained global model is no worse than the model trained without",
                 test="non-inferiority", units="bits/byte", source=PPL_MARGIN_SOURCE)
 def no_worse_without_metadata(results: LocalizationStudyResults) -> Evidence:
     s = _setting(results)
-    return _ppl(results, s, [(c, s["g_meta"], "none", s["g_none"], "none") for c in s["conts"]], s["sesoi"])
+    return _ppl(results, s, [(c, s.g_meta, "none", s.g_none, "none") for c in s.conts], s.sesoi)
 
 
 @CLAIMS.finding("Region-specific models beat the same-budget global model on their own region (no metadata)", test="superiority", units="bits/byte",
                 source=PPL_SOURCE)
 def region_models_win_at_home(results: LocalizationStudyResults) -> Evidence:
     s = _setting(results)
-    region = [(c, s["g_none"], "none", arm_name(s["size"], f"region/{c}", "nometa"), "none") for c in s["conts"]
-              if _runs_of(results, arm_name(s["size"], f"region/{c}", "nometa"))]
-    return _ppl(results, s, region, s["sesoi"], missing="no region models in this preset")
+    region = [(c, s.g_none, "none", arm_name(s.size, f"region/{c}", "nometa"), "none") for c in s.conts
+              if _runs_of(results, arm_name(s.size, f"region/{c}", "nometa"))]
+    return _ppl(results, s, region, s.sesoi, missing="no region models in this preset")
 
 
 @CLAIMS.finding("With metadata, the global model is no worse than region-specific metadata models in their region", test="non-inferiority",
                 units="bits/byte", source=PPL_SOURCE)
 def global_with_metadata_matches_regions(results: LocalizationStudyResults) -> Evidence:
     s = _setting(results)
-    region = [(c, s["g_meta"], s["meta_t"], arm_name(s["size"], f"region/{c}"), s["meta_t"]) for c in s["conts"]
-              if _runs_of(results, arm_name(s["size"], f"region/{c}"))]
-    return _ppl(results, s, region, s["sesoi"], missing="no region models in this preset")
+    region = [(c, s.g_meta, s.meta_t, arm_name(s.size, f"region/{c}"), s.meta_t) for c in s.conts
+              if _runs_of(results, arm_name(s.size, f"region/{c}"))]
+    return _ppl(results, s, region, s.sesoi, missing="no region models in this preset")
 
 
 @CLAIMS.finding("A leave-one-out model is worse than the global model on the continent it never saw", test="superiority", units="bits/byte",
                 source=PPL_SOURCE)
 def leave_one_out_is_worse(results: LocalizationStudyResults) -> Evidence:
     s = _setting(results)
-    loo = [(c, arm_name(s["size"], f"leave-one-out/{c}", "nometa"), "none", s["g_none"], "none") for c in s["conts"]
-           if _runs_of(results, arm_name(s["size"], f"leave-one-out/{c}", "nometa"))]
-    return _ppl(results, s, loo, s["sesoi"], missing="no leave-one-out models in this preset")
+    loo = [(c, arm_name(s.size, f"leave-one-out/{c}", "nometa"), "none", s.g_none, "none") for c in s.conts
+           if _runs_of(results, arm_name(s.size, f"leave-one-out/{c}", "nometa"))]
+    return _ppl(results, s, loo, s.sesoi, missing="no leave-one-out models in this preset")
 
 
 @CLAIMS.finding("Coarser metadata ({template} only) already gives part of the gain (its model with it vs no metadata)", test="superiority",
                 units="bits/byte", source=f"half the perplexity SESOI: 'part of the gain' (the paper's URL-only model gains as much as full metadata; {PAPER_SOURCE})")
 def coarser_metadata_helps(results: LocalizationStudyResults) -> Iterator[Evidence]:
     s = _setting(results)
-    for n, r in results.runs.items():
-        run = r["run"]
-        if run["family"] != "ablation" or run.get("seed", 0) != 0:
+    for r in results.records():
+        if r.family != "ablation" or r.seed != 0:
             continue
-        field = run["template"] if run["template"] in ("continent", "country") else None
-        e = _ppl(results, s, [(c, s["g_none"], "none", run.get("arm", n), run["template"]) for c in s["conts"]], PART_SHARE * s["sesoi"],
-                 **_what_metadata_buys(results, field))
-        e.fill = {"template": run["template"]}
+        field = r.template if r.template in ("continent", "country") else None
+        e = _ppl(results, s, [(c, s.g_none, "none", r.arm, r.template) for c in s.conts], PART_SHARE * s.sesoi, **_what_metadata_buys(results, field))
+        e.fill = {"template": r.template}
         yield e
 
 
@@ -288,7 +299,7 @@ def coarser_metadata_helps(results: LocalizationStudyResults) -> Iterator[Eviden
                 "is given", test="non-inferiority", units="bits/byte", source=PPL_MARGIN_SOURCE)
 def cooldown_is_no_worse(results: LocalizationStudyResults) -> Evidence:
     s = _setting(results)
-    return _ppl(results, s, [(c, arm_name(s["size"], variant="meta-cooldown"), "none", s["g_none"], "none") for c in s["conts"]], s["sesoi"],
+    return _ppl(results, s, [(c, arm_name(s.size, variant="meta-cooldown"), "none", s.g_none, "none") for c in s.conts], s.sesoi,
                 missing="no cooldown model")
 
 
@@ -297,20 +308,19 @@ def cooldown_is_no_worse(results: LocalizationStudyResults) -> Evidence:
 def tuning_raises_mcq(results: LocalizationStudyResults) -> Iterator[Evidence]:
     """Per arm and protocol: after minus before on the same questions, seeds pooled."""
     reg = results.regime or regime(results)
-    mcq = results.mcq
-    by_arm: dict[str, list[dict[str, Any]]] = {}
-    for name, m in sorted((mcq.get("models") or {}).items(), key=lambda kv: kv[1].get("seed", 0)):
-        by_arm.setdefault(m.get("arm", name), []).append(m)
+    by_arm: dict[str, list[McqRecord]] = {}
+    for m in sorted(results.mcq_models(), key=lambda m: m.seed):
+        by_arm.setdefault(m.arm, []).append(m)
     at_chance = (f"at chance: the base models' accuracy {reg.mcq_base_accuracy or float('nan'):.3f} is not {MCQ_GATE_MARGIN} above the "
                  f"strongest answer-only baseline or chance ({reg.mcq_strongest_baseline or float('nan'):.3f})")
     for arm, ms in by_arm.items():
-        meta_cond = ms[0].get("condition", "full") if ms[0]["sft"]["metadata_prefix"] else "none"
+        meta_cond = ms[0].condition
         for family in ("mcq", "official"):
             # The reference's protocol knows two conditions (none, full); another template's model is asked without metadata there.
             cond = meta_cond if family == "mcq" or meta_cond in FAMILY[family].conditions else "none"
             diffs = []
             for m in ms:
-                before, after = _questions(m, "before_items", cond, family), _questions(m, "after_items", cond, family)
+                before, after = _questions(m, False, cond, family), _questions(m, True, cond, family)
                 ids = sorted(set(before) & set(after))
                 if ids:
                     diffs.append((ids, np.array([after[i] - before[i] for i in ids])))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
 
 from metacond.eval_tasks.stats import Verdict
 from metacond.studies.report_kit import methods, readme_table, sources, verdict_figure, verdict_table
@@ -21,15 +20,11 @@ from .results import LocalizationStudyResults
 
 def _bpb(results: LocalizationStudyResults, run: str, cond: str) -> dict[str, tuple[float, float]]:
     """continent -> (bits per byte, CI half-width) of a run under a condition (for tables)."""
-    ev = results.runs.get(run, {}).get("eval")
-    if not ev:
+    rec = results.record(run)
+    if rec is None or not rec.evaluated:
         return {}
-    out = {}
-    for r in ev["regional"]:
-        if r["family"] == "ppl" and r["condition"] == cond and r["metric"] == "bits_per_byte" and r["level"] == "continent":
-            hw = (r["ci_high"] - r["ci_low"]) / 2 if r["ci_low"] == r["ci_low"] else 0.0
-            out[r["key"]] = (r["value"], hw)
-    return out
+    return {r.key: (r.value, r.half_width) for r in rec.regional
+            if (r.family, r.condition, r.metric, r.level) == ("ppl", cond, "bits_per_byte", "continent")}
 
 
 def figures(results: LocalizationStudyResults, verdicts: list[Verdict], out: Path) -> list[str]:
@@ -39,11 +34,11 @@ def figures(results: LocalizationStudyResults, verdicts: list[Verdict], out: Pat
     import numpy as np
 
     made = []
-    names = [n for n in results.runs if results.runs[n].get("eval")]
+    names = [r.name for r in results.records() if r.evaluated]
     if names:
         mat = np.full((len(names), len(CONTINENTS)), np.nan)
         for i, n in enumerate(names):
-            t = results.runs[n]["run"]["template"]
+            t = results.runs[n]["run"]["template"]  # the run's own metadata (grid.Run.template)
             v = _bpb(results, n, "none" if t == "none" else t)
             for j, c in enumerate(CONTINENTS):
                 if c in v:
@@ -89,17 +84,17 @@ def figures(results: LocalizationStudyResults, verdicts: list[Verdict], out: Pat
     return made
 
 
-def mcq_lines(mcq: dict[str, Any]) -> list[str]:
+def mcq_lines(results: LocalizationStudyResults) -> list[str]:
     """MCQ accuracy before/after instruction tuning beside its trivial baselines (chance, answer-only heuristics)."""
     lines: list[str] = []
+    mcq = results.mcq
     if mcq.get("questions"):
         base = mcq.get("answer_only_baselines") or {}
         lines += ["", f"MCQ: {mcq['questions']} questions from the test split, each asked under 4 option orders. Trivial baselines: chance "
                   f"{mcq.get('chance', 0.25):.2f}" + "".join(f", {k.replace('_', ' ')} option {v:.3f}" for k, v in base.items()) + "."]
-        for name, m in (mcq.get("models") or {}).items():
-            cond = m.get("condition", "full") if m["sft"]["metadata_prefix"] else "none"
-            acc = {k: _accuracy(m[k], cond) for k in ("before", "after")}
-            lines.append(f"- {name} (metadata {cond}): accuracy {acc['before']:.3f} before, {acc['after']:.3f} after instruction tuning.")
+        for m in results.mcq_models():
+            lines.append(f"- {m.name} (metadata {m.condition}): accuracy {_accuracy(m.summary(), m.condition):.3f} before, "
+                         f"{_accuracy(m.summary(after=True), m.condition):.3f} after instruction tuning.")
     return lines
 
 
@@ -133,8 +128,8 @@ def regime_lines(results: LocalizationStudyResults) -> list[str]:
 
 def readme_summary(results: LocalizationStudyResults) -> str:
     """The README's paragraph on the reference run, generated from results.json alone (a test keeps them equal)."""
-    trained = [n for n, r in results.runs.items() if r["training"]["status"] == "trained"]
-    skipped = [n for n, r in results.runs.items() if r["training"]["status"] != "trained"]
+    trained = [r.name for r in results.records() if r.trained]
+    skipped = [r.name for r in results.records() if not r.trained]
     reg = results.regime
     lines = [f"**Reference `{results.preset}` run** ({len(trained)} of {len(results.runs)} runs trained, {results.plan.get('seeds', 1)} seeds per arm"
              + (f"; {len(skipped)} skipped: the corpus lacks their continent" if skipped else "")
@@ -143,7 +138,7 @@ def readme_summary(results: LocalizationStudyResults) -> str:
              + (f"Regime: {reg.why} — {'in regime' if reg.language_model else 'out of regime'}. " if reg is not None and reg.why else "")
              + "Paired, seeded verdicts:", ""]
     lines += readme_table(results.claims)
-    lines += mcq_lines(results.mcq)
+    lines += mcq_lines(results)
     return "\n".join(lines) + "\n"
 
 
@@ -173,21 +168,21 @@ def write_report(results: LocalizationStudyResults, out: Path) -> None:
               "continues its seed's metadata run from the checkpoint at 90% of the steps.", "",
               "| run | family | dataset | seed | status | last logged train loss | tokens (planned) | wall s |",
               "|---|---|---|---|---|---|---|---|"]
-    for n, r in results.runs.items():
-        t = r["training"]
+    for rec in results.records():
+        t = rec.training
         last = t.get("last_logged_train_loss")
-        lines.append(f"| {n} | {r['run']['family']} | {r['run']['experiment']}/{r['run']['template']} | {t.get('seed', '')} | "
+        lines.append(f"| {rec.name} | {rec.family} | {rec.experiment}/{rec.template} | {t.get('seed', '')} | "
                      f"{t['status']}{': ' + t['reason'] if 'reason' in t else ''}{' (resumed from ' + t['resumed_from'] + ')' if t.get('resumed_from') else ''} | "
                      f"{'—' if last is None else f'{last:.4f}'} | {t.get('tokens_seen', {}).get('input_tokens', 0):,} ({t.get('planned_tokens', 0):,}) | "
                      f"{t.get('wall_time_seconds', '')} |")
     lines += ["", "## Per-continent bits per byte (metadata not scored)", "", "| run | condition | " + " | ".join(CONTINENTS) + " |",
               "|---|---|" + "---|" * len(CONTINENTS)]
-    for n, r in results.runs.items():
-        for cond in ("none", r["run"]["template"] if r["run"]["template"] != "none" else results.meta_template):
-            v = _bpb(results, n, cond)
+    for rec in results.records():
+        for cond in ("none", rec.template if rec.template != "none" else results.meta_template):
+            v = _bpb(results, rec.name, cond)
             if v:
-                lines.append(f"| {n} | {cond} | " + " | ".join(f"{v[c][0]:.3f} ± {v[c][1]:.3f}" if c in v else "—" for c in CONTINENTS) + " |")
-    mcq = mcq_lines(results.mcq)
+                lines.append(f"| {rec.name} | {cond} | " + " | ".join(f"{v[c][0]:.3f} ± {v[c][1]:.3f}" if c in v else "—" for c in CONTINENTS) + " |")
+    mcq = mcq_lines(results)
     if mcq:
         lines += ["", "## Localized MCQ"] + mcq
     lines += ["", "Figures: " + ", ".join(f"![{f}]({f})" for f in results.figures), ""]

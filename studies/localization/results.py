@@ -13,11 +13,90 @@ from pathlib import Path
 from typing import Any
 
 from metacond import MetacondError
+from metacond.eval_tasks.results import ItemScore, RegionalRow, SummaryRow
 from metacond.eval_tasks.stats import PairedDifference, Verdict
 from metacond.modeling.summary import strip_items, write_json_atomically
 
 # Per-item scores and curves, kept beside each run and left out of results.json.
 ITEM_KEYS = ("items", "before_items", "after_items", "loss_curve")
+
+
+class RunRecord:
+    """A typed view of one run's entry in results.json: its place in the grid, its training facts, its evaluation."""
+
+    def __init__(self, name: str, raw: dict[str, Any]) -> None:
+        self.name, self.raw = name, raw
+
+    @property
+    def family(self) -> str:
+        return self.raw["run"]["family"]
+
+    @property
+    def template(self) -> str:
+        return self.raw["run"]["template"]
+
+    @property
+    def experiment(self) -> str:
+        return self.raw["run"]["experiment"]
+
+    @property
+    def seed(self) -> int:
+        return int(self.raw["run"].get("seed", 0))
+
+    @property
+    def arm(self) -> str:
+        return self.raw["run"].get("arm") or self.name
+
+    @property
+    def training(self) -> dict[str, Any]:
+        """The training facts the study recorded (status, and for a trained run its tokens, losses and curve)."""
+        return self.raw.get("training") or {}
+
+    @property
+    def trained(self) -> bool:
+        return self.training.get("status", "trained") == "trained"
+
+    @property
+    def evaluated(self) -> bool:
+        return bool(self.raw.get("eval"))
+
+    @property
+    def regional(self) -> list[RegionalRow]:
+        return [RegionalRow(**r) for r in (self.raw.get("eval") or {}).get("regional", [])]
+
+    @property
+    def items(self) -> list[ItemScore]:
+        return [ItemScore(**i) for i in (self.raw.get("eval") or {}).get("items", [])]
+
+
+class McqRecord:
+    """A typed view of one base model's MCQ entry: accuracy before and after instruction tuning, per question."""
+
+    def __init__(self, name: str, raw: dict[str, Any]) -> None:
+        self.name, self.raw = name, raw
+
+    @property
+    def arm(self) -> str:
+        return self.raw.get("arm") or self.name
+
+    @property
+    def seed(self) -> int:
+        return int(self.raw.get("seed", 0))
+
+    @property
+    def metadata_prefix(self) -> bool:
+        return bool(self.raw["sft"]["metadata_prefix"])
+
+    @property
+    def condition(self) -> str:
+        """The metadata condition its questions are asked under: its template's, or none for a model trained without."""
+        return self.raw.get("condition", "full") if self.metadata_prefix else "none"
+
+    def summary(self, after: bool = False) -> list[SummaryRow]:
+        return [SummaryRow(**r) for r in self.raw["after" if after else "before"]]
+
+    def items(self, after: bool = False) -> list[ItemScore]:
+        return [ItemScore(**i) for i in self.raw.get("after_items" if after else "before_items") or []]
 
 
 @dataclass
@@ -73,6 +152,15 @@ class LocalizationStudyResults:
     regime: LocalizationRegime | None = None
     claims: list[Verdict] = field(default_factory=list)
     figures: list[str] = field(default_factory=list)
+
+    def records(self) -> list[RunRecord]:
+        return [RunRecord(n, r) for n, r in self.runs.items()]
+
+    def record(self, name: str) -> RunRecord | None:
+        return RunRecord(name, self.runs[name]) if name in self.runs else None
+
+    def mcq_models(self) -> list[McqRecord]:
+        return [McqRecord(n, m) for n, m in (self.mcq.get("models") or {}).items()]
 
     @property
     def size(self) -> str:
