@@ -7,14 +7,12 @@ runs wrote, and those load.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
-from metacond import MetacondError
-from metacond.modeling.summary import dataclass_from_dict, write_json_atomically
+from metacond.modeling.summary import dataclass_from_dict, parsed_or_refused, read_results, write_json_atomically
 
 T = TypeVar("T")
 
@@ -111,6 +109,11 @@ class BiasRow:
     choice_rate: float
 
 
+def summary_value(rows: list[SummaryRow], family: str, condition: str, continent: str = "all") -> float:
+    """The value of one family × condition × continent among summary rows (NaN when not measured)."""
+    return next((r.value for r in rows if (r.family, r.condition, r.continent) == (family, condition, continent)), float("nan"))
+
+
 def _compact(row: Any) -> dict[str, Any]:
     """A row as written: optional fields that are None are left out (a row with its own ``to_dict`` decides itself)."""
     optional = {f.name for f in fields(row) if f.default is None}
@@ -143,16 +146,10 @@ class EvalResults:
     @classmethod
     def load(cls, path: str | Path) -> "EvalResults":
         """From ``eval_results.json`` or the folder holding it."""
-        p = Path(path)
-        p = p / cls.FILE if p.is_dir() else p
-        if not p.is_file():
-            raise MetacondError(f"no evaluation results at {str(p)!r} (run metacond eval first)")
-        d = json.loads(p.read_text())
+        p, d = read_results(path, cls.FILE, "evaluation results", "run metacond eval first")
         rows = {"summary": SummaryRow, "regional": RegionalRow, "items": ItemScore, "scoring_rules": RuleRow, "position_bias": BiasRow}
-        try:
-            return dataclass_from_dict(cls, d | {k: _rows(c, d.get(k) or [], p) for k, c in rows.items()}, p)
-        except (TypeError, AttributeError) as e:
-            raise MetacondError(f"{p} is not an eval_results.json this version reads ({e})") from None
+        return parsed_or_refused(lambda: dataclass_from_dict(cls, d | {k: _rows(c, d.get(k) or [], p) for k, c in rows.items()}, p), p,
+                                 cls.FILE)
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "suite": self.suite, "conditions": self.conditions, "url_style": self.url_style, "unparsed": self.unparsed,
@@ -167,4 +164,4 @@ class EvalResults:
 
     def value(self, family: str, condition: str, continent: str = "all") -> float:
         """A summary value (NaN when the run did not measure it)."""
-        return next((r.value for r in self.summary if (r.family, r.condition, r.continent) == (family, condition, continent)), float("nan"))
+        return summary_value(self.summary, family, condition, continent)

@@ -10,9 +10,11 @@ import json
 import os
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from metacond import MetacondError
+
+T = TypeVar("T")
 
 
 def write_json_atomically(path: Path, obj: dict[str, Any]) -> None:
@@ -31,12 +33,37 @@ def strip_items(obj: Any, keys: tuple[str, ...]) -> Any:
     return obj
 
 
-def dataclass_from_dict(cls, d: dict[str, Any], where: Path):
+def known_fields(cls, d: dict[str, Any]) -> dict[str, Any]:
+    """The entries of ``d`` that are fields of the dataclass ``cls`` (keys a newer writer added are left out)."""
     names = {f.name for f in fields(cls)}
+    return {k: v for k, v in d.items() if k in names}
+
+
+def dataclass_from_dict(cls, d: dict[str, Any], where: Path):
     missing = [f.name for f in fields(cls) if f.name not in d and f.default is MISSING and f.default_factory is MISSING]
     if missing:
         raise MetacondError(f"{where} lacks {', '.join(missing)}")
-    return cls(**{k: v for k, v in d.items() if k in names})
+    return cls(**known_fields(cls, d))
+
+
+def read_results(path: str | Path, file_name: str, what: str, hint: str, required: tuple[str, ...] = ()) -> tuple[Path, dict[str, Any]]:
+    """``file_name`` in the folder ``path`` (or the file ``path``) as JSON, after checking it exists and has ``required``."""
+    p = Path(path)
+    p = p / file_name if p.is_dir() else p
+    if not p.is_file():
+        raise MetacondError(f"no {what} at {str(p)!r} ({hint})")
+    d = json.loads(p.read_text())
+    if any(k not in d for k in required):
+        raise MetacondError(f"{p} is not a {what} file (no {' or '.join(k for k in required if k not in d)})")
+    return p, d
+
+
+def parsed_or_refused(build: Callable[[], T], where: Path, what: str) -> T:
+    """``build()``, or one line when the file holds what this version's schema does not read (a foreign or newer file)."""
+    try:
+        return build()
+    except (TypeError, ValueError, KeyError, AttributeError) as e:
+        raise MetacondError(f"{where} is not a {what} file this version reads ({e})") from None
 
 
 @dataclass

@@ -13,13 +13,14 @@ from __future__ import annotations
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Literal
+from typing import Any, Callable, Iterable, Literal, TypeVar
 
 import numpy as np
 
 from metacond.eval_tasks.stats import PairedDifference, Verdict, non_inferiority, seed_note, superiority
 
 Test = Literal["superiority", "non-inferiority"]
+R = TypeVar("R")
 
 
 @dataclass
@@ -68,6 +69,22 @@ class Findings:
 
     def __init__(self) -> None:
         self.entries: list[Finding] = []
+        self._memo: dict[tuple, Any] | None = None  # measurements shared by several findings, during one judge()
+
+    def shared(self, fn: Callable[..., R]) -> Callable[..., R]:
+        """A measurement several findings use (``fn(results, *args)``, hashable args): computed once per ``judge`` call
+        (outside one, every call computes)."""
+
+        def once(results: Any, *args: Any) -> R:
+            if self._memo is None:
+                return fn(results, *args)
+            key = (fn.__name__, *args)
+            if key not in self._memo:
+                self._memo[key] = fn(results, *args)
+            return self._memo[key]
+
+        once.__name__ = fn.__name__
+        return once
 
     def finding(self, claim: str, *, test: Test, units: str, source: str, threshold: float | None = None):
         """Declare a finding above the function that measures it: ``fn(results) -> Evidence | Iterable[Evidence] | None``."""
@@ -84,7 +101,11 @@ class Findings:
         return register
 
     def judge(self, results: Any) -> list[Verdict]:
-        rows = [((e.order, k, j), f.judge(e)) for k, f in enumerate(self.entries) for j, e in enumerate(f.measure(results))]
+        self._memo = {}
+        try:
+            rows = [((e.order, k, j), f.judge(e)) for k, f in enumerate(self.entries) for j, e in enumerate(f.measure(results))]
+        finally:
+            self._memo = None
         return [v for _, v in sorted(rows, key=lambda r: r[0])]
 
 

@@ -8,24 +8,18 @@ and model cards load it. The JSON layout is the one earlier runs wrote, so the c
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field, fields
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from metacond import MetacondError
 from metacond.eval_tasks.stats import Verdict
-from metacond.modeling.summary import strip_items, write_json_atomically
+from metacond.modeling.summary import known_fields, parsed_or_refused, read_results, strip_items, write_json_atomically
 
 # Per-item arrays, kept in evals/dm*.json and left out of results.json.
 ITEM_KEYS = ("items", "probe_correct", "probe_groups")
-
-
-def _known(cls: type, d: dict[str, Any]) -> dict[str, Any]:
-    names = {f.name for f in fields(cls)}
-    return {k: v for k, v in d.items() if k in names}
 
 
 @dataclass
@@ -86,28 +80,29 @@ class RunEvaluation:
     def training_seed(self) -> int | None:
         return self.raw.get("training_seed")
 
-    @property
+    @cached_property
     def masked(self) -> LossSummary:
-        return LossSummary(**_known(LossSummary, self.raw["loss"]["masked"]))
+        return LossSummary(**known_fields(LossSummary, self.raw["loss"]["masked"]))
 
     @property
     def metadata(self) -> LossSummary | None:
         d = self.raw["loss"].get("metadata")
-        return None if d is None else LossSummary(**_known(LossSummary, d))
+        return None if d is None else LossSummary(**known_fields(LossSummary, d))
 
     @property
     def metadata_gain(self) -> MetadataGain | None:
         d = self.raw["loss"].get("metadata_gain")
-        return None if d is None else MetadataGain(**_known(MetadataGain, d))
+        return None if d is None else MetadataGain(**known_fields(MetadataGain, d))
 
-    def loss_items(self) -> dict[str, np.ndarray]:
-        """Per-sequence arrays: tokens, model/Bayes nats with and without metadata, early-position nats, nats by position."""
+    @cached_property
+    def loss_arrays(self) -> dict[str, np.ndarray]:
+        """Per-sequence arrays (read once): tokens, model/Bayes nats with and without metadata, early-position nats, nats by position."""
         return {k: np.asarray(v, dtype=float) for k, v in self.raw["loss"]["items"].items()}
 
-    @property
+    @cached_property
     def probe_levels(self) -> list[list[ProbeResult | None]]:
         """[level][prompt length]: the probe of each cell (None where no probe was fit)."""
-        return [[None if c is None else ProbeResult(**_known(ProbeResult, c | (c.get("items") or {}))) for c in level]
+        return [[None if c is None else ProbeResult(**known_fields(ProbeResult, c | (c.get("items") or {}))) for c in level]
                 for level in self.raw["probing"]["levels"]]
 
     def grammar(self, with_metadata: bool = False) -> dict[int, GrammarRow] | None:
@@ -115,7 +110,7 @@ class RunEvaluation:
         d = self.raw.get("grammar_metadata" if with_metadata else "grammar_masked")
         if d is None:
             return None
-        return {r["L"]: GrammarRow(**_known(GrammarRow, r | (r.get("items") or {}))) for r in d.get("rows", []) if r}
+        return {r["L"]: GrammarRow(**known_fields(GrammarRow, r | (r.get("items") or {}))) for r in d.get("rows", []) if r}
 
 
 @dataclass
@@ -168,8 +163,12 @@ class PcfgStudyResults:
 
     def runs(self, depth: int) -> list[RunEvaluation]:
         """Every training run's evaluation of one D_M (one per seed, the same items in each; results before seeds held one)."""
-        runs = self.models[str(depth)]
-        return [RunEvaluation(r) for r in (runs if isinstance(runs, list) else [runs])]
+        return self._views[str(depth)]
+
+    @cached_property
+    def _views(self) -> dict[str, list[RunEvaluation]]:
+        # One view per record for the object's life, so each record's arrays and probe cells are read once.
+        return {k: [RunEvaluation(r) for r in (v if isinstance(v, list) else [v])] for k, v in self.models.items()}
 
     @property
     def seeds(self) -> list[int]:
@@ -202,19 +201,8 @@ class PcfgStudyResults:
     @classmethod
     def load(cls, path: str | Path) -> "PcfgStudyResults":
         """From results.json or the study directory holding it."""
-        p = Path(path)
-        p = p / cls.FILE if p.is_dir() else p
-        if not p.is_file():
-            raise MetacondError(f"no PCFG study results at {str(p)!r} (run metacond pcfg-study first)")
-        d = json.loads(p.read_text())
-        if "models" not in d or "bayes" not in d:
-            raise MetacondError(f"{p} is not a PCFG study's results.json (no models or bayes)")
-        names = {f.name for f in fields(cls)}
-        d = {k: v for k, v in d.items() if k in names}
-        try:
-            d["findings"] = [Verdict.from_dict(v) for v in d.get("findings") or []]
-            d["regime"] = None if not d.get("regime") else PcfgRegime(**d["regime"])
-            d["probe_cells"] = [ProbeCell(**c) for c in d.get("probe_cells") or []]
-            return cls(**d)
-        except (TypeError, ValueError, KeyError) as e:
-            raise MetacondError(f"{p} is not a PCFG study results.json this version reads ({e})") from None
+        p, d = read_results(path, cls.FILE, "PCFG study results", "run metacond pcfg-study first", required=("models", "bayes"))
+        d = known_fields(cls, d)
+        return parsed_or_refused(lambda: cls(**d | {"findings": [Verdict.from_dict(v) for v in d.get("findings") or []],
+                                                     "regime": None if not d.get("regime") else PcfgRegime(**d["regime"]),
+                                                     "probe_cells": [ProbeCell(**c) for c in d.get("probe_cells") or []]}), p, "PCFG study results")

@@ -38,7 +38,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from metacond.eval_tasks.localnews.conditions import FAMILY
-from metacond.eval_tasks.results import SummaryRow
+from metacond.eval_tasks.results import summary_value
 from metacond.eval_tasks.stats import PairedDifference, Verdict, paired_difference, seeded_difference
 from metacond.studies.report_kit import Evidence, Findings
 
@@ -140,7 +140,7 @@ def regime(results: LocalizationStudyResults) -> LocalizationRegime:
     model = _arm_bpb(results, arm, "none")
     mcq = results.mcq
     base = max([mcq.get("chance", 0.25)] + list((mcq.get("answer_only_baselines") or {}).values()))
-    accs = [_accuracy(m.summary(), m.condition) for m in results.mcq_models()]
+    accs = [summary_value(m.summary(), "mcq", m.condition) for m in results.mcq_models()]
     accs = [a for a in accs if a == a]
     # The arms' lines and the n-gram gains the report prints are stored here, so that it renders from results.json alone
     # (per-article scores are not kept there).
@@ -181,10 +181,6 @@ def _lines(items: list[dict[str, Any]]) -> dict[str, float]:
     return summarize(items) if items else {}
 
 
-def _accuracy(rows: list[SummaryRow], cond: str, family: str = "mcq") -> float:
-    return next((r.value for r in rows if (r.family, r.condition, r.continent) == (family, cond, "all")), float("nan"))
-
-
 def _questions(m: McqRecord, after: bool, cond: str, family: str = "mcq") -> dict[str, float]:
     return {i.id: float(i.acc or 0.0) for i in m.items(after) if i.family == family and i.condition == cond}
 
@@ -209,6 +205,7 @@ class _Setting:
     lm_why: str
 
 
+@CLAIMS.shared
 def _setting(results: LocalizationStudyResults) -> _Setting:
     size = results.size
     g_none = arm_name(size, variant="nometa")
@@ -219,9 +216,11 @@ def _setting(results: LocalizationStudyResults) -> _Setting:
                     sesoi=PPL_SESOI_SHARE * (base[0] if base else 1.0), lm_ok=reg.language_model, lm_why=f"out of regime: {reg.why}")
 
 
+@CLAIMS.shared
 def _what_metadata_buys(results: LocalizationStudyResults, field: str | None) -> dict[str, Any]:
     """Details of a metadata claim: what the same field buys the n-gram (``ngram_gain``) on the same articles."""
-    g = ngram_gain(results, field) if field else None
+    gains = results.regime.ngram_gains if results.regime is not None else None  # the regime measured them already
+    g = None if not field else gains.get(field) if gains is not None else ngram_gain(results, field)
     return {"ngram_gain": g.estimate, "ngram_gain_ci": [g.ci_low, g.ci_high]} if g else {}
 
 

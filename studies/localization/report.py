@@ -10,10 +10,11 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from metacond.eval_tasks.results import summary_value
 from metacond.eval_tasks.stats import Verdict
 from metacond.studies.report_kit import methods, readme_table, sources, verdict_figure, verdict_table
 
-from .claims import MCQ_GATE_MARGIN, NGRAM_GATE, THRESHOLDS_COMMIT, _accuracy, claims, regime
+from .claims import MCQ_GATE_MARGIN, NGRAM_GATE, THRESHOLDS_COMMIT, claims, regime
 from .grid import CONTINENTS
 from .results import LocalizationStudyResults
 
@@ -93,8 +94,8 @@ def mcq_lines(results: LocalizationStudyResults) -> list[str]:
         lines += ["", f"MCQ: {mcq['questions']} questions from the test split, each asked under 4 option orders. Trivial baselines: chance "
                   f"{mcq.get('chance', 0.25):.2f}" + "".join(f", {k.replace('_', ' ')} option {v:.3f}" for k, v in base.items()) + "."]
         for m in results.mcq_models():
-            lines.append(f"- {m.name} (metadata {m.condition}): accuracy {_accuracy(m.summary(), m.condition):.3f} before, "
-                         f"{_accuracy(m.summary(after=True), m.condition):.3f} after instruction tuning.")
+            lines.append(f"- {m.name} (metadata {m.condition}): accuracy {summary_value(m.summary(), 'mcq', m.condition):.3f} before, "
+                         f"{summary_value(m.summary(after=True), 'mcq', m.condition):.3f} after instruction tuning.")
     return lines
 
 

@@ -7,15 +7,14 @@ and ``compare-runs`` load it. The JSON layout is the one earlier runs wrote, so 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, fields
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from metacond import MetacondError
 from metacond.eval_tasks.results import ItemScore, RegionalRow, SummaryRow
 from metacond.eval_tasks.stats import PairedDifference, Verdict
-from metacond.modeling.summary import strip_items, write_json_atomically
+from metacond.modeling.summary import known_fields, parsed_or_refused, read_results, strip_items, write_json_atomically
 
 # Per-item scores and curves, kept beside each run and left out of results.json.
 ITEM_KEYS = ("items", "before_items", "after_items", "loss_curve")
@@ -60,11 +59,11 @@ class RunRecord:
     def evaluated(self) -> bool:
         return bool(self.raw.get("eval"))
 
-    @property
+    @cached_property
     def regional(self) -> list[RegionalRow]:
         return [RegionalRow(**r) for r in (self.raw.get("eval") or {}).get("regional", [])]
 
-    @property
+    @cached_property
     def items(self) -> list[ItemScore]:
         return [ItemScore(**i) for i in (self.raw.get("eval") or {}).get("items", [])]
 
@@ -109,22 +108,21 @@ class LocalizationRegime:
     model_seed_sd: float | None
     gate_line: str
     language_model: bool
+    # Written only when measured (None: left out of results.json); declared here to keep the file's key order.
+    tokens_to_regime: list[int | None] | None = field(default=None, kw_only=True)  # per seed: input tokens where the training curve crosses the line
+    curve_end: list[dict[str, float]] | None = field(default=None, kw_only=True)  # per seed: the last training loss in test bits/byte and its tokens
     why: str
     mcq_base_accuracy: float | None
     mcq_strongest_baseline: float
     mcq_knows: bool
-    tokens_to_regime: list[int | None] | None = None  # per seed: input tokens where the training curve crosses the line
-    curve_end: list[dict[str, float]] | None = None  # per seed: the last training loss in test bits/byte and its tokens
-    arms: list[dict[str, Any]] | None = None  # the arms' bits/byte beside the lines (mean and SD over seeds)
-    ngram_gains: dict[str, PairedDifference] | None = None  # field -> what that metadata buys the n-gram
-
-    ORDER = ("ngram_bits_per_byte", "model_bits_per_byte", "model_seed_sd", "gate_line", "language_model", "tokens_to_regime", "curve_end", "why",
-             "mcq_base_accuracy", "mcq_strongest_baseline", "mcq_knows", "arms", "ngram_gains")
+    arms: list[dict[str, Any]] | None = field(default=None, kw_only=True)  # the arms' bits/byte beside the lines (mean and SD over seeds)
+    ngram_gains: dict[str, PairedDifference] | None = field(default=None, kw_only=True)  # field -> what that metadata buys the n-gram
 
     def to_dict(self) -> dict[str, Any]:
-        d = {k: getattr(self, k) for k in self.ORDER}
-        d["ngram_gains"] = None if self.ngram_gains is None else {k: g.to_dict() for k, g in self.ngram_gains.items()}
-        return {k: v for k, v in d.items() if v is not None or k not in ("tokens_to_regime", "curve_end", "arms", "ngram_gains")}
+        d = {f.name: getattr(self, f.name) for f in fields(self) if not (f.kw_only and getattr(self, f.name) is None)}
+        if self.ngram_gains is not None:
+            d["ngram_gains"] = {k: g.to_dict() for k, g in self.ngram_gains.items()}
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "LocalizationRegime":
@@ -152,12 +150,21 @@ class LocalizationStudyResults:
     regime: LocalizationRegime | None = None
     claims: list[Verdict] = field(default_factory=list)
     figures: list[str] = field(default_factory=list)
+    _views: dict[str, RunRecord] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def records(self) -> list[RunRecord]:
-        return [RunRecord(n, r) for n, r in self.runs.items()]
+        return [self._record(n) for n in self.runs]
 
     def record(self, name: str) -> RunRecord | None:
-        return RunRecord(name, self.runs[name]) if name in self.runs else None
+        return self._record(name) if name in self.runs else None
+
+    def _record(self, name: str) -> RunRecord:
+        # One view per run while its entry is the same object, so its rows and items are parsed once per report (reports
+        # read the entries after every stage has written them).
+        view = self._views.get(name)
+        if view is None or view.raw is not self.runs[name]:
+            view = self._views[name] = RunRecord(name, self.runs[name])
+        return view
 
     def mcq_models(self) -> list[McqRecord]:
         return [McqRecord(n, m) for n, m in (self.mcq.get("models") or {}).items()]
@@ -168,7 +175,7 @@ class LocalizationStudyResults:
         return self.plan["preset_config"]["sizes"][-1]
 
     def to_dict(self) -> dict[str, Any]:
-        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.init}
         d["regime"] = None if self.regime is None else self.regime.to_dict()
         d["claims"] = [v.to_dict() for v in self.claims]
         if self.workers is None:
@@ -183,18 +190,7 @@ class LocalizationStudyResults:
     @classmethod
     def load(cls, path: str | Path) -> "LocalizationStudyResults":
         """From results.json or the study directory holding it."""
-        p = Path(path)
-        p = p / cls.FILE if p.is_dir() else p
-        if not p.is_file():
-            raise MetacondError(f"no localization study results at {str(p)!r} (run metacond localization-study first)")
-        d = json.loads(p.read_text())
-        if "runs" not in d or "plan" not in d:
-            raise MetacondError(f"{p} is not a localization study's results.json (no runs or plan)")
-        names = {f.name for f in fields(cls)}
-        d = {k: v for k, v in d.items() if k in names}
-        try:
-            d["regime"] = None if not d.get("regime") else LocalizationRegime.from_dict(d["regime"])
-            d["claims"] = [Verdict.from_dict(v) for v in d.get("claims") or []]
-            return cls(**d)
-        except (TypeError, ValueError, KeyError) as e:
-            raise MetacondError(f"{p} is not a localization study results.json this version reads ({e})") from None
+        p, d = read_results(path, cls.FILE, "localization study results", "run metacond localization-study first", required=("runs", "plan"))
+        d = known_fields(cls, d)
+        return parsed_or_refused(lambda: cls(**d | {"regime": None if not d.get("regime") else LocalizationRegime.from_dict(d["regime"]),
+                                                     "claims": [Verdict.from_dict(v) for v in d.get("claims") or []]}), p, "localization study results")

@@ -177,7 +177,7 @@ def _grammar_difference(results: PcfgStudyResults, a: int, b: int, Ls: list[int]
 
 
 def _loss_items(results: PcfgStudyResults, depth: int) -> list[dict[str, np.ndarray]]:
-    return [{k: v for k, v in r.loss_items().items() if k != "model_masked_by_position"} for r in results.runs(depth)]
+    return [{k: v for k, v in r.loss_arrays.items() if k != "model_masked_by_position"} for r in results.runs(depth)]
 
 
 def _mean_excess(results: PcfgStudyResults, depth: int) -> float:
@@ -278,6 +278,7 @@ def grammar_short(results: PcfgStudyResults) -> Evidence | None:
                     why_uninformative=f"the two models' mean grammar accuracy is below {GRAMMAR_SIGNAL} at every short L", cells=[f"L={L}" for L in gs])
 
 
+@FINDINGS.shared
 def _probe_long(results: PcfgStudyResults, deep: int) -> tuple[PairedDifference | None, list[ProbeCell]]:
     long_ = _informative_cells(results, _is_long)
     return (_probe_difference(results, deep, 0, long_) if long_ else None), long_
@@ -306,6 +307,7 @@ def probe_long_better(results: PcfgStudyResults) -> Evidence | None:
     return Evidence(better, {"deep": deep}, informative=bool(long_), why_uninformative=_why_no_cell("long"), cells=[c.name for c in long_])
 
 
+@FINDINGS.shared
 def _grammar_long(results: PcfgStudyResults, deep: int) -> tuple[PairedDifference | None, list[int]]:
     sig = _grammar_lengths(results, deep)
     gl = [max(sig)] if sig and max(sig) >= LONG_MIN_L else []
@@ -338,7 +340,7 @@ def grammar_long_better(results: PcfgStudyResults) -> Evidence | None:
 
 def findings(results: PcfgStudyResults) -> list[Verdict]:
     """Every finding's verdict, in the order declared (those measured per D_M grouped by D_M)."""
-    tokens = {tuple(r.loss_items()["tokens"]) for d in results.depths for r in results.runs(d)}
+    tokens = {tuple(r.loss_arrays["tokens"]) for d in results.depths for r in results.runs(d)}
     if len(tokens) > 1:
         raise ValueError("the models' loss evaluations cover different sequences: the study directory mixes runs")
     return FINDINGS.judge(results)

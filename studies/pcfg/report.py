@@ -96,8 +96,8 @@ def _fig_loss_by_position(results: PcfgStudyResults, path: Path) -> None:
     if 0 in models and len(models) > 1:
         deep = max(models)
         # Seed means of each arm, paired by sequence.
-        a = np.mean([r.loss_items()["model_masked_by_position"] for r in results.runs(deep)], axis=0)
-        b = np.mean([r.loss_items()["model_masked_by_position"] for r in results.runs(0)], axis=0)
+        a = np.mean([r.loss_arrays["model_masked_by_position"] for r in results.runs(deep)], axis=0)
+        b = np.mean([r.loss_arrays["model_masked_by_position"] for r in results.runs(0)], axis=0)
         diff = (a - b).T  # [positions, sequences]: one cell per position, items paired by sequence
         est, lo, hi = [], [], []
         for t in range(diff.shape[0]):
